@@ -1,0 +1,203 @@
+"""The command line: a thin Click layer. Each command parses options, calls one library function and
+maps its outcome to an exit code (0 fine, 1 problems, 2 usage). A traceback only with ``--debug``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _debug_option(f):
+    return click.option("--debug", is_flag=True, help="Show Python tracebacks for unexpected errors.")(f)
+
+
+def _verbosity_options(f):
+    f = click.option("-v", "--verbose", is_flag=True, help="Also list notes (skipped files, ignored sheets).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary line.")(f)
+    return f
+
+
+def _input_option(f):
+    return click.option("--input", "-i", "input_dir", required=True,
+                        type=click.Path(exists=True, file_okay=False, path_type=Path),
+                        help="Folder holding the workbooks (subfolders included). Never modified.")(f)
+
+
+def _guarded(f):
+    """Map library exceptions to exit codes; tracebacks only with --debug."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False)
+        from pipeline.problems import PipelineError
+
+        try:
+            return f(*args, **kwargs)
+        except PipelineError as exc:
+            if debug:
+                raise
+            from pipeline.console import echo_problems
+
+            click.secho(f"error: {exc}", fg="red", err=True)
+            echo_problems(exc.problems, err=True)
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+            if debug:
+                raise
+            click.secho(f"internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            click.echo("Run again with --debug for the traceback, and please report it.", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="partner-review")
+def cli() -> None:
+    """Quarterly partnership reviews from the workbooks partnership teams keep.
+
+    The routine: drop the workbooks into a folder, `partner-review validate` it, then
+    `partner-review report` and `partner-review email`.
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--output", "-o", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the blank templates into (created if missing).")
+@_debug_option
+@_guarded
+def templates(output_dir: Path, debug: bool) -> None:
+    """Write the blank input workbooks: registry, KPI plan, actuals, commitments."""
+    from pipeline.templates import write_templates
+
+    for path in write_templates(output_dir):
+        click.echo(str(path))
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for tools.")
+@_verbosity_options
+@_debug_option
+@_guarded
+def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool) -> None:
+    """Read every workbook and list every problem with file, sheet and cell.
+
+    Exit 0 when clean, 1 when there are errors or warnings (notes do not count).
+    """
+    from pipeline.console import echo_problems, summary_line
+    from pipeline.load import load
+
+    rec = load(input_dir)
+    problems = list(rec.problems)
+    if fmt == "json":
+        payload = {
+            "inputs": [{"path": f.path, "kind": f.kind, "status": f.status, "sha256": f.sha256,
+                        "sheets": [{"name": s, "type": t} for s, t in f.sheets]} for f in rec.inputs],
+            "problems": [p.to_dict() for p in problems],
+            "summary": rec.problems.counts(),
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        echo_problems(problems, quiet=quiet, verbose=verbose)
+        click.echo(summary_line(rec))
+    sys.exit(1 if rec.problems.actionable else 0)
+
+
+@cli.command(context_settings=CONTEXT)
+@_input_option
+@click.option("--output", "-o", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder; the reviews go to OUTPUT/<quarter>/.")
+@click.option("--quarter", "-Q", default=None, metavar="Q",
+              help="Fiscal quarter to review, e.g. 2026-Q3 (default: the latest quarter that has actuals).")
+@click.option("--history", "history_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite history file (default: OUTPUT/history.sqlite).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Processes for charts and PDFs (default: the machine's cores).")
+@_verbosity_options
+@_debug_option
+@_guarded
+def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path: Path | None,
+           jobs: int | None, quiet: bool, verbose: bool, debug: bool) -> None:
+    """Reconcile, analyse and write the quarter's reviews.
+
+    Writes one PDF per active partner, the portfolio PDF, flags.csv, reconciled.xlsx and
+    manifest.json to OUTPUT/<quarter>/. Exit 0 when every active partner got its review, 1 otherwise.
+    """
+    from pipeline.console import Progress, echo_problems
+    from pipeline.periods import Quarter
+    from pipeline.report import run_report
+
+    q = None
+    if quarter:
+        try:
+            from pipeline.values import parse_quarter_option
+
+            q = parse_quarter_option(quarter)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--quarter")
+    with Progress(enabled=not quiet) as progress:
+        result = run_report(input_dir, output_dir, quarter=q, history_path=history_path, jobs=jobs,
+                            progress=progress)
+    if not quiet:
+        echo_problems(list(result.problems), quiet=True, verbose=verbose)
+    click.echo(result.summary())
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--reviews", "reviews_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A quarter folder written by `report`, e.g. output/2026-Q3.")
+@click.option("--send", is_flag=True, help="Send over SMTP (default: only write .eml drafts).")
+@click.option("--smtp-host", envvar="PARTNER_REVIEW_SMTP_HOST", default="localhost", show_default=True,
+              help="SMTP server (env PARTNER_REVIEW_SMTP_HOST).")
+@click.option("--smtp-port", envvar="PARTNER_REVIEW_SMTP_PORT", type=int, default=587, show_default=True,
+              help="SMTP port (env PARTNER_REVIEW_SMTP_PORT).")
+@click.option("--smtp-user", envvar="PARTNER_REVIEW_SMTP_USER", default=None,
+              help="SMTP login (env PARTNER_REVIEW_SMTP_USER); the password comes only from PARTNER_REVIEW_SMTP_PASSWORD.")
+@click.option("--starttls/--no-starttls", default=True, show_default=True, help="Upgrade the connection with STARTTLS.")
+@click.option("--from", "sender", envvar="PARTNER_REVIEW_FROM", default=None,
+              help="From address (env PARTNER_REVIEW_FROM; default: the internal owner's address).")
+@click.option("--only", "only", multiple=True, metavar="PARTNER_ID", help="Only this partner (repeatable).")
+@click.option("--resend", is_flag=True, help="Send again reviews the send log says were already sent.")
+@_verbosity_options
+@_debug_option
+@_guarded
+def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_user: str | None, starttls: bool,
+          sender: str | None, only: tuple[str, ...], resend: bool, quiet: bool, verbose: bool, debug: bool) -> None:
+    """Draft (default) or send each partner's review to its partner leads.
+
+    Drafts go to REVIEWS/email/<partner>.eml. With --send, a send log (REVIEWS/email/sent.jsonl)
+    makes sure nothing is sent twice unless --resend is given.
+    """
+    from pipeline.distribute import SmtpSettings, run_email
+
+    smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
+                        password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
+    result = run_email(reviews_dir, send=send, smtp=smtp, sender=sender, only=list(only), resend=resend,
+                       echo=None if quiet else click.echo)
+    click.echo(result.summary())
+    sys.exit(0 if result.ok else 1)
+
+
+def main() -> None:
+    cli(prog_name="partner-review")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

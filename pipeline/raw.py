@@ -1,0 +1,59 @@
+"""What the file readers hand to the sheet parser: cell grids with their Excel coordinates.
+
+`pipeline.read.read_input` produces these; `pipeline.load` turns them into the reconciled frames.
+Nothing here knows about sheet types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CellError:
+    """An Excel error value such as ``#DIV/0!`` or ``#N/A`` found in a cell."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class RawSheet:
+    """One sheet (or one CSV file) as a grid of Python values.
+
+    ``rows[i][j]`` is the value of Excel cell (``first_row + i``, ``first_col + j``): None for blank,
+    str, int, float, bool, datetime.date/datetime/time, or `CellError`. Rows may have different lengths.
+    A formula cell whose workbook stores no computed value is None in ``rows`` and listed in
+    ``formulas_without_value`` so it is never mistaken for a blank.
+    """
+
+    name: str
+    rows: list[list[Any]]
+    first_row: int = 1
+    first_col: int = 1
+    formulas_without_value: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) 1-based -> formula
+    hidden: bool = False
+    hidden_rows: set[int] = field(default_factory=set)  # Excel row numbers
+
+
+@dataclass
+class RawWorkbook:
+    path: str                  # relative to the input folder, '/' separators
+    kind: str                  # xlsx, xlsm, xls, ods, csv
+    sheets: list[RawSheet] = field(default_factory=list)
+
+
+def column_letter(col: int) -> str:
+    """1 -> A, 27 -> AA."""
+    out = ""
+    while col > 0:
+        col, rem = divmod(col - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def cell_ref(row: int, col: int) -> str:
+    """Excel coordinates of a 1-based (row, col): (17, 4) -> 'D17'."""
+    return f"{column_letter(col)}{row}"
