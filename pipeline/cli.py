@@ -13,7 +13,7 @@ import click
 
 from pipeline import __version__
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
 def _debug_option(f):

@@ -135,3 +135,33 @@ def _valid(section: str, key: str, value: Any) -> bool:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value >= 0
     return True
+
+
+def settings_reference() -> str:
+    """The Markdown reference of every setting and its default (docs/configuration.md is kept equal to it)."""
+    lines = [
+        "# Configuration: `partner-review.toml`",
+        "",
+        "An optional `partner-review.toml` in the input folder changes these settings. Anything not set keeps",
+        "its default. Unknown settings and bad values are reported (`CONFIG_INVALID`) and the default is used.",
+        "This page is generated from `pipeline/config.py` (`DEFAULTS`); a test keeps the two equal.",
+        "",
+        "```toml",
+    ]
+    for section, keys in DEFAULTS.items():
+        lines.append(f"[{section}]")
+        for key, (default, help_text) in keys.items():
+            lines.append(f"{key} = {_toml(default)}".ljust(36) + f"  # {help_text}")
+        lines.append("")
+    lines[-1] = "```"
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 100_000 else str(value)
+    return repr(value)
