@@ -182,7 +182,7 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
           sender: str | None, only: tuple[str, ...], resend: bool, quiet: bool, verbose: bool, debug: bool) -> None:
     """Draft (default) or send each partner's review to its partner leads.
 
-    Drafts go to REVIEWS/email/<partner>.eml. With --send, a send log (REVIEWS/email/sent.jsonl)
+    Drafts go to REVIEWS/email/<pdf stem>.eml. With --send, a send log (REVIEWS/email/sent.jsonl)
     makes sure nothing is sent twice unless --resend is given.
     """
     from pipeline.distribute import SmtpSettings, run_email

@@ -1,0 +1,504 @@
+"""Distribute the reviews: one ``.eml`` draft per partner and, with ``--send``, delivery over SMTP.
+
+The input is a quarter folder written by ``report`` (its ``manifest.json``). Each partner's message goes
+To its partner leads, Cc its internal owner, and carries that partner's PDF and nothing else: every
+message is parsed back before it is written or sent, and refused unless its single attachment equals
+the partner's PDF byte for byte and is not the portfolio PDF.
+
+Sending is exactly-once per review: after the server accepts a message, one JSON line is appended and
+fsynced to ``email/sent.jsonl`` (partner_id, pdf, sha256, recipients, refused, message_id, time). A
+review counts as sent when the log has its partner_id with the PDF's current sha256, so a second
+``--send`` sends nothing and a run cut off halfway resumes with the unsent ones. A PDF whose sha256
+changed is a new review and goes out again; the log then shows both. ``--resend`` sends regardless.
+The one window left: a crash after the server accepted a message but before its log line is written
+sends that message again on the next run (at least once, never silently lost).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.problems import PipelineError
+
+EMAIL_DIR = "email"
+SEND_LOG = "sent.jsonl"
+PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
+
+# outcome of one partner
+DRAFTED, SENT, ALREADY_SENT, FAILED = "drafted", "sent", "already_sent", "failed"
+# why a partner failed: stable codes (tests and tools compare these, never the message text)
+UNKNOWN_PARTNER = "UNKNOWN_PARTNER"        # --only names a partner the manifest does not have
+NO_RECIPIENTS = "NO_RECIPIENTS"            # no partner lead address in the registry
+BAD_ADDRESS = "BAD_ADDRESS"                # an address that is not an e-mail address
+NO_SENDER = "NO_SENDER"                    # no --from and no internal owner address to send from
+PDF_MISSING = "PDF_MISSING"                # the manifest's PDF is not there (or points outside the folder)
+ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
+RECIPIENT_REFUSED = "RECIPIENT_REFUSED"    # the server refused recipients (some or all)
+CONNECTION = "CONNECTION"                  # cannot connect, or the connection was lost
+SMTP_ERROR = "SMTP_ERROR"                  # any other answer the server gave
+
+
+class Unsendable(ValueError):
+    """A message that cannot be built: ``code`` from the list above and what to do about it."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send. Port 465 means implicit TLS; otherwise STARTTLS unless turned off."""
+
+    host: str = "localhost"
+    port: int = 587
+    user: str | None = None
+    starttls: bool = True
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@dataclass
+class Outcome:
+    """What happened to one partner's review."""
+
+    partner_id: str
+    partner_name: str = ""
+    status: str = DRAFTED
+    code: str = ""
+    detail: str = ""
+    draft: Path | None = None
+    recipients: list[str] = field(default_factory=list)  # accepted by the server (when sent)
+    refused: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        who = f"{self.partner_id} {self.partner_name}".strip()
+        if self.status == FAILED:
+            return f"FAILED   {who}: [{self.code}] {self.detail}"
+        if self.status == SENT:
+            text = f"sent     {who} to {', '.join(self.recipients)}"
+            return text + (f"; REFUSED {', '.join(self.refused)}: {self.detail}" if self.refused else "")
+        if self.status == ALREADY_SENT:
+            return f"skipped  {who}: {self.detail}"
+        return f"drafted  {who} -> {EMAIL_DIR}/{self.draft.name if self.draft else ''}"
+
+
+@dataclass
+class EmailResult:
+    """Every partner's outcome; ``ok`` is False when anything failed or a recipient was refused."""
+
+    send: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def _count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def drafted(self) -> int:
+        return sum(1 for o in self.outcomes if o.draft is not None)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == FAILED or o.refused)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        parts = [f"{self.drafted} drafted"]
+        if self.send:
+            parts += [f"{self._count(SENT)} sent", f"{self._count(ALREADY_SENT)} already sent"]
+        parts.append(f"{self.failed} failed")
+        return ", ".join(parts)
+
+
+# --- the manifest ---------------------------------------------------------------------------------
+def read_manifest(reviews_dir: Path) -> dict[str, Any]:
+    """The quarter folder's manifest.json; a PipelineError when it is missing or not a manifest."""
+    path = Path(reviews_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"no manifest.json in {reviews_dir}: point --reviews at a quarter folder written by `report`")
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path} cannot be read: {exc}; run `partner-review report` again")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("partners"), list):
+        raise PipelineError(f"{path} has no 'partners' list; run `partner-review report` again")
+    return manifest
+
+
+def _inside(reviews_dir: Path, rel: object) -> Path | None:
+    """The manifest path resolved inside the quarter folder, or None when it is empty or escapes it."""
+    if not rel or not isinstance(rel, str):
+        return None
+    root = Path(reviews_dir).resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def _addresses(values: object) -> list[str]:
+    if isinstance(values, str):
+        values = values.replace(",", ";").split(";")
+    seen: dict[str, str] = {}
+    for v in values or []:
+        v = str(v).strip()
+        if v and v.lower() not in seen:
+            seen[v.lower()] = v
+    return list(seen.values())
+
+
+def _address(addr: str, name: str = ""):
+    """A validated header Address; ValueError for anything that is not one plain address."""
+    from email.headerregistry import Address
+
+    if any(c.isspace() for c in addr) or addr.count("@") != 1:
+        raise ValueError(addr)
+    try:
+        return Address(display_name=name or "", addr_spec=addr)
+    except Exception as exc:  # the header parser raises several defect types
+        raise ValueError(addr) from exc
+
+
+# --- building and checking one message ------------------------------------------------------------
+def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """The plain-text and HTML bodies: greeting, health, summary, top gaps."""
+    org = str(manifest.get("organisation") or "")
+    name, quarter = str(entry.get("partner_name") or entry["partner_id"]), str(manifest.get("quarter") or "")
+    score, status = entry.get("health_score"), str(entry.get("health_status") or "")
+    health = f"{score:.0f}/100" if isinstance(score, (int, float)) else "not scored"
+    health += f" ({status})" if status else ""
+    gaps = [str(g) for g in entry.get("top_gaps") or [] if str(g).strip()][:5]
+    flags = entry.get("flag_count")
+    paras = [f"Dear {entry.get('partner_lead') or 'partners'},",
+             f"Please find attached {org + chr(39) + 's' if org else 'our'} review of our partnership with {name} for {quarter}.",
+             f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
+    if isinstance(flags, int) and not gaps:
+        paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
+    closing = ["Kind regards,", str(entry.get("internal_owner") or org or "")]
+    text = "\n\n".join(paras)
+    if gaps:
+        text += "\n\nThe gaps we suggest to discuss first:\n" + "\n".join(f"- {g}" for g in gaps)
+    text += "\n\n" + "\n".join(c for c in closing if c) + "\n"
+    esc = html.escape
+    body = "".join(f"<p>{esc(p)}</p>" for p in paras)
+    if gaps:
+        body += "<p>The gaps we suggest to discuss first:</p><ul>" + "".join(f"<li>{esc(g)}</li>" for g in gaps) + "</ul>"
+    body += "<p>" + "<br>".join(esc(c) for c in closing if c) + "</p>"
+    page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">{body}</body></html>\n'
+    return text, page
+
+
+def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str, pdf: bytes, sender: str | None):
+    """One partner's EmailMessage (policy SMTP); Unsendable when it cannot be built."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
+    recipients, cc = _addresses(entry.get("recipients")), _addresses(entry.get("cc"))
+    if not recipients:
+        raise Unsendable(NO_RECIPIENTS, "no partner lead address; fill in partner_lead_email in the Partners sheet and run `report` again")
+    lead = str(entry.get("partner_lead") or "") if len(recipients) == 1 else ""
+    owner = str(entry.get("internal_owner") or "") if len(cc) == 1 else ""
+    try:
+        to = [_address(a, lead) for a in recipients]
+        copy = [_address(a, owner) for a in cc]
+        frm = _address(sender) if sender else (copy[0] if copy else None)
+    except ValueError as exc:
+        raise Unsendable(BAD_ADDRESS, f"'{exc}' is not an e-mail address; fix it in the Partners sheet (or --from)")
+    org, name = str(manifest.get("organisation") or ""), str(entry.get("partner_name") or entry["partner_id"])
+    msg = EmailMessage(policy=SMTP)
+    if frm is not None:
+        msg["From"] = frm
+    msg["To"] = to
+    if copy:
+        msg["Cc"] = copy
+    msg["Subject"] = f"{org + ' / ' if org else ''}{name}: partnership review {manifest.get('quarter') or ''}".strip()
+    msg["Date"] = format_datetime(datetime.now().astimezone())
+    msg["Message-ID"] = make_msgid(domain=frm.domain if frm is not None else "partner-review.invalid")
+    text, page = _bodies(entry, manifest)
+    msg.set_content(text)
+    msg.add_alternative(page, subtype="html")
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    return msg
+
+
+def check_message(raw: bytes, pdf: bytes, portfolio: bytes | None) -> str:
+    """Why this message must not leave ('' when it may): exactly one attachment, equal to the partner's
+    PDF byte for byte, and never the portfolio PDF."""
+    import email
+    from email.policy import default
+
+    msg = email.message_from_bytes(raw, policy=default)
+    parts = [p for p in msg.walk() if not p.is_multipart()
+             and (p.is_attachment() or p.get_content_type() not in ("text/plain", "text/html"))]
+    if len(parts) != 1:
+        return f"the message carries {len(parts)} attachments instead of exactly one"
+    data = parts[0].get_payload(decode=True) or b""
+    if portfolio is not None and data == portfolio:
+        return "the attachment is the portfolio review, which never leaves the house"
+    if data != pdf:
+        return "the attachment differs from the partner's own PDF"
+    return ""
+
+
+# --- files: drafts and the send log ---------------------------------------------------------------
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write aside, fsync, then rename: the file is whole or not there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_send_log(path: Path) -> list[dict[str, Any]]:
+    """The send log's records; a line cut off by a crash is ignored."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+def append_send_log(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and fsync it before the next message goes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a previous run died mid-line: start a fresh one
+                line = b"\n" + line
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# --- SMTP -----------------------------------------------------------------------------------------
+class _Mailer:
+    """One SMTP connection, opened on first use and again after it was lost."""
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings, self.conn, self.unreachable = settings, None, ""
+
+    def get(self):
+        import smtplib
+        import ssl
+
+        if self.conn is None:
+            s = self.settings
+            if s.port == 465:
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            try:
+                conn.ehlo()
+                if s.starttls and s.port != 465:
+                    conn.starttls(context=ssl.create_default_context())
+                    conn.ehlo()
+                if s.user:
+                    conn.login(s.user, s.password or "")
+            except BaseException:
+                conn.close()
+                raise
+            self.conn = conn
+        return self.conn
+
+    def reset(self) -> None:
+        """After a refusal: RSET to reuse the connection, or drop it when it is gone."""
+        try:
+            self.conn.rset()
+        except Exception:  # noqa: BLE001 - any failure means the connection is unusable
+            self.drop()
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except Exception:  # noqa: BLE001
+                self.conn.close()
+        self.conn = None
+
+
+def _check_settings(s: SmtpSettings) -> None:
+    if s.user and not s.password:
+        raise PipelineError(f"--smtp-user is set but {PASSWORD_ENV} is not: set the password in the environment")
+    if s.user and not s.starttls and s.port != 465 and s.host not in ("localhost", "127.0.0.1", "::1"):
+        raise PipelineError(f"refusing to send the SMTP password to {s.host} unencrypted: drop --no-starttls")
+
+
+def _deliver(mailer: _Mailer, out: Outcome, from_addr: str, rcpts: list[str], raw: bytes) -> bool:
+    """Send one message; fills ``out`` and says whether the server accepted it for anyone."""
+    import smtplib
+
+    if mailer.unreachable:
+        out.status, out.code, out.detail = FAILED, CONNECTION, f"not sent: {mailer.unreachable}"
+        return False
+    try:
+        conn = mailer.get()
+    except (OSError, smtplib.SMTPException) as exc:
+        s = mailer.settings
+        hint = " (--no-starttls only for a server on a trusted network)" if isinstance(exc, smtplib.SMTPNotSupportedError) else ""
+        mailer.unreachable = f"cannot connect to {s.host}:{s.port}: {exc}{hint}"
+        out.status, out.code, out.detail = FAILED, CONNECTION, mailer.unreachable
+        return False
+    try:
+        refused = conn.sendmail(from_addr, rcpts, raw)
+    except smtplib.SMTPRecipientsRefused as exc:
+        out.status, out.code, out.refused = FAILED, RECIPIENT_REFUSED, list(exc.recipients)
+        out.detail = "refused " + "; ".join(f"{a} ({c} {_text(r)})" for a, (c, r) in exc.recipients.items())
+        mailer.reset()
+        return False
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        out.status, out.code, out.detail = FAILED, CONNECTION, f"connection lost, not sent: {exc or type(exc).__name__}"
+        mailer.drop()
+        return False
+    except smtplib.SMTPResponseException as exc:
+        code = CONNECTION if exc.smtp_code == 421 else SMTP_ERROR
+        out.status, out.code, out.detail = FAILED, code, f"not sent: the server answered {exc.smtp_code} {_text(exc.smtp_error)}"
+        mailer.reset()
+        return False
+    except smtplib.SMTPException as exc:
+        out.status, out.code, out.detail = FAILED, SMTP_ERROR, f"not sent: {exc}"
+        mailer.drop()
+        return False
+    out.status, out.refused = SENT, list(refused)
+    out.recipients = [a for a in rcpts if a not in refused]
+    if refused:
+        out.code = RECIPIENT_REFUSED
+        out.detail = "; ".join(f"{a} ({c} {_text(r)})" for a, (c, r) in refused.items())
+    return True
+
+
+def _text(reply: object) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+# --- the command ----------------------------------------------------------------------------------
+def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | None = None, sender: str | None = None,
+              only: list[str] | None = None, resend: bool = False,
+              echo: Callable[[str], None] | None = None) -> EmailResult:
+    """Write ``REVIEWS/email/<pdf stem>.eml`` for each partner and, with ``send``, deliver each review
+    not yet in the send log (all of them with ``resend``). ``only`` limits the run to those partner_ids."""
+    reviews_dir = Path(reviews_dir)
+    manifest = read_manifest(reviews_dir)
+    smtp = smtp or SmtpSettings()
+    if send:
+        _check_settings(smtp)
+    entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
+    result = EmailResult(send=send)
+    if only:
+        known = {str(e["partner_id"]) for e in entries}
+        entries = [e for e in entries if str(e["partner_id"]) in set(only)]
+        result.outcomes += [Outcome(p, status=FAILED, code=UNKNOWN_PARTNER, detail="no such partner_id in manifest.json")
+                            for p in dict.fromkeys(only) if p not in known]
+    portfolio_path = _inside(reviews_dir, manifest.get("portfolio_pdf"))
+    run = _Run(reviews_dir, manifest, sender, send, resend, portfolio_path,
+               portfolio_path.read_bytes() if portfolio_path and portfolio_path.is_file() else None,
+               _Mailer(smtp) if send else None)
+    if send:
+        run.sent_before = {(r.get("partner_id"), r.get("sha256")): r for r in read_send_log(run.log_path)}
+    try:
+        for entry in entries:
+            result.outcomes.append(_one(run, entry))
+            if echo:
+                echo(result.outcomes[-1].line())
+    finally:
+        if run.mailer is not None:
+            run.mailer.drop()
+    if echo:
+        for out in result.outcomes:
+            if out.code == UNKNOWN_PARTNER:
+                echo(out.line())
+    return result
+
+
+@dataclass
+class _Run:
+    """One `email` run: what every partner's message needs."""
+
+    reviews_dir: Path
+    manifest: dict[str, Any]
+    sender: str | None
+    send: bool
+    resend: bool
+    portfolio_path: Path | None
+    portfolio: bytes | None
+    mailer: _Mailer | None
+    sent_before: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.reviews_dir / EMAIL_DIR / SEND_LOG
+
+
+def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
+    """Draft, check and (maybe) send one partner's review."""
+    from email.policy import SMTP
+
+    pid = str(entry["partner_id"])
+    out = Outcome(pid, str(entry.get("partner_name") or ""))
+    pdf_path = _inside(run.reviews_dir, entry.get("pdf"))
+    if pdf_path is None or not pdf_path.is_file():
+        out.status, out.code, out.detail = FAILED, PDF_MISSING, f"the review PDF '{entry.get('pdf')}' is not in {run.reviews_dir}"
+        return out
+    if pdf_path == run.portfolio_path:
+        out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, "the manifest names the portfolio PDF as this partner's review"
+        return out
+    pdf = pdf_path.read_bytes()
+    try:
+        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender)
+    except Unsendable as exc:
+        out.status, out.code, out.detail = FAILED, exc.code, exc.detail
+        return out
+    if run.send and msg["From"] is None:
+        out.status, out.code = FAILED, NO_SENDER
+        out.detail = "no sender: give --from (or PARTNER_REVIEW_FROM) or an internal_owner_email in the registry"
+        return out
+    raw = msg.as_bytes(policy=SMTP)
+    why = check_message(raw, pdf, run.portfolio)
+    if why:
+        out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, f"refused to write or send: {why}"
+        return out
+    msg["X-Unsent"] = "1"  # mail programs open the draft ready to edit and send
+    out.draft = run.reviews_dir / EMAIL_DIR / f"{pdf_path.stem}.eml"
+    write_atomic(out.draft, msg.as_bytes(policy=SMTP))
+    if not run.send:
+        return out
+    sha = hashlib.sha256(pdf).hexdigest()
+    before = run.sent_before.get((pid, sha))
+    if before and not run.resend:
+        out.status = ALREADY_SENT
+        out.detail = f"already sent {before.get('time', '')} to {', '.join(before.get('recipients', []))} (--resend to send again)"
+        return out
+    rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
+    rcpts = _addresses(rcpts)
+    if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
+        rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "recipients": out.recipients,
+               "refused": out.refused, "message_id": str(msg["Message-ID"]),
+               "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quarter": run.manifest.get("quarter")}
+        append_send_log(run.log_path, rec)
+        run.sent_before[(pid, sha)] = rec
+    return out
