@@ -195,6 +195,37 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
     sys.exit(0 if result.ok else 1)
 
 
+@cli.command(context_settings=CONTEXT)
+@_input_option
+@click.option("--output", "-o", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the feedback workbooks (created if missing; must not be inside the input folder).")
+@_debug_option
+@_guarded
+def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
+    """Write a copy of each workbook that has problems, with the problem cells marked and commented.
+
+    Each copy gets a first sheet listing its problems with links to their cells; the sender fixes it in
+    place and sends it back. The originals are never touched. Exit 0, also when there is nothing to write.
+    """
+    from pipeline.feedback import check_output_dir, write_feedback
+    from pipeline.load import load
+
+    try:
+        check_output_dir(input_dir, output_dir)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--output")
+    rec = load(input_dir)
+    written = write_feedback(input_dir, rec.problems, output_dir, echo=click.echo)
+    for path in written:
+        click.echo(str(path))
+    n = len(rec.problems.actionable)
+    if written:
+        click.echo(f"{len(written)} feedback file(s) written to {output_dir} ({n} errors and warnings in all)")
+    else:
+        extra = f" ({n} problem(s) not tied to a workbook: see `partner-review validate`)" if n else ""
+        click.echo(f"nothing to write: no workbook has errors or warnings{extra}")
+
+
 def main() -> None:
     cli(prog_name="partner-review")
 

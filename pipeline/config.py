@@ -36,6 +36,9 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "reciprocity_share": (0.75, "RECIPROCITY_IMBALANCE when one party holds at least this share of open commitments"),
         "reciprocity_min_open": (4, "... and at least this many commitments are open"),
         "reciprocity_rate_gap": (0.30, "RECIPROCITY_IMBALANCE when the parties' on-time rates differ by this much"),
+        "overdue_high_days": (30, "COMMITMENT_OVERDUE is high when the commitment is more than this many days overdue"),
+        "slip_high_days": (60, "COMMITMENT_SLIPPED is high when the due date moved this many days or more past the baseline"),
+        "slip_high_count": (2, "COMMITMENT_SLIPPED is high from this many slips on (history included)"),
     },
     "health": {
         "green": (75, "health score at or above this is green"),
@@ -44,6 +47,8 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "weight_our_delivery": (0.15, "share from our commitment delivery"),
         "weight_partner_delivery": (0.15, "share from the partner's commitment delivery"),
         "weight_data": (0.20, "share from data quality (reported, consistent, complete)"),
+        "attainment_cap": (1.2, "KPI attainment is capped at this before it is weighted into the score"),
+        "data_error_penalty": (0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality"),
     },
     "report": {
         "trend_quarters": (8, "quarters shown in each trend chart"),

@@ -58,6 +58,8 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     "VALUE_BAD_EMAIL": (WARNING, "'{value}' does not look like an e-mail address", "write addresses like name@example.com, separated by ; or ,"),
     "REF_UNKNOWN_PARTNER": (ERROR, "partner '{value}' is not in the registry{detail}; the row was excluded", "use the partner_id or exact partner_name from the Partners sheet"),
     "REF_UNKNOWN_KPI": (ERROR, "KPI '{value}' is not defined{detail}; the row was excluded", "use a kpi_id from the KPIs sheet, or add the KPI there"),
+    "REF_UNKNOWN_LINKED_KPI": (WARNING, "linked KPI '{value}' is not defined{detail}; the link was ignored", "use a kpi_id from the KPIs sheet, or leave it blank"),
+    "VALUE_OUT_OF_RANGE": (ERROR, "'{value}' is out of range: {detail}; the value was excluded", "enter {detail}"),
     "DUPLICATE_KEY": (ERROR, "{column} '{value}' is defined again (first at {detail}); this row was excluded", "keep one row per {column}"),
     "FX_MISSING_RATE": (ERROR, "no FX rate for {value} in {detail}; the value was excluded", "add the rate to the FX Rates sheet"),
     "NO_PARTNERS": (ERROR, "no partner registry found: no sheet of type Partners in any workbook", "add the partner registry (see input_templates/)"),

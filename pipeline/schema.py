@@ -224,6 +224,8 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "status": "on_track | at_risk | off_track | missing | no_target",
         "discrepancy": "relative gap between internal and partner figures (NaN unless both)",
         "conflict": "True when one source reported two different values",
+        "conflict_source": "the source(s) that conflicted, e.g. 'partner' or 'internal, partner' ('' if none)",
+        "origin": "workbook | history: where the quarter's figures came from (the workbook wins)",
     },
     "commitment_status": {
         "...": "every commitments column except internal_note is kept (internal_note only in the portfolio copy)",
@@ -232,6 +234,9 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "slip_count": "times the due date moved (history included)",
         "is_stale": "bool", "is_dropped": "bool (rows carried from history)", "incomplete": "'; '-joined reasons or ''",
         "on_time": "True/False for done commitments with a due date, else NA",
+        "first_due_date": "the baseline, or failing that the first due date history recorded (Timestamp or NaT)",
+        "previous_due_date": "the due date history recorded last quarter (Timestamp or NaT)",
+        "slipped_now": "bool: the due date moved later since last quarter's record",
     },
     "delivery": {
         "partner_id": "", "party": "us | partner | joint", "made": "int", "open": "int", "done": "int",
@@ -252,6 +257,7 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "partner_id": "", "component": "kpi_attainment | our_delivery | partner_delivery | data_quality",
         "weight": "share of the score (0..1)", "points": "points earned", "max_points": "weight*100",
         "detail": "how the points were computed, in words",
+        "value": "the measured ratio behind the points (0..1, NaN when there was nothing to measure)",
     },
 }
 

@@ -1,0 +1,123 @@
+"""The analysis of one quarter: KPIs, commitments, flags and health, and each partner's slice of it.
+
+    history = History(path); analysis = analyse(rec, quarter, history); history.record(analysis)
+    view = partner_view(analysis, partner_id)
+
+Pure over frames: the only I/O is reading the (optional) history. docs/analysis.md holds the rules.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pipeline.commitments import commitment_status, delivery
+from pipeline.flags import FlagInputs, build_flags, restatements
+from pipeline.frames import Analysis, PartnerView, Reconciled
+from pipeline.health import change_reasons, health_scores
+from pipeline.kpis import kpi_definitions, kpi_tables
+from pipeline.periods import Quarter, quarter_range
+from pipeline.problems import ERROR, WARNING
+from pipeline.schema import FRAMES
+
+if TYPE_CHECKING:
+    from pipeline.history import History
+
+
+def default_quarter(rec: Reconciled) -> Quarter | None:
+    """The latest quarter that has actuals, or None when there are none."""
+    quarters = rec.quarters_with_actuals()
+    return quarters[-1] if quarters else None
+
+
+def flagged_partner_ids(rec: Reconciled) -> list[str]:
+    """Partners that get flags and a health score: every registered partner not ended."""
+    return [str(p) for p in rec.active_partner_ids()]
+
+
+def analyse(rec: Reconciled, quarter: Quarter, history: "History | None" = None) -> Analysis:
+    """Analyse ``quarter`` over the reconciled frames, comparing with ``history`` when given."""
+    config = rec.config
+    defs = kpi_definitions(rec.kpis)
+    partner_ids = flagged_partner_ids(rec)
+    recorded = history.kpi_values(quarter) if history is not None else None
+    kq, conflicts = kpi_tables(rec.kpi_values, rec.targets, rec.kpis, config, quarter.index, recorded)
+    previous = history.commitments(quarter) if history is not None else None
+    cs = commitment_status(rec.commitments, quarter, config, previous,
+                           partner_ids=[str(p) for p in rec.partners["partner_id"]])
+    dl = delivery(cs)
+    problems = list(rec.problems)
+    fi = FlagInputs(quarter=quarter, config=config, partner_ids=partner_ids, kpi_quarterly=kq, kpi_defs=defs,
+                    conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
+                    has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
+                    restated=restatements(kq, recorded, quarter, config["kpi.restated_tolerance"]),
+                    previous_run=history.previous_run(quarter) if history is not None else None)
+    flags = build_flags(fi)
+    health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, dl, problems)
+    changes: dict[str, list[str]] = {}
+    if history is not None:
+        health, changes = change_reasons(health, breakdown, history.health(quarter), history.health_components(quarter),
+                                         kq, defs, cs, quarter)
+    quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
+    return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
+                    flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
+                    extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
+                            "restated": fi.restated})
+
+
+class _PartnerSlices:
+    """Every per-partner frame sorted once by partner, so each view is a handful of cheap slices."""
+
+    def __init__(self, analysis: Analysis):
+        rec = analysis.reconciled
+        self.frames: dict[str, tuple[pd.DataFrame, dict[str, tuple[int, int]]]] = {}
+        for name, frame in (("kpi_quarterly", analysis.kpi_quarterly),
+                            ("commitments", analysis.commitment_status.drop(columns=["internal_note"], errors="ignore")),
+                            ("delivery", analysis.delivery), ("flags", analysis.flags),
+                            ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
+                            ("partners", rec.partners)):
+            ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
+            pids = ordered["partner_id"].astype("str").to_numpy()
+            starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
+            stops = np.r_[starts[1:], len(pids)]
+            self.frames[name] = (ordered, {pids[a]: (a, b) for a, b in zip(starts, stops)})
+        self.health = {r["partner_id"]: r for r in analysis.health.to_dict("records")}
+        files = [f[["partner_id", "file"]] for f in (rec.kpi_values, rec.targets, rec.commitments, rec.checkins, rec.partners)
+                 if "file" in f and len(f)]
+        pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])
+        pairs = pairs[pairs["file"].astype("str") != ""]
+        self.sources = pairs.groupby("partner_id")["file"].agg(lambda s: sorted(map(str, s))).to_dict()
+
+    def take(self, name: str, partner_id: str) -> pd.DataFrame:
+        frame, spans = self.frames[name]
+        a, b = spans.get(partner_id, (0, 0))
+        return frame.iloc[a:b].reset_index(drop=True)
+
+
+def _slices(analysis: Analysis) -> _PartnerSlices:
+    if "_slices" not in analysis.extras:
+        analysis.extras["_slices"] = _PartnerSlices(analysis)
+    return analysis.extras["_slices"]
+
+
+def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
+    """One partner's slice: only its rows in every frame, no internal_note, its own problems and sources."""
+    rec = analysis.reconciled
+    sl = _slices(analysis)
+    partners = sl.take("partners", partner_id)
+    if not len(partners):
+        raise KeyError(f"partner {partner_id!r} is not in the registry")
+    partner = {c: partners.iloc[0][c] for c in FRAMES["partners"] if c in partners}
+    kq = sl.take("kpi_quarterly", partner_id)
+    defs = analysis.extras.get("kpi_definitions")
+    defs = kpi_definitions(rec.kpis) if defs is None else defs
+    kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
+    health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
+    problems = [p for p in rec.problems.for_partner(partner_id) if p.severity in (ERROR, WARNING)]
+    return PartnerView(
+        quarter=analysis.quarter, quarters=list(analysis.quarters), partner=partner, organisation=rec.config.organisation,
+        kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
+        flags=sl.take("flags", partner_id), health=health, health_breakdown=sl.take("health_breakdown", partner_id),
+        checkins=sl.take("checkins", partner_id), problems=problems, sources=list(sl.sources.get(partner_id, [])),
+        config=rec.config, extras={"changes": list(analysis.extras.get("changes", {}).get(partner_id, []))})

@@ -1,0 +1,342 @@
+"""Read every workbook in the input folder into cell grids (`RawWorkbook`), safely.
+
+`read_input` discovers the files, hashes them, and has each one read by `read_file` in an isolated
+worker process (`pipeline.safety.run_isolated`) with a time and memory limit. `read_file` sniffs the
+file, hardens zip packages (`pipeline.safety`), reads the cells with python-calamine (csv with the csv
+module) and overlays what calamine does not report: error values, formulas without a stored value,
+hidden rows. Problems with a file are collected as FILE_* problems; nothing raises for one bad file.
+
+This module imports no pandas at import time: the workers import it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import marshal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import problems as P
+from pipeline import safety as S
+from pipeline.raw import CellError, RawSheet, RawWorkbook, cell_ref
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.frames import InputFile
+
+
+@dataclass
+class ReadResult:
+    inputs: list[InputFile]        # one per file found (read, skipped or refused), sorted by path
+    workbooks: list[RawWorkbook]   # one per file read (xlsx/xlsm/xls/ods/csv)
+    problems: list[P.Problem] = field(default_factory=list)   # file-level problems (FILE_* codes)
+
+
+@dataclass
+class FileOutcome:
+    """What reading one file gave: the workbook (None when refused) and its problems.
+
+    Between worker and parent the grids travel marshalled (``packed``, much faster than pickling
+    millions of cells); values marshal cannot carry (dates, CellError, ...) travel in ``specials``
+    as (row index, column index, value) per sheet and are put back by `resolve`.
+    """
+
+    kind: str
+    workbook: RawWorkbook | None
+    problems: list[P.Problem] = field(default_factory=list)
+    specials: list[list[tuple[int, int, Any]]] = field(default_factory=list)
+    packed: list[bytes] = field(default_factory=list)
+
+    def pack(self) -> "FileOutcome":
+        if self.workbook is not None:
+            self.packed = [marshal.dumps(s.rows) for s in self.workbook.sheets]
+            for s in self.workbook.sheets:
+                s.rows = []
+        return self
+
+    def resolve(self) -> "FileOutcome":
+        if self.workbook is not None:
+            for i, sheet in enumerate(self.workbook.sheets):
+                if self.packed:
+                    sheet.rows = marshal.loads(self.packed[i])
+                for r, c, v in self.specials[i] if i < len(self.specials) else ():
+                    sheet.rows[r][c] = v
+        self.packed, self.specials = [], []
+        return self
+
+
+def read_input(input_dir: Path, config: Config) -> ReadResult:
+    """Discover and read every workbook under ``input_dir``; never writes there, never raises for a bad file."""
+    from pipeline.discover import discover
+    from pipeline.frames import InputFile
+
+    root = Path(input_dir).resolve()
+    limits = dict(config.values["limits"])
+    found, skipped = discover(root)
+    entries: dict[str, tuple[InputFile, list[P.Problem]]] = {}
+    for s in skipped:
+        if not s.is_folder:
+            entries[s.path] = (InputFile(s.path, status="skipped"), [s.problem])
+        else:
+            entries[s.path] = (None, [s.problem])  # type: ignore[assignment]
+    jobs = []
+    for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
+        full = root / f.path
+        entries[f.path] = (InputFile(f.path, sha256=sha256_of(full), kind=f.kind), [])
+        jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits)))
+    outcomes = S.run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
+                              memory_mb=int(limits["file_memory_mb"]))
+    workbooks: list[RawWorkbook] = []
+    for path, (status, value) in outcomes.items():
+        item, problems = entries[path]
+        if status == "ok":
+            outcome: FileOutcome = value.resolve()
+            item.kind = outcome.kind
+            problems.extend(outcome.problems)
+            if outcome.workbook is None:
+                item.status = "refused"
+            else:
+                workbooks.append(outcome.workbook)
+        else:
+            item.status = "refused"
+            problems.append(_isolation_problem(status, value, path, limits))
+    ordered = sorted(entries)
+    inputs = [entries[p][0] for p in ordered if entries[p][0] is not None]
+    all_problems = [pr for p in ordered for pr in entries[p][1]]
+    workbooks.sort(key=lambda w: w.path)
+    return ReadResult(inputs=inputs, workbooks=workbooks, problems=all_problems)
+
+
+def _isolation_problem(status: str, detail: Any, path: str, limits: dict) -> P.Problem:
+    if status == "timeout":
+        return P.make("FILE_TIMEOUT", file=path, seconds=limits["file_seconds"])
+    if status == "memory":
+        return P.make("FILE_MEMORY", file=path, megabytes=limits["file_memory_mb"])
+    return P.make("FILE_CORRUPT", file=path, detail=f"the reader crashed on it ({detail})")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- one file (runs in a worker process) ----------------------------------------------------------
+
+def read_file(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+    """Read one file in this process: sniff, harden, parse. Refusals become problems, never exceptions."""
+    return _outcome(full, rel, kind, size, limits).resolve()
+
+
+def read_file_packed(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+    """`read_file` for a worker process: the grids packed for the trip back (see `FileOutcome`)."""
+    return _outcome(full, rel, kind, size, limits).pack()
+
+
+def _outcome(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+    try:
+        return _read_file(Path(full), rel, kind, size, limits)
+    except S.Refused as r:
+        return FileOutcome(kind, None, [P.make(r.code, file=rel, **r.context)])
+
+
+def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+    if size == 0:
+        raise S.Refused("FILE_EMPTY")
+    if size > int(limits["max_file_mb"]) * 2**20:
+        raise S.Refused("FILE_TOO_LARGE", detail=f"the file is {size // 2**20} MB; the limit is {limits['max_file_mb']} MB (limits.max_file_mb)")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    fmt = S.sniff(head)
+    if fmt == "":
+        raise S.Refused("FILE_EMPTY")
+    if fmt == "zip":
+        return _read_zip(path, rel, kind, limits)
+    if fmt == "ole":
+        streams = S.ole_streams(path)
+        if "EncryptedPackage" in streams or "EncryptionInfo" in streams:
+            raise S.Refused("FILE_ENCRYPTED")
+        if not streams & {"Workbook", "Book"}:
+            if kind in ("xlsx", "xlsm"):
+                raise S.Refused("FILE_ENCRYPTED")
+            raise S.Refused("FILE_CORRUPT", detail="it is an OLE file with no workbook stream (a Word or other Office document?)")
+        return _read_calamine(path, rel, "xls", from_bytes=kind != "xls")
+    if fmt == "biff":
+        version = S.BIFF_BOFS[head[:2]]
+        try:
+            return _read_calamine(path, rel, "xls", from_bytes=True)
+        except S.Refused:
+            raise S.Refused("FILE_OLD_FORMAT", detail=f"{version} (BIFF)") from None
+    if kind == "csv" and fmt == "text":
+        return FileOutcome("csv", read_csv(path, rel))
+    if fmt == "xml" and kind == "xls":
+        raise S.Refused("FILE_OLD_FORMAT", detail="Excel 2003 XML or web-page (saved with an .xls name)")
+    if kind == "csv":
+        raise S.Refused("FILE_CORRUPT", detail="it is not a text CSV file (binary content)")
+    raise S.Refused("FILE_CORRUPT", detail=f"it is not a .{kind} workbook (not a zip archive); it may be damaged or have the wrong extension")
+
+
+def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
+    pkg = S.Package(path)
+    try:
+        if pkg.info("content.xml") is not None and pkg.info("xl/workbook.xml") is None:
+            S.scan_package(pkg, [], limits)
+            return _read_calamine(path, rel, "ods", from_bytes=kind != "ods")
+        parts, strict = S.sheet_parts(pkg)
+        scans = S.scan_package(pkg, parts, limits)
+        problems: list[P.Problem] = []
+        refuse: dict[str, P.Problem] = {}
+        max_cells = int(limits["max_cells"])
+        for part in parts:
+            scan = scans.get(part.part)
+            if scan is None or scan.cells <= max_cells:
+                continue
+            r0, r1, c0, c1, far = S.precise_extent(pkg, part.part)
+            cells = (r1 - r0 + 1) * (c1 - c0 + 1) if r1 else 0
+            if cells > max_cells:
+                refuse[part.name] = P.make(
+                    "FILE_TOO_LARGE", file=rel, sheet=part.name, cell=far,
+                    detail=f"the sheet spans {cell_ref(r0, c0)}:{cell_ref(r1, c1)}, {cells:,} cells (limits.max_cells is "
+                           f"{max_cells:,}); delete the stray cell {far}")
+            else:
+                scan.rows, scan.cols = (r0, r1), (c0, c1)
+    finally:
+        pkg.close()
+    kind = kind if kind in ("xlsx", "xlsm") else "xlsx"
+    try:
+        out = _read_calamine(path, rel, kind, from_bytes=path.suffix.lower() not in (".xlsx", ".xlsm"),
+                             scans={p.name: scans.get(p.part) for p in parts}, skip=refuse)
+    except S.Refused as r:
+        if strict and r.code == "FILE_CORRUPT":
+            raise S.Refused("FILE_STRICT_XML", severity=P.ERROR,
+                            detail=f"it could not be read ({r.context.get('detail', '')})") from None
+        raise
+    out.problems[:0] = problems + list(refuse.values())
+    return out
+
+
+def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False,
+                   scans: dict[str, S.SheetScan | None] | None = None, skip: dict | None = None) -> FileOutcome:
+    import python_calamine as pc
+
+    scans = scans or {}
+    skip = skip or {}
+    book = RawWorkbook(path=rel, kind=kind)
+    specials: list[list[tuple[int, int, Any]]] = []
+    try:
+        if from_bytes:
+            with open(path, "rb") as fh:
+                wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
+        else:
+            wb = pc.CalamineWorkbook.from_path(str(path))
+        with wb:
+            for meta in wb.sheets_metadata:
+                if meta.typ != pc.SheetTypeEnum.WorkSheet or meta.name in skip:
+                    continue
+                sheet = wb.get_sheet_by_name(meta.name)
+                raw, special = _grid(sheet.to_python(skip_empty_area=True), sheet.start, meta.name)
+                raw.hidden = meta.visible != pc.SheetVisibleEnum.Visible
+                scan = scans.get(meta.name)
+                if scan is not None:
+                    _overlay(raw, scan, special)
+                book.sheets.append(raw)
+                specials.append(special)
+    except pc.PasswordError as exc:
+        raise S.Refused("FILE_ENCRYPTED") from exc
+    except MemoryError:
+        raise
+    except BaseException as exc:  # CalamineError, XmlError, ZipError, and Rust panics (PanicException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise S.Refused("FILE_CORRUPT", detail=f"{type(exc).__name__}: {exc}") from exc
+    return FileOutcome(kind, book, specials=specials)
+
+
+_MAXINT = 2**53
+
+
+def _grid(rows: list[list[Any]], start: tuple[int, int] | None, name: str) -> tuple[RawSheet, list[tuple[int, int, Any]]]:
+    """Calamine's rows as plain values ('' -> None, whole floats -> int) plus the other values aside."""
+    special: list[tuple[int, int, Any]] = []
+    out: list[list[Any]] = []
+    for i, row in enumerate(rows):
+        new: list[Any] = []
+        for j, v in enumerate(row):
+            t = type(v)
+            if t is float:
+                new.append(int(v) if v.is_integer() and -_MAXINT < v < _MAXINT else v)
+            elif t is str:
+                new.append(v or None)
+            elif t is bool or t is int:
+                new.append(v)
+            else:
+                special.append((i, j, v))
+                new.append(None)
+        out.append(new)
+    r0, c0 = start if start is not None and rows else (0, 0)
+    return RawSheet(name=name, rows=out, first_row=r0 + 1, first_col=c0 + 1), special
+
+
+def _overlay(raw: RawSheet, scan: S.SheetScan, special: list[tuple[int, int, Any]]) -> None:
+    """Hidden rows, formulas without value and error cells from the XML scan; grows the grid to hold
+    them and adds the error values to ``special`` (formula cells stay None)."""
+    raw.hidden_rows = set(scan.hidden_rows)
+    raw.formulas_without_value = dict(scan.formulas)
+    marks: dict[tuple[int, int], Any] = {at: None for at in scan.formulas}
+    marks.update({at: CellError(text) for at, text in scan.errors.items()})
+    if not marks:
+        return
+    if not raw.rows:
+        raw.first_row = min(r for r, _ in marks)
+        raw.first_col = min(c for _, c in marks)
+    top, left = min(r for r, _ in marks), min(c for _, c in marks)
+    down = max(0, raw.first_row - top)
+    right = max(0, raw.first_col - left)
+    if down or right:
+        raw.rows = [[] for _ in range(down)] + [[None] * right + row for row in raw.rows]
+        raw.first_row, raw.first_col = raw.first_row - down, raw.first_col - right
+        special[:] = [(i + down, j + right, v) for i, j, v in special]
+    for (r, c), value in marks.items():
+        i, j = r - raw.first_row, c - raw.first_col
+        while len(raw.rows) <= i:
+            raw.rows.append([])
+        row = raw.rows[i]
+        if len(row) <= j:
+            row.extend([None] * (j + 1 - len(row)))
+        row[j] = None
+        if value is not None:
+            special.append((i, j, value))
+
+
+# --- csv ------------------------------------------------------------------------------------------
+
+def read_csv(path: Path, rel: str) -> RawWorkbook:
+    """One sheet named after the file stem; utf-8 (with or without BOM), else cp1252; , ; or tab."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    delimiter = sniff_delimiter(text)
+    rows = [[None if v == "" else v for v in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    return RawWorkbook(path=rel, kind="csv", sheets=[RawSheet(name=Path(rel).stem, rows=rows)])
+
+
+def sniff_delimiter(text: str) -> str:
+    """The most frequent of , ; and tab in the first non-blank line (outside quotes); ',' on a tie."""
+    for line in text.splitlines():
+        if line.strip():
+            bare, quoted = [], False
+            for ch in line:
+                if ch == '"':
+                    quoted = not quoted
+                elif not quoted:
+                    bare.append(ch)
+            counts = {d: bare.count(d) for d in (",", ";", "\t")}
+            best = max(counts, key=lambda d: counts[d])
+            return best if counts[best] > counts[","] else ","
+    return ","

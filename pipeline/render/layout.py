@@ -1,0 +1,351 @@
+"""The look of every PDF, defined once: page size, margins, fonts, colours, paragraph and table styles,
+the running header, "Page x of y", the watermark, and the helpers that turn data into flowables.
+
+Every font is DejaVu Sans (shipped with matplotlib), registered and embedded; nothing falls back to
+reportlab's standard Helvetica (not the canvas default, not a table default). Text that people typed is
+escaped (``R&D <urgent>`` prints as typed) and capped so that no cell can outgrow a page.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+from xml.sax.saxutils import escape
+
+FONT = "DejaVuSans"
+FONT_BOLD = "DejaVuSans-Bold"
+FONT_ITALIC = "DejaVuSans-Oblique"
+FONT_BOLD_ITALIC = "DejaVuSans-BoldOblique"
+
+MM = 72 / 25.4
+MARGIN = 16 * MM
+HEADER_GAP = 9 * MM          # room above the frame for the running header
+FOOTER_GAP = 9 * MM
+
+# colours as hex (reportlab Color objects are made lazily, see `color`)
+INK = "#1f2933"
+MUTED = "#5f6b7a"
+RULE = "#c9d1db"
+ACCENT = "#1d4e89"
+HEAD_BG = "#e8eef5"
+ZEBRA = "#f6f8fa"
+STATUS_COLOURS = {"green": "#2e7d32", "amber": "#b07800", "red": "#c62828"}
+STATUS_TINTS = {"green": "#dcefdc", "amber": "#fbefc7", "red": "#f7d6d6", "none": "#eeeeee"}
+SEVERITY_TINTS = {"high": STATUS_TINTS["red"], "medium": STATUS_TINTS["amber"], "low": "#e3ebf5"}
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+CELL_LIMIT = 600
+TRUNCATED = "… (truncated; full text in the workbook)"
+
+
+# ---------------------------------------------------------------------------------------------- fonts
+_registered = False
+
+
+def register_fonts() -> None:
+    """Register DejaVu Sans (regular, bold, oblique, bold oblique) from matplotlib's data, once per process."""
+    global _registered
+    if _registered:
+        return
+    from pathlib import Path
+
+    import matplotlib
+    from reportlab import rl_config
+    from reportlab.lib.fonts import addMapping
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    for name, file in ((FONT, "DejaVuSans.ttf"), (FONT_BOLD, "DejaVuSans-Bold.ttf"),
+                       (FONT_ITALIC, "DejaVuSans-Oblique.ttf"), (FONT_BOLD_ITALIC, "DejaVuSans-BoldOblique.ttf")):
+        pdfmetrics.registerFont(TTFont(name, str(ttf / file)))
+    addMapping(FONT, 0, 0, FONT)
+    addMapping(FONT, 1, 0, FONT_BOLD)
+    addMapping(FONT, 0, 1, FONT_ITALIC)
+    addMapping(FONT, 1, 1, FONT_BOLD_ITALIC)
+    rl_config.useA85 = 0  # binary streams: smaller files, and no slow pure-Python ASCII85 pass over the charts
+    _registered = True
+
+
+def color(hex_code: str):
+    from reportlab.lib.colors import HexColor
+
+    return HexColor(hex_code)
+
+
+# --------------------------------------------------------------------------------------------- styles
+_styles: dict[str, Any] = {}
+
+
+def styles() -> dict[str, Any]:
+    """The paragraph styles, by name: title, subtitle, h1, h2, body, small, cell, cellb, head, note, big."""
+    if _styles:
+        return _styles
+    register_fonts()
+    from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+    from reportlab.lib.styles import ParagraphStyle
+
+    base = ParagraphStyle("body", fontName=FONT, bulletFontName=FONT, fontSize=9, leading=12.2,
+                          textColor=color(INK), spaceAfter=4, splitLongWords=1)
+
+    def s(name: str, **kw: Any) -> ParagraphStyle:
+        return ParagraphStyle(name, parent=base, **kw)
+
+    _styles.update({
+        "body": base,
+        "title": s("title", fontName=FONT_BOLD, fontSize=21, leading=26, textColor=color(ACCENT), spaceAfter=2),
+        "subtitle": s("subtitle", fontSize=11.5, leading=15, textColor=color(MUTED), spaceAfter=8),
+        "h1": s("h1", fontName=FONT_BOLD, fontSize=13.5, leading=17, textColor=color(ACCENT), spaceBefore=10,
+                spaceAfter=6, keepWithNext=1),
+        "h2": s("h2", fontName=FONT_BOLD, fontSize=10.5, leading=13.5, spaceBefore=7, spaceAfter=4, keepWithNext=1),
+        "small": s("small", fontSize=7.5, leading=9.8, textColor=color(MUTED)),
+        "cell": s("cell", fontSize=7.8, leading=9.8, spaceAfter=0),
+        "cellr": s("cellr", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT),
+        "cellc": s("cellc", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_CENTER),
+        "cellb": s("cellb", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0),
+        "cellsmall": s("cellsmall", fontSize=6.8, leading=8.4, spaceAfter=0, textColor=color(MUTED)),
+        "head": s("head", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0),
+        "headr": s("headr", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0, alignment=TA_RIGHT),
+        "headc": s("headc", fontName=FONT_BOLD, fontSize=7.2, leading=9, spaceAfter=0, alignment=TA_CENTER),
+        "note": s("note", fontName=FONT_ITALIC, fontSize=8, leading=10.5, textColor=color(MUTED)),
+        "big": s("big", fontName=FONT_BOLD, fontSize=30, leading=34, alignment=TA_CENTER, spaceAfter=0),
+        "bigsub": s("bigsub", fontName=FONT_BOLD, fontSize=10, leading=13, alignment=TA_CENTER, spaceAfter=0),
+        "tile": s("tile", fontName=FONT_BOLD, fontSize=17, leading=21, alignment=TA_CENTER, spaceAfter=0),
+        "tilelabel": s("tilelabel", fontSize=7.5, leading=9.5, alignment=TA_CENTER, textColor=color(MUTED), spaceAfter=0),
+        "label": s("label", fontSize=7.5, leading=9.5, textColor=color(MUTED), spaceAfter=0),
+        "value": s("value", fontName=FONT_BOLD, fontSize=9.5, leading=12, spaceAfter=0),
+    })
+    return _styles
+
+
+# ------------------------------------------------------------------------------------------ text helpers
+def text(value: object, limit: int = CELL_LIMIT) -> str:
+    """Typed text made safe for a Paragraph: empty for missing, capped at `limit`, markup escaped."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return ""
+    except ImportError:  # pragma: no cover
+        pass
+    raw = str(value)
+    if len(raw) > limit:
+        raw = raw[:limit].rstrip() + " " + TRUNCATED
+    return escape(raw).replace("\n", "<br/>")
+
+
+def para(value: object, style: str = "body", *, limit: int = CELL_LIMIT, markup: bool = False):
+    """A Paragraph of typed text (escaped), or of our own markup when ``markup=True``."""
+    from reportlab.platypus import Paragraph
+
+    return Paragraph(str(value) if markup else text(value, limit), styles()[style])
+
+
+def heading(title: str, level: int = 1):
+    return para(title, "h1" if level == 1 else "h2")
+
+
+def is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
+    """A KPI value as a reader wants it: currency compact with its code, percent KPIs as %, days as days."""
+    if is_missing(value):
+        return "—"
+    v = float(value)  # type: ignore[arg-type]
+    if unit == "percent":
+        return f"{v * 100:.1f}%"
+    if unit in ("ratio", "score"):
+        return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+    if unit == "days":
+        return f"{v:,.1f} days" if abs(v) < 100 else f"{v:,.0f} days"
+    a = abs(v)
+    if a >= 1e9:
+        s = f"{v / 1e9:,.2f}B"
+    elif a >= 1e6:
+        s = f"{v / 1e6:,.2f}M"
+    elif a >= 1e4:
+        s = f"{v / 1e3:,.1f}k"
+    else:
+        s = f"{v:,.0f}" if float(v).is_integer() or a >= 100 else f"{v:,.2f}"
+    return f"{currency} {s}".strip() if unit == "currency" else s
+
+
+def fmt_pct(value: object, digits: int = 0) -> str:
+    return "—" if is_missing(value) else f"{float(value) * 100:.{digits}f}%"  # type: ignore[arg-type]
+
+
+def fmt_change(value: object) -> str:
+    """A relative change with an arrow that survives black-and-white printing: ▲ 5.2%, ▼ 3.1%, = 0.0%."""
+    if is_missing(value):
+        return "—"
+    v = float(value)  # type: ignore[arg-type]
+    arrow = "▲" if v > 0.0005 else "▼" if v < -0.0005 else "="
+    return f"{arrow} {abs(v) * 100:.1f}%"
+
+
+def fmt_date(value: object) -> str:
+    if is_missing(value) or value == "":
+        return "—"
+    try:
+        return value.strftime("%d %b %Y")  # type: ignore[union-attr]
+    except AttributeError:
+        return str(value)
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows: int = 1,
+          extra: Iterable[tuple] = (), zebra: bool = True, align_right: Sequence[int] = ()):
+    """A table in the house style: header rows repeated on every page, light rules, zebra rows, DejaVu font.
+
+    Cells should be Paragraphs (strings are allowed and get the DejaVu font too).
+    """
+    from reportlab.platypus import Table, TableStyle
+
+    cmds: list[tuple] = [
+        ("FONT", (0, 0), (-1, -1), FONT, 7.8),
+        ("TEXTCOLOR", (0, 0), (-1, -1), color(INK)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3.5),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.6),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, color(RULE)),
+    ]
+    if header_rows:
+        cmds += [("BACKGROUND", (0, 0), (-1, header_rows - 1), color(HEAD_BG)),
+                 ("FONT", (0, 0), (-1, header_rows - 1), FONT_BOLD, 7.5),
+                 ("LINEBELOW", (0, header_rows - 1), (-1, header_rows - 1), 0.8, color(ACCENT)),
+                 ("VALIGN", (0, 0), (-1, header_rows - 1), "BOTTOM")]
+    if zebra:
+        cmds.append(("ROWBACKGROUNDS", (0, header_rows), (-1, -1), [None, color(ZEBRA)]))
+    for col in align_right:
+        cmds.append(("ALIGN", (col, 0), (col, -1), "RIGHT"))
+    cmds.extend(extra)
+    t = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=header_rows, hAlign="LEFT",
+              splitByRow=1)
+    t.setStyle(TableStyle(cmds))
+    t.spaceAfter = 6
+    return t
+
+
+def image(png: bytes, width: float, height: float):
+    from reportlab.platypus import Image
+
+    return Image(io.BytesIO(png), width=width, height=height)
+
+
+# ------------------------------------------------------------------------------------------ the document
+@dataclass
+class Page:
+    """What goes around the content on every page."""
+
+    header_left: str
+    header_right: str
+    watermark: str = ""
+    landscape: bool = False
+
+
+def page_size(landscape: bool = False) -> tuple[float, float]:
+    from reportlab.lib.pagesizes import A4, landscape as _landscape
+
+    return _landscape(A4) if landscape else A4
+
+
+def content_width(landscape: bool = False) -> float:
+    return page_size(landscape)[0] - 2 * MARGIN
+
+
+def _numbered_canvas_class():
+    from reportlab.pdfgen.canvas import Canvas
+
+    class NumberedCanvas(Canvas):
+        """Defers each page so that the footer can say "Page x of y"."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._saved: list[dict] = []
+
+        def showPage(self) -> None:  # noqa: N802 (reportlab API)
+            self._saved.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._saved)
+            for state in self._saved:
+                self.__dict__.update(state)
+                w, _h = self._pagesize
+                self.setFont(FONT, 7.5)
+                self.setFillColor(color(MUTED))
+                self.drawRightString(w - MARGIN, FOOTER_GAP - 3 * MM, f"Page {self._pageNumber} of {total}")
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
+
+
+def _decorate(page: Page) -> Callable:
+    def on_page(canv: Any, doc: Any) -> None:
+        w, h = canv._pagesize
+        canv.saveState()
+        if page.watermark:
+            canv.setFont(FONT_BOLD, 60 if len(page.watermark) < 16 else 40)
+            canv.setFillColor(color("#000000"), alpha=0.09)
+            canv.translate(w / 2, h / 2)
+            canv.rotate(35)
+            canv.drawCentredString(0, -20, page.watermark[:40])
+            canv.rotate(-35)
+            canv.translate(-w / 2, -h / 2)
+            canv.setFillAlpha(1)
+        canv.setFont(FONT, 7.5)
+        canv.setFillColor(color(MUTED))
+        y = h - HEADER_GAP + 2 * MM
+        canv.drawString(MARGIN, y, _fit(canv, page.header_left, w * 0.62))
+        canv.drawRightString(w - MARGIN, y, _fit(canv, page.header_right, w * 0.3))
+        canv.setStrokeColor(color(RULE))
+        canv.setLineWidth(0.5)
+        canv.line(MARGIN, y - 2 * MM, w - MARGIN, y - 2 * MM)
+        canv.line(MARGIN, FOOTER_GAP, w - MARGIN, FOOTER_GAP)
+        canv.restoreState()
+
+    return on_page
+
+
+def _fit(canv: Any, s: str, width: float) -> str:
+    """Shorten `s` with an ellipsis until it fits `width` points in the header font."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    s = s.replace("\n", " ")
+    if stringWidth(s, FONT, 7.5) <= width:
+        return s
+    while s and stringWidth(s + "…", FONT, 7.5) > width:
+        s = s[:-1]
+    return s + "…"
+
+
+def build(story: list, page: Page, *, title: str, author: str, subject: str = "") -> bytes:
+    """Lay out `story` on house pages and return the PDF bytes."""
+    register_fonts()
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+
+    size = page_size(page.landscape)
+    buf = io.BytesIO()
+    doc = BaseDocTemplate(buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN,
+                          topMargin=MARGIN, bottomMargin=MARGIN, title=title, author=author,
+                          subject=subject, creator="partner-review", initialFontName=FONT,
+                          initialFontSize=9, initialLeading=12, invariant=False)
+    frame = Frame(MARGIN, FOOTER_GAP + 3 * MM, size[0] - 2 * MARGIN,
+                  size[1] - HEADER_GAP - FOOTER_GAP - 6 * MM, id="body", leftPadding=0, rightPadding=0,
+                  topPadding=0, bottomPadding=0)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=_decorate(page))])
+    doc.build(story, canvasmaker=_numbered_canvas_class())
+    return buf.getvalue()

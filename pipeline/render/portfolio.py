@@ -1,0 +1,216 @@
+"""The portfolio review PDF (internal): every partner side by side.
+
+Sections: partners ranked by health, the KPI attainment heat map (numbers printed in every cell so it
+reads in black and white), flags by code and partner, the biggest movers on last quarter, and the internal
+notes on commitments (this document is ours alone, so ``internal_note`` may appear here).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.render import layout as L
+from pipeline.render.layout import fmt_pct, is_missing, para
+from pipeline.render.partner import FLAG_TITLES, HEALTH_WORDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.frames import Analysis
+
+SECTION_TITLES = ("Partners ranked by health", "KPI attainment heat map", "Flags by code and partner",
+                  "Biggest movers on last quarter")
+HEAT_COLUMNS = 10       # KPIs per heat-map table; more KPIs continue in a second table
+NOTES_LIMIT = 300       # internal notes listed at most
+
+
+def portfolio_pdf(analysis: "Analysis") -> bytes:
+    """The portfolio review as PDF bytes."""
+    from reportlab.platypus import Spacer
+
+    rec = analysis.reconciled
+    org = rec.config.organisation
+    q = analysis.quarter.label
+    names = dict(zip(rec.partners["partner_id"], rec.partners["partner_name"])) if not rec.partners.empty else {}
+    ranked = _ranked(analysis, names)
+    story: list = [para(f"PORTFOLIO REVIEW · {q} · INTERNAL, NOT FOR PARTNERS", "subtitle"),
+                   para(f"{len(ranked)} partners, {q}", "title"),
+                   para(f"Prepared by {org} on {dt.date.today():%d %b %Y}.", "body"), Spacer(1, 4)]
+    story += _ranking(analysis, ranked)
+    story += _heatmap(analysis, ranked)
+    story += _flag_matrix(analysis, ranked)
+    story += _movers(analysis, ranked)
+    story += _internal_notes(analysis, names)
+    page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
+                  watermark=str(rec.config["organisation.watermark"] or ""))
+    return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal")
+
+
+def _ranked(a: "Analysis", names: dict) -> pd.DataFrame:
+    """The health frame with names, ranked best first (ties by name)."""
+    h = a.health.copy()
+    if h.empty:
+        return h.assign(name=[])
+    h["name"] = [str(names.get(p, p)) for p in h["partner_id"]]
+    h["score_sort"] = pd.to_numeric(h["score"], errors="coerce").fillna(-1)
+    return h.sort_values(["score_sort", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _ranking(a: "Analysis", ranked: pd.DataFrame) -> list:
+    w = L.content_width(landscape=True)
+    out = [L.heading("Partners ranked by health")]
+    if ranked.empty:
+        return out + [para("No partner has a health score this quarter.", "note")]
+    counts = ranked["status"].value_counts()
+    out.append(para(", ".join(f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")) + ".", "cell"))
+    partners = a.reconciled.partners.set_index("partner_id") if not a.reconciled.partners.empty else pd.DataFrame()
+    fl = a.flags
+    cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    heads = ("#", "Partner", "Tier", "Internal owner", "Health", "Status", "vs last quarter", "High", "Medium", "Low",
+             "KPIs on track")
+    rows = [[para(h, "head" if i < 4 else "headr") for i, h in enumerate(heads)]]
+    extra = []
+    for i, r in enumerate(ranked.to_dict("records"), start=1):
+        pid = r["partner_id"]
+        info = partners.loc[pid] if pid in partners.index else {}
+        f = fl[fl["partner_id"] == pid]["severity"].value_counts()
+        k = cur[cur["partner_id"] == pid]
+        prev = r.get("previous_score")
+        change = "—" if is_missing(prev) or is_missing(r["score"]) else _signed(float(r["score"]) - float(prev))
+        rows.append([para(str(i), "cell"), para(r["name"], "cellb", limit=120),
+                     para(info.get("tier", "") if len(info) else "", "cell", limit=40),
+                     para(info.get("internal_owner", "") if len(info) else "", "cell", limit=60),
+                     para("—" if is_missing(r["score"]) else str(int(r["score"])), "cellr"),
+                     para(HEALTH_WORDS.get(str(r["status"]), str(r["status"])), "cellr"), para(change, "cellr"),
+                     para(str(f.get("high", 0)), "cellr"), para(str(f.get("medium", 0)), "cellr"),
+                     para(str(f.get("low", 0)), "cellr"),
+                     para(f"{int((k['status'] == 'on_track').sum())} / {len(k)}", "cellr")])
+        extra.append(("BACKGROUND", (4, i), (5, i), L.color(L.STATUS_TINTS.get(str(r["status"]), "#eeeeee"))))
+    fixed = [10, 0, 24, 40, 16, 30, 24, 14, 16, 14, 22]
+    widths = [x * L.MM for x in fixed]
+    widths[1] = w - sum(widths)
+    return out + [L.table(rows, widths, extra=extra)]
+
+
+def _signed(x: float) -> str:
+    return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
+
+
+def _band(att: float, medium: float, high: float) -> str:
+    return "green" if att >= medium else "amber" if att >= high else "red"
+
+
+def _heatmap(a: "Analysis", ranked: pd.DataFrame) -> list:
+    w = L.content_width(landscape=True)
+    cfg = a.reconciled.config
+    medium, high = float(cfg["kpi.attainment_medium"]), float(cfg["kpi.attainment_high"])
+    out = [L.heading("KPI attainment heat map"),
+           para(f"Attainment this quarter, partners in health order. Shaded by band: {medium:.0%} or more, "
+                f"{high:.0%} to {medium:.0%}, under {high:.0%}; — means no figure or no target. The number is "
+                "printed in every cell, so the map reads in black and white.", "small")]
+    kpis = a.reconciled.kpis
+    kpi_names = dict(zip(kpis["kpi_id"], kpis["kpi_name"])) if not kpis.empty else {}
+    cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    kpi_ids = [k for k in kpi_names if k in set(cur["kpi_id"])] + sorted(set(cur["kpi_id"]) - set(kpi_names))
+    if not kpi_ids or ranked.empty:
+        return out + [para("No KPI figures this quarter.", "note")]
+    grid = cur.drop_duplicates(["partner_id", "kpi_id"], keep="last").pivot(index="partner_id", columns="kpi_id",
+                                                                          values="attainment")
+    for start in range(0, len(kpi_ids), HEAT_COLUMNS):
+        chunk = kpi_ids[start:start + HEAT_COLUMNS]
+        name_w = 55 * L.MM
+        cw = min((w - name_w) / len(chunk), 30 * L.MM)
+        rows = [[para("Partner", "head")] + [para(kpi_names.get(k, k), "headc", limit=60) for k in chunk]]
+        extra = []
+        for i, r in enumerate(ranked.to_dict("records"), start=1):
+            cells = [para(r["name"], "cell", limit=80)]
+            for j, k in enumerate(chunk, start=1):
+                att = grid.at[r["partner_id"], k] if r["partner_id"] in grid.index and k in grid.columns else None
+                cells.append(para(fmt_pct(att), "cellc"))
+                tint = "none" if is_missing(att) else _band(float(att), medium, high)
+                extra.append(("BACKGROUND", (j, i), (j, i), L.color(L.STATUS_TINTS[tint])))
+            rows.append(cells)
+        extra += [("GRID", (1, 1), (-1, -1), 0.6, L.color("#ffffff"))]
+        out.append(L.table(rows, [name_w] + [cw] * len(chunk), zebra=False, extra=extra))
+    return out
+
+
+def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
+    w = L.content_width(landscape=True)
+    out = [L.heading("Flags by code and partner")]
+    fl = a.flags
+    if fl.empty:
+        return out + [para("No flags this quarter.", "cell")]
+    counts = fl.groupby(["partner_id", "code"]).size()
+    codes = [c for c in FLAG_TITLES if c in set(fl["code"])] + sorted(set(fl["code"]) - set(FLAG_TITLES))
+    name_w = 55 * L.MM
+    cw = min((w - name_w - 16 * L.MM) / len(codes), 24 * L.MM)
+    rows = [[para("Partner", "head")] + [para(FLAG_TITLES.get(c, c), "headc") for c in codes] + [para("Total", "headr")]]
+    totals = fl["code"].value_counts()
+    rows.append([para("All partners", "cellb")] + [para(str(totals.get(c, 0)), "cellc") for c in codes]
+                + [para(str(len(fl)), "cellr")])
+    for r in ranked.to_dict("records"):
+        pid = r["partner_id"]
+        vals = [int(counts.get((pid, c), 0)) for c in codes]
+        rows.append([para(r["name"], "cell", limit=80)] + [para(str(v) if v else "·", "cellc") for v in vals]
+                    + [para(str(sum(vals)), "cellr")])
+    out.append(L.table(rows, [name_w] + [cw] * len(codes) + [16 * L.MM],
+                       extra=[("BACKGROUND", (0, 1), (-1, 1), L.color(L.HEAD_BG)),
+                              ("LINEBELOW", (0, 1), (-1, 1), 0.6, L.color(L.ACCENT))]))
+    return out
+
+
+def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
+    w = L.content_width(landscape=True)
+    out = [L.heading("Biggest movers on last quarter")]
+    h = ranked.assign(change=pd.to_numeric(ranked["score"], errors="coerce")
+                      - pd.to_numeric(ranked["previous_score"], errors="coerce")).dropna(subset=["change"])
+    h = h.reindex(h["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
+    left = [[para(x, "head" if i == 0 else "headr") for i, x in enumerate(("Partner", "Last quarter", "Now", "Change"))]]
+    left += [[para(r["name"], "cell", limit=80), para(f"{float(r['previous_score']):.0f}", "cellr"),
+              para(f"{int(r['score'])}", "cellr"), para(_signed(r["change"]), "cellr")] for r in h.to_dict("records")]
+    kq = a.kpi_quarterly
+    prev_q = a.quarter.previous().label
+    names = dict(zip(ranked["partner_id"], ranked["name"]))
+    kpis = a.reconciled.kpis
+    kpi_names = dict(zip(kpis["kpi_id"], kpis["kpi_name"])) if not kpis.empty else {}
+    now = kq[kq["quarter"] == a.quarter.label].set_index(["partner_id", "kpi_id"])["attainment"]
+    before = kq[kq["quarter"] == prev_q].set_index(["partner_id", "kpi_id"])["attainment"]
+    both = pd.DataFrame({"now": now[~now.index.duplicated(keep="last")],
+                         "before": before[~before.index.duplicated(keep="last")]}).dropna()
+    both["change"] = both["now"] - both["before"]
+    both = both.reindex(both["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
+    right = [[para(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
+    right += [[para(names.get(pid, pid), "cell", limit=60), para(kpi_names.get(kid, kid), "cell", limit=60),
+               para(fmt_pct(r["before"]), "cellr"), para(fmt_pct(r["now"]), "cellr"),
+               para(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in both.iterrows()]
+    half = (w - 8 * L.MM) / 2
+    lt = L.table(left, [half - 54 * L.MM, 20 * L.MM, 14 * L.MM, 20 * L.MM]) if len(left) > 1 else \
+        para("No earlier health score to compare with.", "note")
+    rt = L.table(right, [half * 0.36, half * 0.3, half * 0.11, half * 0.1, half * 0.13]) if len(right) > 1 else \
+        para("No KPI has attainment in both quarters.", "note")
+    pair = L.table([[[L.heading("Health score", 2), lt], [L.heading("KPI attainment", 2), rt]]], [half + 4 * L.MM] * 2,
+                   header_rows=0, zebra=False,
+                   extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    return out + [pair]
+
+
+def _internal_notes(a: "Analysis", names: dict) -> list:
+    cs = a.commitment_status
+    if "internal_note" not in cs.columns:
+        return []
+    notes = cs[cs["internal_note"].fillna("").astype(str).str.strip() != ""]
+    if notes.empty:
+        return []
+    w = L.content_width(landscape=True)
+    out = [L.heading("Internal notes on commitments"),
+           para("Our own notes from the commitment logs; they never appear in a partner's review.", "small")]
+    rows = [[para(h, "head") for h in ("Partner", "Commitment", "Description", "Internal note")]]
+    for r in notes.head(NOTES_LIMIT).to_dict("records"):
+        rows.append([para(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
+                     para(r["commitment_id"], "cell", limit=40), para(r.get("description"), "cell", limit=300),
+                     para(r["internal_note"], "cell")])
+    out.append(L.table(rows, [50 * L.MM, 26 * L.MM, (w - 76 * L.MM) * 0.45, (w - 76 * L.MM) * 0.55]))
+    if len(notes) > NOTES_LIMIT:
+        out.append(para(f"{len(notes) - NOTES_LIMIT} more notes are in the commitment logs.", "note"))
+    return out

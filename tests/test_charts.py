@@ -1,0 +1,101 @@
+"""Trend charts: real PNGs from matplotlib, checked by their pixels."""
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from pipeline import charts
+from pipeline.charts import partner_charts, trend_chart
+from render_fixtures import partner_view
+
+QUARTERS = [f"{2024 + i // 4}-Q{i % 4 + 1}" for i in range(8)]
+
+
+def _rgb(png: bytes) -> Image.Image:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _has_colour_in_column(img: Image.Image, x: int, colour: str, tol: int = 60) -> bool:
+    target = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    w, h = img.size
+    for dx in range(-2, 3):
+        for y in range(int(h * 0.2), int(h * 0.8)):
+            px = img.getpixel((x + dx, y))
+            if sum(abs(a - b) for a, b in zip(px, target)) < tol:
+                return True
+    return False
+
+
+def _column(img: Image.Image, i: int, n: int = 8) -> int:
+    """The pixel column of quarter i (the axes span fixed fractions of the figure)."""
+    ax = charts._chart()["ax"]
+    x0, _, width, _ = ax.get_position().bounds
+    return int((x0 + width * (i + 0.5) / n) * img.size[0])
+
+
+def test_png_size_and_dpi():
+    img = _rgb(trend_chart(QUARTERS, [1.0] * 8, [1.2] * 8, title="Deals", unit="count", current=QUARTERS[-1]))
+    w, h = img.size
+    assert abs(w - charts.WIDTH_IN * charts.DPI) <= 1 and abs(h - charts.HEIGHT_IN * charts.DPI) <= 1
+    assert Image.open(io.BytesIO(png := trend_chart(QUARTERS, [1.0] * 8, [1.2] * 8, title="Deals", unit="count",
+                                                      current=QUARTERS[-1]))).info["dpi"][0] == pytest.approx(charts.DPI, abs=0.5)
+    assert len(png) < 30_000
+
+
+def test_missing_quarter_is_a_gap_not_a_zero():
+    actual = [10.0, 12.0, 11.0, math.nan, 13.0, 14.0, 12.0, 15.0]
+    img = _rgb(trend_chart(QUARTERS, actual, [math.nan] * 8, title="Deals", unit="count", current=QUARTERS[-1]))
+    assert not _has_colour_in_column(img, _column(img, 3), charts.ACTUAL_COLOUR)
+    for i in (0, 2, 4, 7):
+        assert _has_colour_in_column(img, _column(img, i), charts.ACTUAL_COLOUR), i
+
+
+def test_target_and_partner_lines_drawn_in_their_own_style():
+    png = trend_chart(QUARTERS, [math.nan] * 8, [5.0] * 8, title="Only target", unit="count", current=QUARTERS[-1],
+                      partner_values=[4.0] * 8)
+    img = _rgb(png)
+    assert _has_colour_in_column(img, _column(img, 5), charts.TARGET_COLOUR)
+    assert _has_colour_in_column(img, _column(img, 5), charts.PARTNER_COLOUR)
+    assert not _has_colour_in_column(img, _column(img, 5), charts.ACTUAL_COLOUR)
+
+
+def test_reused_figure_does_not_leak_between_charts():
+    a = dict(quarters=QUARTERS, actual=[1, 2, 3, 4, 5, 6, 7, 8], target=[4] * 8, title="A", unit="count",
+             current=QUARTERS[-1])
+    first = trend_chart(**a)
+    other = trend_chart(QUARTERS[1:] + ["2026-Q1"], [0.1] * 8, [0.2] * 8, title="Other", unit="percent",
+                        current="2026-Q1", partner_values=[0.15] * 8)
+    assert other != first
+    assert trend_chart(**a) == first
+
+
+def test_partner_charts_one_per_kpi():
+    view = partner_view()
+    out = partner_charts(view)
+    assert set(out) == set(view.kpis["kpi_id"])
+    assert all(len(png) < 60_000 for png in out.values())
+
+
+def test_chart_is_fast():
+    trend_chart(QUARTERS, [1.0] * 8, [1.0] * 8, title="warm", unit="currency", current=QUARTERS[-1])
+    n = 20
+    start = time.perf_counter()
+    for i in range(n):
+        trend_chart(QUARTERS, [1e6 + i * 1e4] * 7 + [math.nan], [1.1e6] * 8, title=f"KPI {i}", unit="currency",
+                    current=QUARTERS[-1])
+    assert (time.perf_counter() - start) / n < 0.1
+
+
+@pytest.mark.parametrize("module", ["pipeline.charts"])
+def test_never_pyplot(module):
+    code = (f"import sys, {module} as m; m.trend_chart(['2026-Q1'], [1.0], [2.0], title='t', unit='count', "
+            "current='2026-Q1'); print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,231 @@
+"""The PDFs, tested by what a reader gets: the text pypdf extracts, the fonts the file embeds, the size."""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+import render_fixtures as F
+from pipeline.charts import partner_charts
+from pipeline.render import partner_pdf, portfolio_pdf
+from pipeline.render.layout import TRUNCATED
+from pipeline.render.partner import SECTION_TITLES
+from pipeline.render.portfolio import SECTION_TITLES as PORTFOLIO_TITLES
+
+MB = 1024 * 1024
+
+
+def _flat(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _text(pdf: bytes) -> tuple[list[str], str]:
+    pages = [p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages]
+    return pages, _flat(" ".join(pages))
+
+
+@pytest.fixture(scope="module")
+def view():
+    return F.partner_view(watermark="SAMPLE DATA")
+
+
+@pytest.fixture(scope="module")
+def charts(view):
+    return partner_charts(view)
+
+
+@pytest.fixture(scope="module")
+def pdf(view, charts):
+    return partner_pdf(view, charts)
+
+
+@pytest.fixture(scope="module")
+def portfolio():
+    return portfolio_pdf(F.analysis())
+
+
+def test_partner_sections_and_first_page(pdf, view):
+    pages, text = _text(pdf)
+    for title in SECTION_TITLES:
+        assert title in text, title
+    first = _flat(pages[0])
+    assert F.GREEK in first
+    assert view.partner["partner_lead"] in first and "Northwind Partners Inc." in first
+    assert f"{view.health['score']} / 100" in first
+    for change in view.extras["changes"]:
+        assert _flat(change) in first
+
+
+def test_partner_typed_text_literal_and_scripts(pdf):
+    _, text = _text(pdf)
+    assert "R&D <urgent>: agree the joint go-to-market plan" in text
+    assert "R&amp;D" not in text and "&lt;" not in text
+    assert "Σοφία Νικολάου" in text and "Иван Петров" in text
+
+
+def test_cyrillic_partner_name_comes_out():
+    v = F.partner_view(1)
+    _, text = _text(partner_pdf(v, {}))
+    assert F.CYRILLIC in text
+
+
+def test_page_numbers_and_running_header(pdf, view):
+    pages, _ = _text(pdf)
+    n = len(pages)
+    assert n >= 3
+    for i, page in enumerate(pages, start=1):
+        page = _flat(page)
+        assert f"Page {i} of {n}" in page
+        assert f"prepared for {view.partner['partner_lead']}" in page and "2026-Q2" in page
+
+
+def test_flags_most_severe_first(pdf):
+    _, text = _text(pdf)
+    gaps = text[text.index("Flagged gaps"):text.index("KPI scorecard")]
+    positions = {sev: [i for i in range(len(gaps)) if gaps.startswith(sev, i)] for sev in ("High", "Medium", "Low")}
+    assert max(positions["High"]) < min(positions["Medium"]) and max(positions["Medium"]) < min(positions["Low"])
+
+
+def test_scorecard_shows_both_sources_and_which_drives(pdf):
+    _, text = _text(pdf)
+    card = text[text.index("KPI scorecard"):text.index("Trends")]
+    assert "internal" in card and "(used)" in card and "partner USD" in card
+
+
+def _fonts(pdf: bytes) -> list[dict]:
+    fonts = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            desc = font.get("/FontDescriptor")
+            if desc is None and "/DescendantFonts" in font:
+                desc = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            fonts.append({"name": str(font["/BaseFont"]), "embedded": desc is not None and "/FontFile2" in desc.get_object()})
+    return fonts
+
+
+@pytest.mark.parametrize("which", ["pdf", "portfolio"])
+def test_every_font_embedded_none_helvetica(which, request):
+    data = request.getfixturevalue(which)
+    fonts = _fonts(data)
+    assert fonts
+    assert all(f["embedded"] for f in fonts), fonts
+    assert not any("Helvetica" in f["name"] for f in fonts)
+    assert all("DejaVuSans" in f["name"] for f in fonts)
+
+
+@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler not installed")
+def test_pdffonts_agrees(pdf, tmp_path):
+    path = tmp_path / "p.pdf"
+    path.write_bytes(pdf)
+    lines = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    assert lines and all(line.split()[-5] == "yes" for line in lines), lines
+
+
+def test_partner_pdf_small(pdf):
+    assert len(pdf) < MB
+
+
+def test_watermark_only_when_configured(pdf):
+    assert "SAMPLE DATA" in _text(pdf)[1]
+    assert "SAMPLE DATA" not in _text(partner_pdf(F.partner_view(), {}))[1]
+
+
+def test_no_internal_note_even_if_the_frame_had_one(view, charts):
+    leaky = F.partner_view()
+    leaky.commitments = leaky.commitments.assign(internal_note="INTERNAL-ONLY secret")
+    assert "INTERNAL-ONLY" not in _text(partner_pdf(leaky, charts))[1]
+
+
+def test_huge_description_and_200_commitments(pdf, charts):
+    normal = len(PdfReader(io.BytesIO(pdf)).pages)
+    big = partner_pdf(F.partner_view(n_commitments=200, description="Lorem ipsum dolor " * 1112), charts)
+    pages, text = _text(big)
+    assert len(pages) >= normal + 8            # 200 rows need many more pages...
+    assert len(pages) <= normal + 40           # ...but not one per row
+    assert _flat(TRUNCATED) in text
+    assert "P-GR-C200" in text
+    assert len(big) < MB
+    # the table header repeats on every page the commitment list spans
+    assert sum("Ref Commitment Owner Due State" in _flat(p) for p in pages) >= 6
+
+
+def test_unbreakable_word_and_markup_in_names():
+    v = F.partner_view(3, description="x" * 20_000)
+    _, text = _text(partner_pdf(v, {}))
+    assert "Acme Data & Cloud <Ltd>" in text
+
+
+def test_portfolio_ranks_every_partner(portfolio):
+    a = F.analysis()
+    pages, text = _text(portfolio)
+    for title in PORTFOLIO_TITLES:
+        assert title in text
+    names = dict(zip(a.reconciled.partners["partner_id"], a.reconciled.partners["partner_name"]))
+    ranked = a.health.sort_values("score", ascending=False)["partner_id"].map(names).tolist()
+    section = text[text.index("Partners ranked by health"):text.index("KPI attainment heat map")]
+    positions = [section.index(n) for n in ranked]
+    assert positions == sorted(positions)
+    assert "Page 1 of" in _flat(pages[0])
+
+
+def test_portfolio_heat_map_prints_numbers(portfolio):
+    a = F.analysis()
+    _, text = _text(portfolio)
+    heat = text[text.index("KPI attainment heat map"):text.index("Flags by code and partner")]
+    cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    for att in cur["attainment"].dropna().head(8):
+        assert f"{att * 100:.0f}%" in heat
+
+
+def test_portfolio_flag_counts(portfolio):
+    a = F.analysis()
+    _, text = _text(portfolio)
+    matrix = text[text.index("Flags by code and partner"):text.index("Biggest movers")]
+    assert "All partners" in matrix
+    assert str(len(a.flags)) in matrix.split("All partners")[1].split()[:20]
+
+
+def test_portfolio_small_with_many_partners():
+    a = F.analysis()
+    many = [a.health.assign(partner_id=a.health["partner_id"] + f"-{i}") for i in range(30)]
+    a.health = pd.concat(many, ignore_index=True)
+    data = portfolio_pdf(a)
+    assert len(PdfReader(io.BytesIO(data)).pages) >= 2 and len(data) < MB
+
+
+def test_twelve_kpis_stay_under_a_megabyte():
+    v = F.partner_view(2, n_kpis=12, n_commitments=40)
+    charts = partner_charts(v)
+    assert len(charts) == 12
+    data = partner_pdf(v, charts)
+    assert len(data) < MB
+    _, text = _text(data)
+    assert "Days to first value (region 8)" in text
+
+
+def test_a_partner_with_nothing_yet_still_gets_a_review():
+    from pipeline.frames import PartnerView, empty_analysis_frame, empty_frame
+
+    v = PartnerView(quarter=F.QUARTER, quarters=F.WINDOW, partner={"partner_id": "P-NEW", "partner_name": "Newcomer"},
+                    organisation="Northwind Partners Inc.", kpis=empty_frame("kpis"),
+                    kpi_quarterly=empty_analysis_frame("kpi_quarterly"),
+                    commitments=empty_analysis_frame("commitment_status"), delivery=empty_analysis_frame("delivery"),
+                    flags=empty_analysis_frame("flags"), health={}, health_breakdown=empty_analysis_frame("health_breakdown"),
+                    checkins=empty_frame("checkins"), problems=[], sources=[])
+    pages, text = _text(partner_pdf(v, {}))
+    assert "Newcomer" in text and "No gaps were flagged" in text and f"Page 1 of {len(pages)}" in text
+
+
+def test_portfolio_without_flags_or_history():
+    a = F.analysis()
+    a.flags = a.flags.iloc[0:0]
+    a.health = a.health.assign(previous_score=float("nan"))
+    a.kpi_quarterly = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    _, text = _text(portfolio_pdf(a))
+    assert "No flags this quarter." in text and "No earlier health score to compare with." in text
+    assert F.GREEK in text

@@ -1,0 +1,192 @@
+"""End to end: `partner-review report` over a generated portfolio, read back as its readers would."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from pipeline.cli import cli
+from pipeline.synthetic import partner_name, write_portfolio
+
+GREEK = "Αθηνά Data Systems"
+CYRILLIC = "Северный Ветер Cloud"
+LITERAL = "R&D <urgent> & review"
+QUARTER = "2026-Q3"
+
+
+def _tree_digest(folder: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("portfolio") / "input"
+    write_portfolio(folder, partners=5, kpis=4, quarters=8, commitments=6, seed=3)
+    wb = load_workbook(folder / "registry.xlsx")
+    ws = wb["Partners"]
+    for row in ws.iter_rows():
+        if row[0].value == "P0001":
+            row[1].value = GREEK
+        if row[0].value == "P0002":
+            row[1].value = CYRILLIC
+    wb.save(folder / "registry.xlsx")
+    wb = load_workbook(folder / "commitments.xlsx")
+    ws = wb["Joint Business Plan"]
+    ws.cell(row=2, column=4).value = LITERAL          # first commitment of P0001
+    wb.save(folder / "commitments.xlsx")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report_run(portfolio, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    before = _tree_digest(portfolio)
+    result = CliRunner().invoke(cli, ["report", "--input", str(portfolio), "--output", str(out), "--jobs", "2"])
+    assert _tree_digest(portfolio) == before, "the input folder was modified"
+    return result, out
+
+
+def _names() -> dict[str, str]:
+    names = {f"P{i + 1:04d}": partner_name(i) for i in range(5)}
+    names.update({"P0001": GREEK, "P0002": CYRILLIC})
+    return names
+
+
+def _text(pdf: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+
+
+def test_report_writes_every_output(report_run):
+    result, out = report_run
+    assert result.exit_code == 0, result.output
+    qdir = out / QUARTER
+    manifest = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
+    assert {"quarter", "generated_at", "inputs", "portfolio_pdf", "partners", "problems"} <= set(manifest)
+    assert manifest["quarter"] == QUARTER
+    assert (qdir / manifest["portfolio_pdf"]).is_file()
+    assert sorted(p["partner_id"] for p in manifest["partners"]) == sorted(_names())
+    for entry in manifest["partners"]:
+        assert {"partner_id", "partner_name", "pdf", "recipients", "cc", "health_score", "health_status",
+                "flag_count"} <= set(entry)
+        pdf = qdir / entry["pdf"]
+        assert pdf.is_file() and pdf.read_bytes().startswith(b"%PDF")
+        assert pdf.stat().st_size < 1_000_000
+        assert entry["recipients"] and all("@" in a for a in entry["recipients"])
+        assert 0 <= entry["health_score"] <= 100 and entry["health_status"] in ("green", "amber", "red")
+    for item in manifest["inputs"]:
+        assert len(item["sha256"]) == 64
+    header = (qdir / "flags.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header == "quarter,partner_id,code,severity,subject,message"
+    flag_rows = (qdir / "flags.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert sum(p["flag_count"] for p in manifest["partners"]) == len(flag_rows)
+    wb = load_workbook(qdir / "reconciled.xlsx", read_only=True)
+    assert {"partners", "kpis", "kpi_values", "targets", "commitments", "problems", "flags"} <= set(wb.sheetnames)
+    assert (out / "history.sqlite").is_file()
+
+
+def test_manifest_input_hashes_match_files(report_run, portfolio):
+    _, out = report_run
+    manifest = json.loads((out / QUARTER / "manifest.json").read_text(encoding="utf-8"))
+    for item in manifest["inputs"]:
+        assert hashlib.sha256((portfolio / item["path"]).read_bytes()).hexdigest() == item["sha256"]
+
+
+def test_partner_pdfs_are_isolated_and_literal(report_run):
+    _, out = report_run
+    qdir = out / QUARTER
+    manifest = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
+    names = _names()
+    for entry in manifest["partners"]:
+        text = _text(qdir / entry["pdf"])
+        pid = entry["partner_id"]
+        assert names[pid] in text.replace("\n", " "), f"{pid}'s own name missing from its review"
+        assert "INTERNAL" not in text, f"an internal_note leaked into {pid}'s review"
+        for other, other_name in names.items():
+            if other != pid:
+                assert other not in text, f"{other} appears in {pid}'s review"
+                assert other_name not in text, f"{other_name} appears in {pid}'s review"
+    greek = next(e for e in manifest["partners"] if e["partner_id"] == "P0001")
+    assert LITERAL in _text(qdir / greek["pdf"]).replace("\n", " ")
+
+
+def test_every_font_is_embedded(report_run):
+    _, out = report_run
+    for pdf in (out / QUARTER).glob("*.pdf"):
+        for page in PdfReader(pdf).pages:
+            fonts = page.get("/Resources", {}).get("/Font", {})
+            for ref in fonts.values():
+                font = ref.get_object()
+                if font.get("/Subtype") == "/Type0":
+                    font = font["/DescendantFonts"][0].get_object()
+                desc = font.get("/FontDescriptor")
+                assert desc is not None, f"{pdf.name}: {font.get('/BaseFont')} is not embedded"
+                desc = desc.get_object()
+                assert any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")), font.get("/BaseFont")
+
+
+def test_portfolio_has_every_partner(report_run):
+    _, out = report_run
+    manifest = json.loads((out / QUARTER / "manifest.json").read_text(encoding="utf-8"))
+    text = _text(out / QUARTER / manifest["portfolio_pdf"]).replace("\n", " ")
+    for name in _names().values():
+        assert name in text
+
+
+def test_rerun_replaces_one_quarter_only(portfolio, tmp_path):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["report", "-i", str(portfolio), "-o", str(out), "-Q", "2026-Q2", "-j", "1"]).exit_code == 0
+    assert runner.invoke(cli, ["report", "-i", str(portfolio), "-o", str(out), "-j", "1"]).exit_code == 0
+    q2 = _tree_digest(out / "2026-Q2")
+    q3 = _tree_digest(out / QUARTER)
+    time.sleep(0.01)
+    result = runner.invoke(cli, ["report", "-i", str(portfolio), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert _tree_digest(out / "2026-Q2") == q2, "re-running Q3 touched Q2"
+    after = _tree_digest(out / QUARTER)
+    assert set(after) == set(q3)
+    assert all(after[k][1] != q3[k][1] for k in after if k.endswith(".pdf")), "Q3 PDFs were not replaced"
+
+
+def test_crash_mid_run_leaves_no_partial_file(portfolio, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline", "report", "-i", str(portfolio), "-o", str(out), "-j", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((out / QUARTER).glob("*.pdf")):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for path in (out / QUARTER).glob("*"):
+        if path.name.startswith("."):
+            continue  # a temp file being written: never under a final name
+        data = path.read_bytes()
+        if path.suffix == ".pdf":
+            assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF"), f"half-written {path.name}"
+        if path.suffix == ".json":
+            json.loads(data)
+
+
+def test_no_registry_is_a_clear_error(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    result = CliRunner().invoke(cli, ["report", "-i", str(folder), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "registry" in result.output
+
+
+def test_output_inside_input_is_refused(portfolio):
+    result = CliRunner().invoke(cli, ["report", "-i", str(portfolio), "-o", str(portfolio / "out")])
+    assert result.exit_code == 1 and "input" in result.output
+    assert not (portfolio / "out").exists()
