@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "weight_partner_delivery": (0.15, "share from the partner's commitment delivery"),
         "weight_data": (0.20, "share from data quality (reported, consistent, complete)"),
         "attainment_cap": (1.2, "KPI attainment is capped at this before it is weighted into the score"),
+        "attainment_floor": (0.5, "weighted KPI attainment at or below this earns no KPI points; points rise linearly to full at 100%"),
         "data_error_penalty": (0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality"),
     },
     "report": {

@@ -227,8 +227,9 @@ def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["is_overdue"].astype(bool)]
     end = fi.quarter.end_date(fi.config.fy_start)
-    msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: {r.days_overdue} days overdue "
-            f"at {end:%Y-%m-%d}" for r in hit.itertuples()]
+    msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: "
+            + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
+               "due on the quarter's last day and not done") for r in hit.itertuples()]
     agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in hit.itertuples()]
     sev = np.where(hit["days_overdue"] > fi.config["commitments.overdue_high_days"], "high", "medium")
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "severity": sev,

@@ -22,13 +22,17 @@ LABELS = {"kpi_attainment": "weighted KPI attainment", "our_delivery": "our on-t
           "partner_delivery": "your on-time delivery", "data_quality": "data quality"}
 
 
-def _kpi_component(now: pd.DataFrame, defs: pd.DataFrame, cap: float) -> pd.DataFrame:
+def _kpi_component(now: pd.DataFrame, defs: pd.DataFrame, cap: float, floor: float) -> pd.DataFrame:
+    """Weighted mean attainment (each KPI capped at `cap`), scaled so that `floor` or less earns nothing and
+    100% or more earns every point: a partner at 70% of plan is well short of 70% healthy."""
     k = now[now["attainment"].notna()].merge(defs[["kpi_id", "weight"]], on="kpi_id", how="left")
     k = k.assign(w=k["weight"].fillna(1.0), wa=k["weight"].fillna(1.0) * k["attainment"].clip(upper=cap))
     g = k.groupby("partner_id").agg(w=("w", "sum"), wa=("wa", "sum"), n=("kpi_id", "size"))
-    g["value"] = (g["wa"] / g["w"].where(g["w"] > 0)).clip(upper=1.0)
-    g["detail"] = [f"weighted attainment {pct(wa / w) if w > 0 else 'n/a'} over {int(n)} KPI{'s' if n != 1 else ''} "
-                   f"(each capped at {cap * 100:.0f}%, full points from 100%)" for wa, w, n in zip(g["wa"], g["w"], g["n"])]
+    mean = g["wa"] / g["w"].where(g["w"] > 0)
+    g["value"] = ((mean - floor) / (1.0 - floor)).clip(lower=0.0, upper=1.0)
+    g["detail"] = [f"weighted attainment {pct(m) if m == m else 'n/a'} over {int(n)} KPI{'s' if n != 1 else ''} "
+                   f"(each capped at {cap * 100:.0f}%): no points at {floor * 100:.0f}% or less, "
+                   f"full points from 100%" for m, n in zip(mean, g["n"])]
     return g[["value", "detail"]]
 
 
@@ -80,7 +84,8 @@ def health_scores(quarter: Quarter, config: Config, partner_ids: list[str], kpi_
     `change_reasons`."""
     kq = kpi_quarterly
     now = kq[(kq["qindex"] == quarter.index) & kq["partner_id"].isin(partner_ids)]
-    parts = {"kpi_attainment": _kpi_component(now, kpi_defs, config["health.attainment_cap"]),
+    parts = {"kpi_attainment": _kpi_component(now, kpi_defs, config["health.attainment_cap"],
+                                                     config["health.attainment_floor"]),
              "our_delivery": _delivery_component(delivery, ("us", "joint"), "we"),
              "partner_delivery": _delivery_component(delivery, ("partner", "joint"), "the partner"),
              "data_quality": _data_component(now, partner_ids, problems, config)}

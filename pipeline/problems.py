@@ -43,12 +43,13 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     # --- sheets ----------------------------------------------------------------------------------
     "SHEET_IGNORED": (NOTE, "sheet '{sheet}' is of no known type and was ignored", "nothing to do, unless it holds review data: then name it as the templates do"),
     "SHEET_NO_HEADER": (ERROR, "no header row found in sheet '{sheet}' (looked for {detail})", "put the column names of the template in one row above the data"),
-    "SHEET_MISSING_COLUMN": (ERROR, "required column '{column}' not found", "add a '{column}' column to the header row"),
+    "SHEET_MISSING_COLUMN": (ERROR, "required column '{column}' not found, so none of this sheet's rows were read", "add a '{column}' column to the header row"),
     "SHEET_DUPLICATE_COLUMN": (WARNING, "column '{column}' appears twice; the first ({cell}) is used", "delete or rename the second column"),
     "SHEET_EMPTY": (NOTE, "sheet '{sheet}' has a header but no data rows", "nothing to do if that is expected"),
     # --- rows and values -------------------------------------------------------------------------
     "ROW_MISSING_REQUIRED": (ERROR, "required value '{column}' is blank; the row was excluded", "fill in {column}"),
     "VALUE_NOT_NUMBER": (ERROR, "'{value}' is not a number; the value was excluded (not read as zero)", "type a plain number such as 1234.5"),
+    "WIDE_BAD_PERIOD_HEADER": (ERROR, "column header '{value}' is not a period, so its {count} values were not read", "write the header as 2026-Q2, Q2 2026 or Jan 2026"),
     "VALUE_BAD_PERIOD": (ERROR, "'{value}' is not a period; the row was excluded", "write the period as 2026-Q2, Q2 2026, 2026-05 or a date"),
     "VALUE_BAD_DATE": (ERROR, "'{value}' is not a date", "enter a real date or ISO text such as 2026-05-31"),
     "VALUE_BAD_CHOICE": (ERROR, "'{value}' is not one of {detail}", "choose one of {detail}"),

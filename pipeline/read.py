@@ -75,38 +75,43 @@ def read_input(input_dir: Path, config: Config) -> ReadResult:
     root = Path(input_dir).resolve()
     limits = dict(config.values["limits"])
     found, skipped = discover(root)
-    entries: dict[str, tuple[InputFile, list[P.Problem]]] = {}
-    for s in skipped:
+    inputs: dict[str, InputFile] = {}
+    problems: dict[str, list[P.Problem]] = {}
+    for s in skipped:  # a hidden folder has its note but no InputFile: it is not a file
         if not s.is_folder:
-            entries[s.path] = (InputFile(s.path, status="skipped"), [s.problem])
-        else:
-            entries[s.path] = (None, [s.problem])  # type: ignore[assignment]
+            inputs[s.path] = InputFile(s.path, status="skipped")
+        problems[s.path] = [s.problem]
     jobs = []
     for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
         full = root / f.path
-        entries[f.path] = (InputFile(f.path, sha256=sha256_of(full), kind=f.kind), [])
+        inputs[f.path] = item = InputFile(f.path, kind=f.kind)
+        problems[f.path] = []
+        try:
+            item.sha256 = sha256_of(full)
+        except OSError as exc:
+            item.status = "refused"
+            problems[f.path].append(P.make("FILE_CORRUPT", file=f.path, detail=f"it cannot be opened ({exc.strerror or exc})"))
+            continue
         jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits)))
     outcomes = S.run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
                               memory_mb=int(limits["file_memory_mb"]))
     workbooks: list[RawWorkbook] = []
     for path, (status, value) in outcomes.items():
-        item, problems = entries[path]
+        item = inputs[path]
         if status == "ok":
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
-            problems.extend(outcome.problems)
+            problems[path].extend(outcome.problems)
             if outcome.workbook is None:
                 item.status = "refused"
             else:
                 workbooks.append(outcome.workbook)
         else:
             item.status = "refused"
-            problems.append(_isolation_problem(status, value, path, limits))
-    ordered = sorted(entries)
-    inputs = [entries[p][0] for p in ordered if entries[p][0] is not None]
-    all_problems = [pr for p in ordered for pr in entries[p][1]]
+            problems[path].append(_isolation_problem(status, value, path, limits))
     workbooks.sort(key=lambda w: w.path)
-    return ReadResult(inputs=inputs, workbooks=workbooks, problems=all_problems)
+    return ReadResult(inputs=[inputs[p] for p in sorted(inputs)], workbooks=workbooks,
+                      problems=[pr for p in sorted(problems) for pr in problems[p]])
 
 
 def _isolation_problem(status: str, detail: Any, path: str, limits: dict) -> P.Problem:
@@ -164,14 +169,20 @@ def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> File
             if kind in ("xlsx", "xlsm"):
                 raise S.Refused("FILE_ENCRYPTED")
             raise S.Refused("FILE_CORRUPT", detail="it is an OLE file with no workbook stream (a Word or other Office document?)")
-        return _read_calamine(path, rel, "xls", from_bytes=kind != "xls")
+        try:
+            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls")
+        except S.Refused as r:
+            if r.code != "FILE_CORRUPT":
+                raise
+            version = "Excel 97-2003 (.xls)" if "Workbook" in streams else "Excel 5.0/95 (.xls)"
+            raise S.Refused("FILE_OLD_FORMAT", detail=version) from None
     if fmt == "biff":
         version = S.BIFF_BOFS[head[:2]]
         try:
             return _read_calamine(path, rel, "xls", from_bytes=True)
         except S.Refused:
             raise S.Refused("FILE_OLD_FORMAT", detail=f"{version} (BIFF)") from None
-    if kind == "csv" and fmt == "text":
+    if kind == "csv" and (fmt == "text" or head[:2] in (b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
         return FileOutcome("csv", read_csv(path, rel))
     if fmt == "xml" and kind == "xls":
         raise S.Refused("FILE_OLD_FORMAT", detail="Excel 2003 XML or web-page (saved with an .xls name)")
@@ -181,6 +192,8 @@ def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> File
 
 
 def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
+    """A zip package: harden and scan it (`pipeline.safety`), then read the cells with calamine. Sheets
+    whose populated cells span more than ``limits.max_cells`` are refused by name, never allocated."""
     pkg = S.Package(path)
     try:
         if pkg.info("content.xml") is not None and pkg.info("xl/workbook.xml") is None:
@@ -188,39 +201,64 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
             return _read_calamine(path, rel, "ods", from_bytes=kind != "ods")
         parts, strict = S.sheet_parts(pkg)
         scans = S.scan_package(pkg, parts, limits)
-        problems: list[P.Problem] = []
-        refuse: dict[str, P.Problem] = {}
-        max_cells = int(limits["max_cells"])
-        for part in parts:
-            scan = scans.get(part.part)
-            if scan is None or scan.cells <= max_cells:
-                continue
-            r0, r1, c0, c1, far = S.precise_extent(pkg, part.part)
-            cells = (r1 - r0 + 1) * (c1 - c0 + 1) if r1 else 0
-            if cells > max_cells:
-                refuse[part.name] = P.make(
-                    "FILE_TOO_LARGE", file=rel, sheet=part.name, cell=far,
-                    detail=f"the sheet spans {cell_ref(r0, c0)}:{cell_ref(r1, c1)}, {cells:,} cells (limits.max_cells is "
-                           f"{max_cells:,}); delete the stray cell {far}")
-            else:
-                scan.rows, scan.cols = (r0, r1), (c0, c1)
+        refuse = _too_large(pkg, parts, scans, rel, int(limits["max_cells"]))
+        odd_names = pkg.odd_names
     finally:
         pkg.close()
     kind = kind if kind in ("xlsx", "xlsm") else "xlsx"
+    by_name = {p.name: scans.get(p.part) for p in parts}
     try:
         out = _read_calamine(path, rel, kind, from_bytes=path.suffix.lower() not in (".xlsx", ".xlsm"),
-                             scans={p.name: scans.get(p.part) for p in parts}, skip=refuse)
+                             scans=by_name, skip=refuse)
     except S.Refused as r:
-        if strict and r.code == "FILE_CORRUPT":
+        if r.code != "FILE_CORRUPT":
+            raise
+        if odd_names:  # backslashes or odd case in part names: retry on a normalised copy in memory
+            out = _read_normalised(path, rel, kind, by_name, refuse)
+        elif strict:
             raise S.Refused("FILE_STRICT_XML", severity=P.ERROR,
                             detail=f"it could not be read ({r.context.get('detail', '')})") from None
-        raise
-    out.problems[:0] = problems + list(refuse.values())
+        else:
+            raise
+    out.problems[:0] = list(refuse.values())
     return out
 
 
-def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False,
+def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, S.SheetScan], rel: str,
+               max_cells: int) -> dict[str, P.Problem]:
+    """Sheet name -> FILE_TOO_LARGE for sheets whose populated cells span more than ``max_cells``."""
+    refuse: dict[str, P.Problem] = {}
+    for part in parts:
+        scan = scans.get(part.part)
+        if scan is None or scan.cells <= max_cells:
+            continue
+        r0, r1, c0, c1, far = S.precise_extent(pkg, part.part)  # styled blank cells do not count
+        cells = (r1 - r0 + 1) * (c1 - c0 + 1) if r1 else 0
+        if cells > max_cells:
+            refuse[part.name] = P.make(
+                "FILE_TOO_LARGE", file=rel, sheet=part.name, cell=far,
+                detail=f"the sheet spans {cell_ref(r0, c0)}:{cell_ref(r1, c1)}, {cells:,} cells (limits.max_cells is "
+                       f"{max_cells:,}); delete the stray cell {far}")
+        else:
+            scan.rows, scan.cols = (r0, r1), (c0, c1)
+    return refuse
+
+
+def _read_normalised(path: Path, rel: str, kind: str, scans: dict, refuse: dict) -> FileOutcome:
+    pkg = S.Package(path)
+    try:
+        S.sheet_parts(pkg)  # learns how the relationships spell the parts
+        buffer = io.BytesIO()
+        pkg.normalised_copy(buffer)
+    finally:
+        pkg.close()
+    return _read_calamine(path, rel, kind, data=buffer.getvalue(), scans=scans, skip=refuse)
+
+
+def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False, data: bytes | None = None,
                    scans: dict[str, S.SheetScan | None] | None = None, skip: dict | None = None) -> FileOutcome:
+    """Cells of every worksheet (except those in ``skip``) via python-calamine, read from the path, or
+    from the file's bytes when its extension would mislead calamine, or from ``data`` (a repaired copy)."""
     import python_calamine as pc
 
     scans = scans or {}
@@ -228,7 +266,9 @@ def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False,
     book = RawWorkbook(path=rel, kind=kind)
     specials: list[list[tuple[int, int, Any]]] = []
     try:
-        if from_bytes:
+        if data is not None:
+            wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        elif from_bytes:
             with open(path, "rb") as fh:
                 wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
         else:
@@ -315,10 +355,11 @@ def _overlay(raw: RawSheet, scan: S.SheetScan, special: list[tuple[int, int, Any
 # --- csv ------------------------------------------------------------------------------------------
 
 def read_csv(path: Path, rel: str) -> RawWorkbook:
-    """One sheet named after the file stem; utf-8 (with or without BOM), else cp1252; , ; or tab."""
+    """One sheet named after the file stem; utf-8 (with or without BOM) or UTF-16 with BOM, else cp1252;
+    delimiter , ; or tab; every value a str, or None when empty."""
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
     delimiter = sniff_delimiter(text)

@@ -4,13 +4,26 @@ Everything here reads the file read-only and in a streaming way with bounded mem
 bytes decide the format (never the extension), zip members are inflated chunk by chunk (CRC checked,
 total size capped, DTDs and entity declarations refused), and sheet XML is scanned with byte regexes
 for what python-calamine does not report: formula cells without a stored value, error cells, hidden
-rows, and the real extent of the populated cells. The process isolation lives in `pipeline.isolate`.
+rows, and the real extent of the populated cells.
+
+The second half is the isolation: `run_isolated` runs each file's parsing in a small pool of long-lived
+worker processes, each job with a wall-clock deadline and the worker under an address-space limit, so
+a hang, a Rust panic, an abort or an OOM in the native reader costs that one file, never the run.
 """
 from __future__ import annotations
 
 import codecs
+import importlib
+import os
+import pickle
 import posixpath
 import re
+import resource
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +125,7 @@ class Package:
         if not infos:
             raise Refused("FILE_CORRUPT", detail="the zip archive is empty")
         self.members = {normalise(i.filename): i for i in infos}
+        self.referenced: dict[str, str] = {}   # normalised -> spelled as a relationship target
 
     def close(self) -> None:
         self.zf.close()
@@ -129,6 +143,32 @@ class Package:
         data = _read_member(self.zf, info)
         _check_entities(data, info.filename)
         return data
+
+
+    def canonical(self, name: str) -> str:
+        """The standard spelling of a member name: '/' separators; known parts as Excel writes them,
+        others as the relationships spell them (see `sheet_parts`)."""
+        plain = name.replace("\\", "/").lstrip("/")
+        key = plain.lower()
+        return _STANDARD.get(key) or self.referenced.get(key) or plain
+
+    @property
+    def odd_names(self) -> bool:
+        """Whether some member name has backslashes or a case other than the standard spelling."""
+        return any(i.filename != self.canonical(i.filename) for i in self.members.values())
+
+    def normalised_copy(self, dest) -> None:
+        """Write the package to ``dest`` (a path or binary file outside the input folder) under standard names."""
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for info in self.members.values():
+                with self.zf.open(info) as src, out.open(self.canonical(info.filename), "w") as dst:
+                    while chunk := src.read(CHUNK):
+                        dst.write(chunk)
+
+
+_STANDARD = {n.lower(): n for n in (
+    "[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/sharedStrings.xml",
+    "xl/styles.xml", "xl/theme/theme1.xml", "docProps/core.xml", "docProps/app.xml", "xl/calcChain.xml")}
 
 
 def normalise(name: str) -> str:
@@ -175,6 +215,7 @@ def sheet_parts(pkg: Package) -> tuple[list[SheetPart], bool]:
             if _local(el.tag) == "Relationship" and el.get("TargetMode") != "External":
                 target = el.get("Target", "").replace("\\", "/")
                 full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+                pkg.referenced[normalise(full)] = full
                 out[el.get("Id", "")] = (el.get("Type", ""), full)
         return out
 
@@ -299,7 +340,7 @@ class _SheetScanner:
             if len(self.buf) < 16 * CHUNK:
                 return
             cut = self.buf.rfind(b">")
-        cut = self.buf.find(b">", cut) + 1
+        cut = self.buf.find(b">", cut) + 1 if cut >= 0 else len(self.buf)
         piece, self.buf = self.buf[:cut], self.buf[cut:]
         self._piece(piece)
 
@@ -393,8 +434,8 @@ def run_isolated(fn, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb
     ``memory_mb`` address-space limit) or ``crash`` (value = what is known). A dead worker is replaced;
     the other jobs go on. ``fn`` must be a module-level function (the workers import it by name).
     """
-    import sys
-
+    if not jobs:
+        return {}
     root = Path(sys.modules[fn.__module__].__file__).resolve().parent
     for _ in range(fn.__module__.count(".")):
         root = root.parent
@@ -403,8 +444,6 @@ def run_isolated(fn, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb
 
 
 def default_workers(jobs: int) -> int:
-    import os
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(jobs, cores, 8))
 
@@ -415,11 +454,6 @@ class WorkerStartError(PipelineError):
 
 class _Worker:
     def __init__(self, target: str, memory_mb: int, root: str):
-        import os
-        import subprocess
-        import sys
-        import tempfile
-
         self.stderr = tempfile.TemporaryFile()
         env = dict(os.environ)
         paths = dict.fromkeys([str(Path(__file__).resolve().parent.parent), root])  # pipeline's and the target's
@@ -434,8 +468,6 @@ class _Worker:
         self.ready = False
 
     def send(self, key: str, args: tuple, seconds: float) -> None:
-        import pickle
-
         data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
         if not self.queue:
             self.start_head(seconds)
@@ -445,17 +477,12 @@ class _Worker:
 
     def start_head(self, seconds: float) -> None:
         """The job at the head of the queue starts now: its deadline, and where its stderr begins."""
-        import os
-        import time
-
         self.deadline = time.monotonic() + seconds
         self.err_mark = os.fstat(self.stderr.fileno()).st_size
 
     def receive(self) -> tuple[str, object] | None:
         """The next message, or None when the worker died. Reads unbuffered, exactly one message, so
         the selector still sees whatever follows in the pipe."""
-        import pickle
-
         head = self._read_exact(8)
         if head is None:
             return None
@@ -463,8 +490,6 @@ class _Worker:
         return None if data is None else pickle.loads(data)
 
     def _read_exact(self, size: int) -> bytes | None:
-        import os
-
         fd = self.proc.stdout.fileno()
         parts, left = [], size
         while left:
@@ -477,8 +502,6 @@ class _Worker:
 
     def death(self) -> tuple[str, object]:
         """Why the worker died: memory when the native reader could not allocate, else a crash."""
-        import os
-
         code = self.proc.wait()
         fd = self.stderr.fileno()
         end = os.fstat(fd).st_size
@@ -535,9 +558,6 @@ class _Pool:
     def run(self, jobs: list[tuple[str, tuple]], seconds: float, depth: int = 2) -> dict[str, tuple[str, object]]:
         """Each worker holds up to ``depth`` jobs so it never waits for the parent between small files;
         the deadline runs for the job at the head of its queue only."""
-        import selectors
-        import time
-
         args_of = dict(jobs)
         pending = [key for key, _ in reversed(jobs)]
         results: dict[str, tuple[str, object]] = {}
@@ -588,16 +608,10 @@ class _Pool:
 
 def worker_main() -> None:
     """Entry point of a worker process: argv = target ('module:function'), memory limit in MB."""
-    import importlib
-    import os
-    import pickle
-    import resource
-    import sys
-
     target, memory_mb = sys.argv[1], int(sys.argv[2])
     module, name = target.split(":")
     fn = getattr(importlib.import_module(module), name)
-    import python_calamine  # noqa: F401  (loaded before the limit, once)
+    import python_calamine  # noqa: F401  (loaded once, before the limit)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_mb * 2**20

@@ -7,6 +7,7 @@ values and reconciles. See ``docs/reading.md`` for the rules.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,6 +69,10 @@ class _Header:
     periods: list[tuple[int, Any]]              # wide layout: (Excel col, header value)
     score: int
     missing: list[str]                          # required fields not found
+    near_periods: list[tuple[int, str]] = field(default_factory=list)  # wide: headers that look like periods but are not
+
+
+_PERIODISH = re.compile(r"\d{4}|\bQ\s*\d|\bFY", re.I)
 
 
 def _is_blank(v: Any) -> bool:
@@ -97,6 +102,7 @@ def _match_header(sheet: RawSheet, i: int, stype: SheetType, fy_start: int) -> _
     best: dict[str, tuple[int, int, str]] = {}    # field -> (rank of the key matched, col, header)
     duplicates: list[tuple[str, int, str]] = []
     periods: list[tuple[int, Any]] = []
+    near: list[tuple[int, str]] = []
     for j, v in enumerate(row):
         if _is_blank(v):
             continue
@@ -114,7 +120,8 @@ def _match_header(sheet: RawSheet, i: int, stype: SheetType, fy_start: int) -> _
                     parse_period(v, fy_start)
                     periods.append((col, v))
                 except ValueError:
-                    pass
+                    if isinstance(v, str) and _PERIODISH.search(v):
+                        near.append((col, _header_text(v)))
             continue
         name, rank = hit
         if name not in best or rank < best[name][0]:
@@ -133,7 +140,7 @@ def _match_header(sheet: RawSheet, i: int, stype: SheetType, fy_start: int) -> _
         periods = []
     missing = [r for r in required if r not in columns]
     score = len(columns) + (1 if periods else 0)
-    return _Header(sheet.first_row + i, columns, duplicates, periods, score, missing)
+    return _Header(sheet.first_row + i, columns, duplicates, periods, score, missing, near if periods else [])
 
 
 def find_header(sheet: RawSheet, stype: SheetType, fy_start: int = 1) -> _Header | None:
@@ -211,6 +218,12 @@ def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1) 
             table.records.append((r, [row[k] if k < n else None for k in idx], cols))
             table.data_rows.append(r)
         return table, problems
+    # wide: a header that looks like a period but is not one (2026-Q5) would silently lose its column
+    for col, text in header.near_periods:
+        filled = sum(1 for row in sheet.rows[start:] if col - j0 < len(row) and not _is_blank(row[col - j0]))
+        if filled:
+            problems.append(P.make("WIDE_BAD_PERIOD_HEADER", cell=cell_ref(header.row, col), column=text, value=text,
+                                   count=filled, **where))
     # wide: one record per filled period cell; the period value is the column header
     table.period_headers = {col: _header_text(_show_header(v)) for col, v in header.periods}
     keep = fields[:-2]

@@ -35,7 +35,8 @@ def test_breakdown_sums_to_score_and_bands():
     assert h.loc["G", "score"] == 100 and h.loc["G", "status"] == "green"
     assert h.loc["R", "status"] == "red"
     kpi = hb[(hb["partner_id"] == "A") & (hb["component"] == "kpi_attainment")].iloc[0]
-    assert kpi["value"] == pytest.approx((2 * 0.6 + 1 * 1.2) / 3)  # 150% capped at 120%, weights 2:1
+    mean = (2 * 0.6 + 1 * 1.2) / 3  # 150% capped at 120%, weights 2:1
+    assert kpi["value"] == pytest.approx((mean - 0.5) / 0.5)  # no points at 50% or less, full at 100%
     ours = hb[(hb["partner_id"] == "A") & (hb["component"] == "our_delivery")].iloc[0]
     assert ours["value"] == 0 and ours["points"] == 0
 

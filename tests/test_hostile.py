@@ -166,6 +166,14 @@ def test_ole_streams_found_in_the_directory(tmp_path):
     assert S.ole_streams(path) == {"Workbook"}
 
 
+def test_ole_xls_the_reader_cannot_read_is_an_old_format(tmp_path):
+    (tmp_path / "old.xls").write_bytes(H.ole_file({"Workbook": b"garbage" * 10}))
+    (tmp_path / "memo.xls").write_bytes(H.ole_file({"WordDocument": b"x" * 60}))
+    result = read_input(tmp_path, Config())
+    assert [(p.code, p.file) for p in result.problems] == [("FILE_CORRUPT", "memo.xls"), ("FILE_OLD_FORMAT", "old.xls")]
+    assert "97-2003" in result.problems[1].message
+
+
 # --- isolation ------------------------------------------------------------------------------------
 
 def test_misbehaving_jobs_do_not_stop_the_others():
@@ -203,3 +211,27 @@ def test_whole_run_under_ulimit_v(hostile):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sorted(out["inputs"]) == sorted(p.relative_to(folder).as_posix() for p in files.values())
     assert {"FILE_HOSTILE", "FILE_TOO_LARGE", "FILE_ENCRYPTED", "FILE_CORRUPT", "FILE_EMPTY"} <= set(out["codes"])
+
+
+@pytest.mark.parametrize("name", ["backslash", "uppercase"])
+def test_normalised_copy_has_standard_names_and_reads_the_same(hostile, name):
+    """The fallback when the reader cannot cope with odd part names: a repaired copy in memory."""
+    import io
+    import zipfile
+
+    from pipeline.read import _read_normalised
+
+    folder, files, result = hostile
+    pkg = S.Package(files[name])
+    S.sheet_parts(pkg)
+    assert pkg.odd_names
+    buffer = io.BytesIO()
+    pkg.normalised_copy(buffer)
+    pkg.close()
+    names = set(zipfile.ZipFile(buffer).namelist())
+    assert {"[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+            "xl/worksheets/sheet1.xml", "xl/styles.xml"} <= names
+    rel = files[name].relative_to(folder).as_posix()
+    again = _read_normalised(files[name], rel, "xlsx", {}, {}).resolve()
+    assert again.workbook.sheets[0].rows == _book(result, rel).sheets[0].rows
+    assert not S.Package(files["absurd_dimension"]).odd_names

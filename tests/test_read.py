@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -106,6 +105,14 @@ def test_csv_encodings_and_delimiters(result):
     assert semi.sheets[0].rows == [["partner_id", "partner_name", "note"], ["P1", "Société Générale", "a;b"], ["P2", None, None]]
     assert _book(result, "b_bom.csv").sheets[0].rows == [["partner_id", "value"], ["P1", "1,234.5"]]
     assert _book(result, "c_tab.csv").sheets[0].rows == [["partner_id", "value"], ["P1", "15%"]]
+
+
+def test_csv_utf16_tab_export(tmp_path):
+    """Excel's "Unicode Text" export: UTF-16 with a BOM, tab separated."""
+    (tmp_path / "export.csv").write_bytes("partner_id\tpartner_name\r\nP1\tZürich AG\r\n".encode("utf-16"))
+    result = read_input(tmp_path, Config())
+    assert result.problems == []
+    assert result.workbooks[0].sheets[0].rows == [["partner_id", "partner_name"], ["P1", "Zürich AG"]]
 
 
 def test_sniff_delimiter():

@@ -103,3 +103,17 @@ def test_wide_layout_one_record_per_filled_period():
                        (3, dt.datetime(2027, 2, 1), 40, "F2", "F3", "2027-02-01")]
     # a row with no value in any period is kept (as a blank value) so it is reported, not lost
     assert got[3][0] == 4 and got[3][2] is None
+
+
+def test_wide_header_that_is_not_a_period_is_reported_not_dropped():
+    from pipeline.raw import RawSheet
+    from pipeline.schema import ACTUALS
+    from pipeline.sheets import read_table
+
+    grid = [["partner_id", "kpi_id", "2026-Q1", "2026-Q5", "Region"],
+            ["ACME", "revenue", 10, 11, "EMEA"],
+            ["ACME", "deals", 3, None, "EMEA"]]
+    table, problems = read_table(RawSheet("Actuals", grid), ACTUALS, "a.xlsx")
+    assert table is not None and table.wide
+    assert [(p.code, p.cell, p.value) for p in problems] == [("WIDE_BAD_PERIOD_HEADER", "D1", "2026-Q5")]
+    assert "1 values" in problems[0].message or "1 value" in problems[0].message

@@ -351,10 +351,13 @@ def _commitments(c: _Ctx) -> list:
 def _agenda(c: _Ctx) -> list:
     out = [L.heading("Agenda for the review meeting")]
     seen: dict[str, str] = {}
-    for f in c.view.flags.to_dict("records"):
+    subjects: set[str] = set()
+    for f in c.view.flags.to_dict("records"):  # most severe first: one point per KPI or commitment
         item = str(f.get("agenda") or "").strip()
-        if item and item not in seen:
+        subject = str(f.get("subject") or "").strip()
+        if item and item not in seen and (not subject or subject not in subjects):
             seen[item] = c.party(f.get("whose_move"))
+            subjects.add(subject)
     if not seen:
         return out + [para("Nothing flagged: a short review of the quarter and next quarter's plan.")]
     rows = [[para(h, "head") for h in ("#", "Discussion point", "Leads")]]
