@@ -155,3 +155,26 @@ def remove_stale(folder: Path, old: Iterable[str], new: Iterable[str]) -> list[s
             target.unlink()
             removed.append(rel)
     return removed
+
+
+def replace_folder(final: Path, fill) -> Path:
+    """Build a folder aside with ``fill(tmp_folder)``, then swap it in for `final` (old contents removed):
+    a re-run leaves exactly this run's files, and a crash leaves the previous folder whole."""
+    import shutil
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    try:
+        fill(tmp)
+        old = None
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

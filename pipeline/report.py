@@ -145,6 +145,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
             result.written[pid] = pdf
 
     progress("portfolio")
+    from pipeline.render.partner import summary_sentences
     from pipeline.render.portfolio import portfolio_pdf
 
     portfolio_name = outputs.portfolio_pdf_name(q.label)
@@ -152,6 +153,11 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
     progress("reconciled.xlsx")
     outputs.atomic_write(qdir / "reconciled.xlsx", outputs.reconciled_xlsx_bytes(_audit_sheets(analysis)))
+
+    progress("feedback workbooks")
+    from pipeline.feedback import write_feedback
+
+    outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(Path(input_dir), rec.problems, tmp))
 
     previous = _read_manifest(qdir)
     manifest = {
@@ -179,7 +185,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
             "flag_count": int(len(flags)),
             "partner_lead": view.partner.get("partner_lead") or "",
             "internal_owner": view.partner.get("internal_owner") or "",
-            "summary": view.extras.get("summary", ""),
+            "summary": " ".join(summary_sentences(view)),
             "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
         })
     new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]

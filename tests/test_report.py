@@ -190,3 +190,51 @@ def test_output_inside_input_is_refused(portfolio):
     result = CliRunner().invoke(cli, ["report", "-i", str(portfolio), "-o", str(portfolio / "out")])
     assert result.exit_code == 1 and "input" in result.output
     assert not (portfolio / "out").exists()
+
+
+def test_report_writes_feedback_for_workbooks_with_problems(portfolio, tmp_path):
+    import shutil
+
+    folder = tmp_path / "in"
+    shutil.copytree(portfolio, folder)
+    wb = load_workbook(folder / "actuals" / "internal_actuals.xlsx")
+    ws = wb["Actuals"]
+    ws.cell(row=5, column=4).value = "12k"
+    wb.save(folder / "actuals" / "internal_actuals.xlsx")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["report", "-i", str(folder), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    copy = out / QUARTER / "feedback" / "actuals" / "internal_actuals_feedback.xlsx"
+    assert copy.is_file()
+    comment = load_workbook(copy)["Actuals"]["D5"].comment
+    assert comment is not None and "12k" in comment.text
+    # fixed and re-run: the stale feedback copy is gone
+    wb = load_workbook(folder / "actuals" / "internal_actuals.xlsx")
+    wb["Actuals"].cell(row=5, column=4).value = 100.0
+    wb.save(folder / "actuals" / "internal_actuals.xlsx")
+    assert CliRunner().invoke(cli, ["report", "-i", str(folder), "-o", str(out), "-j", "1"]).exit_code == 0
+    assert not copy.exists()
+
+
+def test_email_drafts_from_a_real_report(report_run):
+    import email
+    import email.policy
+
+    _, out = report_run
+    qdir = out / QUARTER
+    result = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((qdir / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["partners"]:
+        assert entry["summary"] and "KPIs" in entry["summary"]
+        draft = qdir / "email" / (Path(entry["pdf"]).stem + ".eml")
+        msg = email.message_from_bytes(draft.read_bytes(), policy=email.policy.default)
+        assert msg["To"] and entry["recipients"][0] in msg["To"]
+        attachments = list(msg.iter_attachments())
+        assert len(attachments) == 1
+        assert attachments[0].get_content() == (qdir / entry["pdf"]).read_bytes()
+        body = msg.get_body(("plain",)).get_content()
+        assert f"{entry['health_score']}/100" in body
+        for other in manifest["partners"]:
+            if other["partner_id"] != entry["partner_id"]:
+                assert other["partner_name"] not in body

@@ -155,6 +155,11 @@ def _signed(x: float) -> str:
     return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
 
 
+def summary_sentences(view: "PartnerView") -> list[str]:
+    """The review's summary, for other views of the same review (the e-mail body)."""
+    return _summary(_Ctx(view))
+
+
 def _summary(c: _Ctx) -> list[str]:
     """Two or three plain sentences written from the data."""
     v = c.view
