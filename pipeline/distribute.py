@@ -326,7 +326,7 @@ class _Run:
 
 def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     """Draft, check and (maybe) send one partner's review."""
-    from email.policy import SMTP
+    from pipeline.mail import mail_policy
 
     pid = str(entry["partner_id"])
     out = Outcome(pid, str(entry.get("partner_name") or ""))
@@ -347,14 +347,14 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
         out.status, out.code = FAILED, NO_SENDER
         out.detail = "no sender: give --from (or PARTNER_REVIEW_FROM) or an internal_owner_email in the registry"
         return out
-    raw = msg.as_bytes(policy=SMTP)
+    raw = msg.as_bytes(policy=mail_policy())
     why = check_message(raw, pdf, run.portfolio)
     if why:
         out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, f"refused to write or send: {why}"
         return out
     msg["X-Unsent"] = "1"  # mail programs open the draft ready to edit and send
     out.draft = run.reviews_dir / EMAIL_DIR / f"{pdf_path.stem}.eml"
-    write_atomic(out.draft, msg.as_bytes(policy=SMTP))
+    write_atomic(out.draft, msg.as_bytes(policy=mail_policy()))
     if not run.send:
         return out
     sha = hashlib.sha256(pdf).hexdigest()

@@ -9,6 +9,14 @@ import html
 from datetime import datetime
 from typing import Any
 
+def mail_policy():
+    """For writing a built message: SMTP line endings, headers folded only past 200 characters (RFC 5322 allows 998), so a subject is
+    never folded right after its colon, which some mail programs show as a leading space."""
+    from email.policy import SMTP
+
+    return SMTP.clone(max_line_length=200)
+
+
 NO_RECIPIENTS = "NO_RECIPIENTS"            # no partner lead address in the registry
 BAD_ADDRESS = "BAD_ADDRESS"                # an address that is not an e-mail address
 
@@ -55,7 +63,8 @@ def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
     gaps = [str(g) for g in entry.get("top_gaps") or [] if str(g).strip()][:5]
     flags = entry.get("flag_count")
     paras = [f"Dear {entry.get('partner_lead') or 'partners'},",
-             f"Please find attached {org + chr(39) + 's' if org else 'our'} review of our partnership with {name} for {quarter}.",
+             (f"Please find attached the {quarter} review of the partnership between {org} and {name}." if org else
+              f"Please find attached our {quarter} review of our partnership with {name}."),
              f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
     if isinstance(flags, int) and not gaps:
         paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
@@ -91,7 +100,7 @@ def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str
     except ValueError as exc:
         raise Unsendable(BAD_ADDRESS, f"'{exc}' is not an e-mail address; fix it in the Partners sheet (or --from)")
     org, name = str(manifest.get("organisation") or ""), str(entry.get("partner_name") or entry["partner_id"])
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=SMTP)  # bodies encoded for 78-character lines
     if frm is not None:
         msg["From"] = frm
     msg["To"] = to

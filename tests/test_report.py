@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -228,7 +229,10 @@ def test_email_drafts_from_a_real_report(report_run):
     for entry in manifest["partners"]:
         assert entry["summary"] and "KPIs" in entry["summary"]
         draft = qdir / "email" / (Path(entry["pdf"]).stem + ".eml")
-        msg = email.message_from_bytes(draft.read_bytes(), policy=email.policy.default)
+        raw = draft.read_bytes()
+        assert re.search(rb"\r\nSubject: \S", raw), "subject folded right after its colon"
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert not msg["Subject"].startswith(" ") and entry["partner_name"] in msg["Subject"]
         assert msg["To"] and entry["recipients"][0] in msg["To"]
         attachments = list(msg.iter_attachments())
         assert len(attachments) == 1
