@@ -251,7 +251,6 @@ def test_xlsm_keeps_its_macros(tmp_path):
 
 
 def test_cli_feedback_end_to_end(tmp_path):
-    pytest.importorskip("pipeline.read")
     from click.testing import CliRunner
 
     from pipeline.cli import cli
