@@ -140,7 +140,6 @@ def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path:
     manifest.json to OUTPUT/<quarter>/. Exit 0 when every active partner got its review, 1 otherwise.
     """
     from pipeline.console import Progress, echo_problems
-    from pipeline.periods import Quarter
     from pipeline.report import run_report
 
     q = None
