@@ -214,7 +214,8 @@ def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
     rec = load(input_dir)
-    written = write_feedback(input_dir, rec.problems, output_dir, echo=click.echo)
+    written = write_feedback(input_dir, rec.problems, output_dir, echo=click.echo,
+                             limits=rec.config.values["limits"])
     for path in written:
         click.echo(str(path))
     n = len(rec.problems.actionable)

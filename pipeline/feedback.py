@@ -56,35 +56,49 @@ Echo = Callable[[str], None] | None
 
 
 def write_feedback(input_dir: Path, problems: Iterable[Problem], output_dir: Path, *,
-                   echo: Echo = None) -> list[Path]:
+                   echo: Echo = None, limits: dict | None = None) -> list[Path]:
     """Write a feedback workbook for every input workbook with errors or warnings; return the files written.
 
     Raises ValueError when `output_dir` is the input folder or inside it (nothing is ever written there).
-    `echo`, if given, is told about each file that could only be listed, not copied, or was not found,
-    and about what openpyxl could not keep in a copy.
+    Copies are made in isolated worker processes under the per-file time and memory limits (config
+    ``[limits]``), like every other parse of an input: a workbook too big or too slow to copy gets the
+    problem list instead. `echo`, if given, is told about each file that could only be listed, not
+    copied, or was not found, and about what openpyxl could not keep in a copy.
     """
+    from pipeline.config import DEFAULTS
+    from pipeline.isolation import run_isolated
+
+    limits = limits or {k: v[0] for k, v in DEFAULTS["limits"].items()}
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_output_dir(input_dir, output_dir)
     by_file, unreadable = group_problems(problems)
-    written: list[Path] = []
-    taken: set[str] = set()
+    sources: dict[str, Path] = {}
     for rel in sorted(by_file):
         src = _inside(input_dir, rel)
         if src is None or not src.is_file():
             if echo:
                 echo(f"skipped {rel}: not found in the input folder")
             continue
+        sources[rel] = src
+    jobs = [(rel, (str(src), rel, by_file[rel])) for rel, src in sources.items() if src.suffix.lower() in COPYABLE]
+    copies = run_isolated(_copy_job, jobs, seconds=limits["file_seconds"], memory_mb=limits["file_memory_mb"])
+    written: list[Path] = []
+    taken: set[str] = set()
+    for rel, src in sources.items():
         items = by_file[rel]
         data, suffix, reason = None, ".xlsx", ""
-        if src.suffix.lower() in COPYABLE:
-            try:
-                lost: list[str] = []
-                data = annotated_copy(src, rel, items, lost)
+        if rel in copies:
+            status, value = copies[rel]
+            if status == "ok" and value[0] is not None:
+                data, lost = value
+                suffix = src.suffix.lower()
                 if lost and echo:
                     echo(f"copied {rel}, but openpyxl dropped: {'; '.join(lost)}")
-                suffix = src.suffix.lower()
-            except Exception as exc:  # noqa: BLE001 - openpyxl cannot copy it: fall back to the list
-                reason = f"openpyxl cannot open it ({type(exc).__name__})"
+            elif status == "ok":
+                reason = f"openpyxl cannot open it ({value[1]})"
+            else:
+                reason = {"timeout": "copying it took longer than the time limit",
+                          "memory": "copying it needed more than the memory limit"}.get(status, "the copy crashed")
         else:
             reason = f"a {src.suffix.lower() or 'file'} cannot be copied with comments"
         if data is None:
@@ -96,6 +110,17 @@ def write_feedback(input_dir: Path, problems: Iterable[Problem], output_dir: Pat
     if unreadable:
         written.append(atomic_write(output_dir / UNREADABLE_NAME, unreadable_list_bytes(unreadable)))
     return written
+
+
+def _copy_job(src: str, rel: str, items: list[Problem]) -> tuple[bytes | None, object]:
+    """Worker: the annotated copy and what openpyxl lost, or (None, why) when openpyxl cannot open it."""
+    lost: list[str] = []
+    try:
+        return annotated_copy(Path(src), rel, items, lost), lost
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - openpyxl cannot copy it: the caller falls back to the list
+        return None, type(exc).__name__
 
 
 def check_output_dir(input_dir: Path, output_dir: Path) -> None:

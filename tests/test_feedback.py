@@ -283,3 +283,28 @@ def test_cli_feedback_end_to_end(tmp_path):
     assert clean.exit_code == 0 and "nothing to write" in clean.output and not (tmp_path / "x").exists()
     inside = CliRunner().invoke(cli, ["feedback", "--input", str(inp), "--output", str(inp / "fb")])
     assert inside.exit_code == 2 and not (inp / "fb").exists()
+
+
+def test_a_copy_that_passes_the_time_limit_falls_back_to_the_list(tmp_path):
+    """Copies run isolated under the per-file limits, like every parse of an input."""
+    from openpyxl import Workbook
+
+    from pipeline.problems import make
+
+    src = tmp_path / "in"
+    src.mkdir()
+    wb = Workbook()
+    wb.active.title = "Actuals"
+    wb.active["D5"] = "12k"
+    wb.save(src / "a.xlsx")
+    problem = make("VALUE_NOT_NUMBER", file="a.xlsx", sheet="Actuals", cell="D5", value="12k")
+    notes: list[str] = []
+    written = write_feedback(src, [problem], tmp_path / "out", echo=notes.append,
+                             limits={"file_seconds": 0.0001, "file_memory_mb": 1024})
+    assert [p.name for p in written] == ["a_feedback.xlsx"]
+    assert any("time limit" in n for n in notes)
+    # the list-only workbook names the cell and the problem
+    from openpyxl import load_workbook
+
+    ws = load_workbook(written[0]).worksheets[0]
+    assert any("D5" in str(c.value) for row in ws.iter_rows() for c in row)
