@@ -1,7 +1,7 @@
 """Read every workbook in the input folder into cell grids (`RawWorkbook`), safely.
 
 `read_input` discovers the files, hashes them, and has each one read by `read_file` in an isolated
-worker process (`pipeline.safety.run_isolated`) with a time and memory limit. `read_file` sniffs the
+worker process (`pipeline.isolation.run_isolated`) with a time and memory limit. `read_file` sniffs the
 file, hardens zip packages (`pipeline.safety`), reads the cells with python-calamine (csv with the csv
 module) and overlays what calamine does not report: error values, formulas without a stored value,
 hidden rows. Problems with a file are collected as FILE_* problems; nothing raises for one bad file.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import problems as P
 from pipeline import safety as S
+from pipeline.isolation import run_isolated
 from pipeline.raw import CellError, RawSheet, RawWorkbook, cell_ref
 
 if TYPE_CHECKING:
@@ -93,8 +94,8 @@ def read_input(input_dir: Path, config: Config) -> ReadResult:
             problems[f.path].append(P.make("FILE_CORRUPT", file=f.path, detail=f"it cannot be opened ({exc.strerror or exc})"))
             continue
         jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits)))
-    outcomes = S.run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
-                              memory_mb=int(limits["file_memory_mb"]))
+    outcomes = run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
+                            memory_mb=int(limits["file_memory_mb"]))
     workbooks: list[RawWorkbook] = []
     for path, (status, value) in outcomes.items():
         item = inputs[path]

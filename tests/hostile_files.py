@@ -219,6 +219,39 @@ def ole_named_xlsx(folder: Path) -> Path:
     return path
 
 
+def biff8_stream(sheets: dict[str, list[list]]) -> bytes:
+    """The BIFF8 'Workbook' stream of a real Excel 97-2003 workbook, written by xlwt (dates as dates)."""
+    import xlwt
+
+    wb = xlwt.Workbook()
+    date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for name, rows in sheets.items():
+        ws = wb.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if isinstance(v, dt.date):
+                    ws.write(r, c, v, date_style)
+                elif v is not None:
+                    ws.write(r, c, v)
+    return wb.get_biff_data()
+
+
+def xls_with_zip(folder: Path, sheets: dict[str, list[list]] | None = None, name: str = "legacy.xls") -> Path:
+    """A real BIFF8 .xls whose OLE container also holds a small zip stream, as Excel embeds one in
+    many .xls files: `zipfile.is_zipfile` says yes, the first bytes say OLE."""
+    import io
+
+    sheets = sheets or {"Partners": [["Partner registry"], [], ["partner_id", "partner_name", "since", "score"],
+                                     ["P1", "Acme", dt.date(2025, 4, 1), 12.5], ["P2", "Globex", dt.date(2026, 1, 31), 7]]}
+    embedded = io.BytesIO()
+    with zipfile.ZipFile(embedded, "w") as z:
+        z.writestr("theme/theme/theme1.xml", "<a:theme xmlns:a='urn:x'/>")
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ole_file({"Workbook": biff8_stream(sheets), "MsoDataStore": embedded.getvalue()}))
+    return path
+
+
 def biff2_xls(folder: Path) -> Path:
     """An Excel 2.x worksheet stream (no OLE container): BOF, one NUMBER-like record, EOF."""
     bof = struct.pack("<HHHH", 0x0009, 4, 0x0002, 0x0010)
@@ -386,6 +419,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str | None]] = {
     "encrypted": (encrypted_xlsx, "FILE_ENCRYPTED"),
     "ole_named_xlsx": (ole_named_xlsx, "FILE_ENCRYPTED"),
     "biff2": (biff2_xls, "FILE_OLD_FORMAT"),
+    "xls_with_zip": (xls_with_zip, None),
     "backslash": (backslash_names, None),
     "uppercase": (uppercase_names, None),
     "bad_crc": (bad_crc, "FILE_CORRUPT"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import safety as S
+from pipeline.isolation import run_isolated
 from pipeline.config import Config
 from pipeline.raw import CellError
 from pipeline.read import read_input
@@ -71,7 +71,8 @@ def test_every_file_accounted_for_once(hostile):
     assert all(len(i.sha256) == 64 for i in result.inputs if i.status != "skipped")
 
 
-@pytest.mark.parametrize("name", ["backslash", "uppercase", "strict", "unknown_style", "absurd_dimension", "xlsx_named_xls"])
+@pytest.mark.parametrize("name", ["backslash", "uppercase", "strict", "unknown_style", "absurd_dimension", "xlsx_named_xls",
+                                  "xls_with_zip"])
 def test_unusual_packages_read_the_same_cells(hostile, name):
     folder, files, result = hostile
     rows = _book(result, files[name].relative_to(folder).as_posix()).sheets[0].rows
@@ -160,6 +161,18 @@ def test_sniff_by_content_not_extension():
     assert S.sniff(b"") == ""
 
 
+def test_xls_holding_a_zip_is_read_as_xls_not_as_a_zip(hostile):
+    """zipfile.is_zipfile says yes to many real .xls files (Excel embeds a small zip); the magic bytes decide."""
+    import zipfile
+
+    folder, files, result = hostile
+    path = files["xls_with_zip"]
+    assert zipfile.is_zipfile(path)
+    assert S.sniff(path.read_bytes()[:4096]) == "ole"
+    book = _book(result, "legacy.xls")
+    assert book.kind == "xls" and [s.name for s in book.sheets] == ["Partners"]
+
+
 def test_ole_streams_found_in_the_directory(tmp_path):
     path = tmp_path / "x.xls"
     path.write_bytes(H.ole_file({"Workbook": b"\x09\x08" + b"\0" * 50}))
@@ -180,7 +193,7 @@ def test_misbehaving_jobs_do_not_stop_the_others():
     modes = ["ok1", "sleep", "ok2", "abort", "ok3", "alloc", "exit", "raise", "print", "ok4"]
     jobs = [(m, (m,)) for m in modes]
     started = time.monotonic()
-    out = S.run_isolated(H.behave, jobs, seconds=2, memory_mb=512, workers=2)
+    out = run_isolated(H.behave, jobs, seconds=2, memory_mb=512, workers=2)
     assert time.monotonic() - started < 20
     assert {m: out[m][0] for m in modes} == {
         "ok1": "ok", "sleep": "timeout", "ok2": "ok", "abort": "crash", "ok3": "ok", "alloc": "memory",

@@ -142,3 +142,33 @@ def test_text_output_lists_where_and_the_fix(tmp_path):
 @pytest.mark.parametrize("args", [[], ["--format", "json"]])
 def test_missing_input_folder_is_a_usage_error(tmp_path, args):
     assert validate(tmp_path / "nope", *args).exit_code == 2
+
+
+def test_several_sheets_of_one_type_in_one_workbook_are_all_read(tmp_path):
+    """Excel's copied sheets ('Actuals (2)') and a renamed one are typed by their header: every row read once,
+    with its own sheet; a copied registry repeats each partner_id: the first in path order is kept."""
+    clean_portfolio(tmp_path)
+    head = ["partner_id", "kpi_id", "period", "value"]
+    write_xlsx(tmp_path / "updates" / "q2.xlsx", {"Actuals": [head, ["ACME", "deals", "2026-Q2", 4]],
+                                      "Actuals (2)": [head, ["GLOBEX", "deals", "2026-Q2", 5]],
+                                      "KPI Actuals": [head, ["ACME", "revenue", "2026-Q2", 7]],
+                                      "Partners (2)": PARTNERS[:2]})
+    payload = as_json(tmp_path)
+    assert found(payload) == [("DUPLICATE_KEY", "updates/q2.xlsx", "Partners (2)", "A2")]
+    [dup] = [p for p in payload["problems"] if p["code"] == "DUPLICATE_KEY"]
+    assert "first at registry.xlsx › Partners › A2" in dup["message"]
+    rows = load(tmp_path).kpi_values.query("file == 'updates/q2.xlsx'")
+    assert sorted(zip(rows["sheet"], rows["partner_id"], rows["value"])) == [
+        ("Actuals", "ACME", 4.0), ("Actuals (2)", "GLOBEX", 5.0), ("KPI Actuals", "ACME", 7.0)]
+
+
+def test_merged_header_cells(tmp_path):
+    """A header cell merged over two columns keeps its value in the first; the merged-away cell is no column."""
+    clean_portfolio(tmp_path)
+    rows = [["Q2 actuals (merged title)"], ["Partner ID", "KPI", "Period", "Actual", None, "Source"],
+            ["GLOBEX", "deals", "2026-Q2", 3, None, "partner"]]
+    write_xlsx(tmp_path / "merged.xlsx", {"Actuals": rows}, merged={"Actuals": ["A1:F1", "D2:E2"]})
+    payload = as_json(tmp_path)
+    assert found(payload) == [] and payload["exit_code"] == 0
+    got = load(tmp_path).kpi_values.query("file == 'merged.xlsx'")
+    assert list(zip(got["partner_id"], got["value"], got["source"], got["cell"])) == [("GLOBEX", 3.0, "partner", "D3")]
