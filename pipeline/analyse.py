@@ -12,17 +12,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.commitments import commitment_status, delivery
+from pipeline.commitments import commitment_status, delivery, track_record
 from pipeline.flags import FlagInputs, build_flags, restatements
 from pipeline.frames import Analysis, PartnerView, Reconciled
-from pipeline.health import change_reasons, health_scores
-from pipeline.kpis import kpi_definitions, kpi_tables
+from pipeline.health import change_reasons, health_scores, score_explanation
+from pipeline.kpis import disagreements, kpi_definitions, kpi_tables
 from pipeline.periods import Quarter, quarter_range
 from pipeline.problems import ERROR, WARNING
 from pipeline.schema import FRAMES
 
 if TYPE_CHECKING:
     from pipeline.history import History
+
+TRACK_QUARTERS = 4  # the commitment track record covers the reviewed quarter and the three before it
 
 
 def default_quarter(rec: Reconciled) -> Quarter | None:
@@ -60,10 +62,13 @@ def analyse(rec: Reconciled, quarter: Quarter, history: "History | None" = None)
         health, changes = change_reasons(health, breakdown, history.health(quarter), history.health_components(quarter),
                                          kq, defs, cs, quarter)
     quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
+    runs = history.commitment_runs(quarter, TRACK_QUARTERS) if history is not None else None
+    track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
+    recon = disagreements(kq, quarter.index, float(config["kpi.discrepancy_tolerance"]))
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
-                            "restated": fi.restated})
+                            "restated": fi.restated, "track_record": track, "disagreements": recon})
 
 
 class _PartnerSlices:
@@ -120,4 +125,14 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
         flags=sl.take("flags", partner_id), health=health, health_breakdown=sl.take("health_breakdown", partner_id),
         checkins=sl.take("checkins", partner_id), problems=problems, sources=list(sl.sources.get(partner_id, [])),
-        config=rec.config, extras={"changes": list(analysis.extras.get("changes", {}).get(partner_id, []))})
+        config=rec.config, extras={"changes": list(analysis.extras.get("changes", {}).get(partner_id, [])),
+                                   "why": score_explanation(health, sl.take("health_breakdown", partner_id)),
+                                   "track_record": _own(analysis.extras.get("track_record"), partner_id),
+                                   "disagreements": _own(analysis.extras.get("disagreements"), partner_id)})
+
+
+def _own(frame: pd.DataFrame | None, partner_id: str) -> pd.DataFrame:
+    """Only ``partner_id``'s rows of a per-partner frame (an empty frame when there is none)."""
+    if frame is None:
+        return pd.DataFrame(columns=["partner_id"])
+    return frame[frame["partner_id"] == partner_id].reset_index(drop=True)

@@ -132,3 +132,70 @@ def delivery(status: pd.DataFrame) -> pd.DataFrame:
     denom = d["done_on_time"] + d["done_late"] + d["overdue"]
     d["on_time_rate"] = (d["done_on_time"] / denom.where(denom > 0)).astype(float)
     return d
+
+
+TRACK_COLUMNS = ["partner_id", "party", "made", "on_time", "late", "slipped", "slip_days", "dropped", "open"]
+
+
+def track_record(status: pd.DataFrame, quarter: Quarter, config: Config, runs: pd.DataFrame | None = None,
+                 quarters: int = 4) -> pd.DataFrame:
+    """Per partner and party, the commitment track record over the last ``quarters`` quarters (the reviewed
+    one included): ``made`` (in play during the window: open at its end, due, done or dropped within it),
+    kept ``on_time`` and ``late`` (done within the window), ``slipped`` (with ``slip_days`` in total),
+    ``dropped`` (open in one run and gone by the next, this quarter's drops included) and ``open``.
+
+    ``runs`` is history's record of earlier runs (`History.commitment_runs`): only runs before the
+    reviewed quarter, so a later run never changes an earlier quarter's record."""
+    start = pd.Timestamp(quarter.shift(-(quarters - 1)).start_date(config.fy_start))
+    end = pd.Timestamp(quarter.end_date(config.fy_start))
+    s = status
+    if not len(s):
+        return pd.DataFrame(columns=TRACK_COLUMNS)
+    within = lambda col: s[col].notna() & (s[col] >= start) & (s[col] <= end)  # noqa: E731
+    live = ~s["is_dropped"].astype(bool)
+    done = live & (s["status"] == "done")
+    in_play = live & (s["is_open"].astype(bool) | within("due_date") | within("completed_date")
+                      | (s["status"].isin(["done", "cancelled"]) & s["completed_date"].isna() & within("last_updated")))
+    on_time = s["on_time"].astype("boolean")
+    rows = pd.DataFrame({
+        "partner_id": s["partner_id"], "party": s["party"], "commitment_id": s["commitment_id"],
+        "made": in_play, "on_time": done & within("completed_date") & on_time.fillna(False).astype(bool),
+        "late": done & within("completed_date") & (~on_time).fillna(False).astype(bool),
+        "slipped": in_play & (s["slip_count"].fillna(0).astype(int) > 0),
+        "slip_days": s["slip_days"].where(in_play, 0).fillna(0).astype(int),
+        "dropped": s["is_dropped"].astype(bool), "open": live & s["is_open"].astype(bool)})
+    rows["slip_days"] = rows["slip_days"].where(rows["slipped"], 0)
+    earlier = _earlier_drops(runs, quarter, quarters, s)
+    if len(earlier):
+        rows = pd.concat([rows, earlier.assign(made=True, on_time=False, late=False, slipped=False, slip_days=0,
+                                               dropped=True, open=False)], ignore_index=True)
+    rows["made"] = rows["made"] | rows["dropped"]
+    cols = TRACK_COLUMNS[2:]
+    g = rows.groupby(["partner_id", "party"])[cols].sum()
+    grid = pd.MultiIndex.from_product([sorted(s["partner_id"].astype("str").unique()), list(PARTIES)],
+                                      names=["partner_id", "party"])
+    return g.reindex(grid, fill_value=0).astype(int).reset_index()
+
+
+def _earlier_drops(runs: pd.DataFrame | None, quarter: Quarter, quarters: int, status: pd.DataFrame) -> pd.DataFrame:
+    """Commitments open in one recorded run and absent from the next recorded run, where that next run
+    falls in the window and before the reviewed quarter (this quarter's drops are in ``status``)."""
+    if runs is None or not len(runs):
+        return pd.DataFrame(columns=["partner_id", "party", "commitment_id"])
+    order = sorted(runs["run_qindex"].astype(int).unique())
+    first = quarter.index - (quarters - 1)
+    partners = set(status["partner_id"])
+    out = []
+    for a, b in zip(order, order[1:]):
+        if b < first or b >= quarter.index:
+            continue
+        was = runs[(runs["run_qindex"] == a) & runs["status"].isin(OPEN_STATES)]
+        now = runs[runs["run_qindex"] == b]
+        gone = ~pd.MultiIndex.from_frame(was[["partner_id", "commitment_id"]]).isin(
+            pd.MultiIndex.from_frame(now[["partner_id", "commitment_id"]]))
+        out.append(was.loc[gone, ["partner_id", "party", "commitment_id"]])
+    out = [o for o in out if len(o)]
+    if not out:
+        return pd.DataFrame(columns=["partner_id", "party", "commitment_id"])
+    d = pd.concat(out, ignore_index=True)
+    return d[d["partner_id"].isin(partners)]

@@ -51,7 +51,9 @@ def fmt_value(value: float, unit: str) -> str:
         return f"{value * 100:.1f}%"
     if unit == "days":
         return f"{value:,.0f} days" if float(value).is_integer() else f"{value:,.1f} days"
-    if unit in ("ratio", "score"):
+    if unit == "score":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if unit == "ratio":
         return f"{value:,.2f}"
     return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
 

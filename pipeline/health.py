@@ -114,60 +114,175 @@ def health_scores(quarter: Quarter, config: Config, partner_ids: list[str], kpi_
     return health, breakdown
 
 
+STATUS_WORDS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track", "missing": "not reported",
+                "no_target": "without a target"}
+COMPONENT_NAMES = {"kpi_attainment": "KPI attainment", "our_delivery": "our on-time delivery",
+                   "partner_delivery": "your on-time delivery", "data_quality": "data quality"}
+WHOSE = {"partner": ("of your commitments", "of your commitments"), "us": ("of our commitments", "of our commitments"),
+         "joint": ("joint commitment", "joint commitments")}
+
+
 def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.DataFrame, previous_parts: pd.DataFrame,
                    kpi_quarterly: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.DataFrame,
                    quarter: Quarter) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Fill previous_score and change_reasons from what history recorded; returns the health frame and,
-    per partner, the sentences (first the headline, then each measured reason). Only measured changes
-    are named: a component whose points moved by one or more, the KPI whose attainment moved most,
-    and the commitments that slipped or were dropped this quarter."""
+    per partner, plain sentences with their numbers: first the score's move, then each component whose
+    points moved by one or more, each KPI whose status changed (or, failing that, the KPI whose
+    attainment moved most, by five points or more), and the commitments that slipped or were dropped
+    this quarter. Only measured changes are named; nothing is said without an earlier run."""
     health = health.copy()
     if previous is None or not len(previous):
         return health, {}
-    health["previous_score"] = health["partner_id"].map(previous.set_index("partner_id")["score"]).astype(float)
+    prev = previous.set_index("partner_id")
+    health["previous_score"] = health["partner_id"].map(prev["score"]).astype(float)
     reasons: dict[str, list[str]] = {}
-    if len(previous_parts):
+    q0 = quarter.previous().label
+    if previous_parts is not None and len(previous_parts):
         m = breakdown.merge(previous_parts, on=["partner_id", "component"], suffixes=("", "_prev"))
-        moved = (m["value"].notna() & m["value_prev"].notna() & ((m["points"] - m["points_prev"]).abs() >= 1)
-                 & ((m["value"] * 100).round() != (m["value_prev"] * 100).round()))
-        for pid, comp, v0, v1 in zip(*(m.loc[moved, c] for c in ("partner_id", "component", "value_prev", "value"))):
-            reasons.setdefault(pid, []).append(f"{LABELS[comp]} {'rose' if v1 > v0 else 'fell'} from {pct(v0)} to {pct(v1)}")
-    for pid, text in _kpi_moves(kpi_quarterly, kpi_defs, quarter).items():
-        reasons.setdefault(pid, []).append(text)
-    cs = commitments[commitments["slipped_now"].astype(bool) | commitments["is_dropped"].astype(bool)]
-    events = cs.groupby(["partner_id", "party"]).agg(slipped=("slipped_now", "sum"), dropped=("is_dropped", "sum")).reset_index()
-    whose = {"partner": "of your commitments", "us": "of our commitments", "joint": "joint commitments"}
-    for pid, party, n_s, n_d in zip(events["partner_id"], events["party"], events["slipped"], events["dropped"]):
-        if n_s:
-            reasons.setdefault(pid, []).append(f"{count_words(n_s)} {whose[party]} slipped")
-        if n_d:
-            verb = "were dropped" if n_d > 1 or party == "joint" else "was dropped"
-            reasons.setdefault(pid, []).append(f"{count_words(n_d)} {whose[party]} {verb}")
+        known = m["value"].notna()
+        moved = known & m["value_prev"].notna() & ((m["points"] - m["points_prev"]).abs() >= 1) & (
+            (m["value"] * 100).round() != (m["value_prev"] * 100).round())
+        new = known & m["value_prev"].isna() & m["points_prev"].notna()
+        for r in m[moved | new].itertuples():
+            name = COMPONENT_NAMES[r.component]
+            why = _short_detail(r.detail)
+            if pd.isna(r.value_prev):
+                text = f"{name[0].upper()}{name[1:]} now counts: {int(r.points)} of {r.max_points:.0f} points ({why}); nothing was due in {q0}."
+            elif round(r.max_points) == round(r.max_points_prev):
+                way = "up" if r.points > r.points_prev else "down"
+                text = f"{name[0].upper()}{name[1:]} earns {int(r.points)} of {r.max_points:.0f} points, {way} from {int(r.points_prev)} ({why})."
+            else:
+                text = (f"{name[0].upper()}{name[1:]} earns {int(r.points)} of {r.max_points:.0f} points "
+                        f"({int(r.points_prev)} of {r.max_points_prev:.0f} in {q0}; {why}).")
+            reasons.setdefault(r.partner_id, []).append(text)
+    for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter).items():
+        reasons.setdefault(pid, []).extend(texts)
+    for pid, texts in _commitment_moves(commitments).items():
+        reasons.setdefault(pid, []).extend(texts)
     changes: dict[str, list[str]] = {}
     texts = []
     for pid, score, before in zip(health["partner_id"], health["score"], health["previous_score"]):
         if pd.isna(before):
             texts.append("")
             continue
-        head = f"Health {int(before)} to {int(score)}" if int(before) != int(score) else f"Health unchanged at {int(score)}"
-        own = reasons.get(pid, [])
-        texts.append(head + (": " + "; ".join(own) if own else ""))
-        changes[pid] = [head] + own
+        was = str(prev.at[pid, "status"]) if "status" in prev and pid in prev.index else ""
+        now = str(health.loc[health["partner_id"] == pid, "status"].iloc[0])
+        q0 = str(prev.at[pid, "quarter"]) if "quarter" in prev and pid in prev.index else "last quarter"
+        if int(before) == int(score):
+            head = f"Health held at {int(score)} since {q0} ({now})."
+        else:
+            verb = "rose" if score > before else "fell"
+            band = f"still {now}" if was == now or not was else f"{was} to {now}"
+            head = f"Health {verb} from {int(before)} in {q0} to {int(score)} ({band})."
+        changes[pid] = [head] + reasons.get(pid, [])
+        texts.append(" ".join(changes[pid]))
     health["change_reasons"] = texts
     return health, changes
 
 
-def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[str, str]:
-    """Per partner, the KPI whose (weighted) attainment moved most since the previous quarter, when it
-    moved by five points or more."""
-    now = kq[kq["qindex"] == quarter.index][["partner_id", "kpi_id", "attainment"]]
-    before = kq[kq["qindex"] == quarter.index - 1][["partner_id", "kpi_id", "attainment"]]
-    m = now.merge(before, on=["partner_id", "kpi_id"], suffixes=("", "_prev")).dropna()
+def _short_detail(detail: object) -> str:
+    """The measured part of a breakdown detail: "weighted attainment 71% over 6 KPIs"."""
+    import re
+
+    text = str(detail or "").split(":")[0].split(" (")[0]
+    m = re.match(r"(we|the partner) delivered (\d+) of (\d+) commitments due on time", text)
+    if m:
+        whose = "our" if m.group(1) == "we" else "your"
+        return f"{m.group(2)} of {m.group(3)} of {whose} and the joint commitments due were delivered on time"
+    return text
+
+
+_RANK = {"off_track": 0, "missing": 0, "at_risk": 1, "on_track": 2}
+
+
+def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[str, list[str]]:
+    """Per partner, sentences on the KPIs whose status changed since the previous quarter (one sentence per
+    kind of change); when none changed, the KPI whose (weighted) attainment moved most, by five points or more."""
+    from pipeline.flags import fmt_value
+
+    cols = ["partner_id", "kpi_id", "attainment", "status", "actual", "target"]
+    now = kq[kq["qindex"] == quarter.index][cols]
+    before = kq[kq["qindex"] == quarter.index - 1][cols]
+    m = now.merge(before, on=["partner_id", "kpi_id"], suffixes=("", "_prev"))
     if not len(m):
         return {}
-    m = m.merge(defs[["kpi_id", "kpi_name", "weight"]], on="kpi_id", how="left")
-    m["move"] = (m["attainment"] - m["attainment_prev"]) * m["weight"].fillna(1.0)
-    m = m[(m["attainment"] - m["attainment_prev"]).abs() >= 0.05]
-    top = m.loc[m["move"].abs().groupby(m["partner_id"]).idxmax()] if len(m) else m
-    return {r.partner_id: f"{r.kpi_name} attainment {'rose' if r.attainment > r.attainment_prev else 'fell'} "
-                          f"from {pct(r.attainment_prev)} to {pct(r.attainment)}" for r in top.itertuples()}
+    m = m.merge(defs[["kpi_id", "kpi_name", "unit", "weight", "direction"]], on="kpi_id", how="left")
+    q0 = quarter.previous().label
+    out: dict[str, list[str]] = {}
+
+    def figures(r, suffix: str = "") -> str:
+        a, t, att = getattr(r, "actual" + suffix), getattr(r, "target" + suffix), getattr(r, "attainment" + suffix)
+        if pd.isna(a):
+            return "no figure"
+        s = fmt_value(a, r.unit) + ("" if pd.isna(t) else f" against a target of {fmt_value(t, r.unit)}")
+        return s + ("" if pd.isna(att) else f" ({pct(att)} {'attainment' if r.direction == 'lower' else 'of target'})")
+
+    skip = ["no_target"]
+    changed = m[(m["status"] != m["status_prev"]) & ~m["status"].isin(skip) & ~m["status_prev"].isin(skip)]
+    for (pid, s0, s1), g in changed.groupby(["partner_id", "status_prev", "status"], sort=False):
+        rows = list(g.itertuples())
+        if s1 == "missing":
+            names = "; ".join(f"{r.kpi_name}, which was {figures(r, '_prev')} in {q0}" for r in rows)
+            out.setdefault(pid, []).append(f"No figure this quarter for {names}.")
+            continue
+        verb = "improved" if _RANK.get(s1, 0) > _RANK.get(s0, 0) else "slipped"
+        change = f"from {STATUS_WORDS.get(s0, s0)} to {STATUS_WORDS.get(s1, s1)}"
+        if len(rows) == 1:
+            r = rows[0]
+            out.setdefault(pid, []).append(f"{r.kpi_name} {verb} {change}: {figures(r)} now, "
+                                           f"{'no figure' if pd.isna(r.actual_prev) else pct(r.attainment_prev)} in {q0}.")
+        else:
+            each = ", ".join(f"{r.kpi_name} {pct(r.attainment_prev)} to {pct(r.attainment)}" for r in rows)
+            out.setdefault(pid, []).append(f"{count_words(len(rows)).capitalize()} KPIs {verb} {change} "
+                                           f"(attainment in {q0} to now): {each}.")
+    m = m.dropna(subset=["attainment", "attainment_prev"])
+    m = m[~m["partner_id"].isin(out) & ((m["attainment"] - m["attainment_prev"]).abs() >= 0.05)]
+    if len(m):
+        m = m.assign(move=((m["attainment"] - m["attainment_prev"]) * m["weight"].fillna(1.0)).abs())
+        for r in m.loc[m.groupby("partner_id")["move"].idxmax()].itertuples():
+            verb = "rose" if r.attainment > r.attainment_prev else "fell"
+            out.setdefault(r.partner_id, []).append(
+                f"{r.kpi_name} attainment {verb} from {pct(r.attainment_prev)} in {q0} to {pct(r.attainment)} "
+                f"({fmt_value(r.actual_prev, r.unit)} against {fmt_value(r.target_prev, r.unit)} then, "
+                f"{fmt_value(r.actual, r.unit)} against {fmt_value(r.target, r.unit)} now), "
+                f"still {STATUS_WORDS.get(r.status, r.status)}.")
+    return out
+
+
+def _commitment_moves(cs: pd.DataFrame) -> dict[str, list[str]]:
+    """Per partner and party: the commitments that slipped or were dropped this quarter, named."""
+    from pipeline.flags import day
+
+    out: dict[str, list[str]] = {}
+    for (pid, party), g in cs[cs["slipped_now"].astype(bool) | cs["is_dropped"].astype(bool)].groupby(
+            ["partner_id", "party"], sort=True):
+        slipped = g[g["slipped_now"].astype(bool)]
+        dropped = g[g["is_dropped"].astype(bool)]
+        if len(slipped):
+            n = len(slipped)
+            what = WHOSE.get(party, WHOSE["joint"])[n > 1]
+            moves = ", ".join(f"{r.commitment_id} from {day(r.previous_due_date)} to {day(r.due_date)}"
+                              for r in slipped.itertuples())
+            out.setdefault(pid, []).append(f"{count_words(n).capitalize()} {what} slipped: {moves}.")
+        if len(dropped):
+            n = len(dropped)
+            what = WHOSE.get(party, WHOSE["joint"])[n > 1]
+            verbs = "were open last quarter and are" if n > 1 else "was open last quarter and is"
+            ids = ", ".join(dropped["commitment_id"].astype("str"))
+            out.setdefault(pid, []).append(f"{count_words(n).capitalize()} {what} {verbs} no longer in the log: {ids}.")
+    return out
+
+
+def score_explanation(health: dict, breakdown: pd.DataFrame) -> str:
+    """One sentence on where the score's missing points are: "56 of 100: 29 points short on KPI
+    attainment (...), 15 on your on-time delivery (...)". Empty when the score is full or unknown."""
+    score = health.get("score")
+    if score is None or pd.isna(score):
+        return ""
+    b = breakdown.assign(short=breakdown["max_points"].round().astype(int) - breakdown["points"].astype(int))
+    b = b[b["short"] > 0].sort_values("short", ascending=False, kind="stable")
+    if not len(b):
+        return f"The score is {int(score)} of 100: every component earned its full points."
+    parts = [f"{int(r.short)} on {COMPONENT_NAMES.get(r.component, r.component)} ({_short_detail(r.detail)})"
+             for r in b.itertuples()]
+    return f"The score is {int(score)} of 100; the points it misses: " + ", ".join(parts) + "."

@@ -154,6 +154,16 @@ class History:
             df[c] = pd.to_datetime(df[c], errors="coerce")
         return df
 
+    def commitment_runs(self, before: Quarter, count: int) -> pd.DataFrame:
+        """The commitments as each of the last ``count`` runs before ``before`` recorded them (those runs'
+        quarters only, never ``before`` or later): HISTORY columns plus ``run_qindex``, dates as Timestamps."""
+        df = pd.read_sql_query(f"SELECT run_qindex, {', '.join(_COMMITMENT_COLS)} FROM commitment "
+                               "WHERE run_qindex < ? AND run_qindex >= ? ORDER BY run_qindex, partner_id, commitment_id",
+                               self.conn, params=(before.index, before.index - count))
+        for c in ("due_date", "baseline_due_date", "first_due_date", "last_updated"):
+            df[c] = pd.to_datetime(df[c], errors="coerce")
+        return df
+
     def health(self, before: Quarter) -> pd.DataFrame:
         """Per partner, the latest health recorded before ``before``: partner_id, quarter, score, status."""
         sql = """SELECT partner_id, run_qindex, score, status FROM (

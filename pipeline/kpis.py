@@ -124,6 +124,57 @@ def _from_history(hist: pd.DataFrame) -> pd.DataFrame:
     return _widen(act[KEYS + ["source", "value", "months_reported", "conflict"]], tgt[KEYS + ["target"]])
 
 
+CELL_SEP = " › "
+
+
+def _cells(frame: pd.DataFrame, by_source: bool) -> pd.DataFrame:
+    """Per (partner, kpi, quarter[, source]) the cells rolled into its figure, as
+    "file › sheet › D17, D18" ('; '-joined across files). A quarterly row wins over months, as in `_rollup`."""
+    keys = KEYS + (["source"] if by_source else [])
+    cols = keys + ["period_kind", "file", "sheet", "row", "cell"]
+    f = frame.reindex(columns=cols)
+    f = f[f["cell"].notna() & (f["cell"].astype("str") != "")]
+    if not len(f):
+        return pd.DataFrame(columns=keys + ["cells"])
+    f = f.assign(_q=(f["period_kind"] == "quarter").to_numpy(), _row=pd.to_numeric(f["row"], errors="coerce"))
+    has_q = f.groupby(keys, sort=False)["_q"].transform("any")
+    f = f[f["_q"] | ~has_q].sort_values(keys + ["file", "sheet", "_row"], kind="stable")
+    f = f.astype({"file": "str", "sheet": "str", "cell": "str"})
+    g = _joined(f, keys + ["file", "sheet"], "cell", ", ")
+    g["cells"] = g["file"] + CELL_SEP + g["sheet"] + CELL_SEP + g["cell"]
+    return _joined(g, keys, "cells", "; ")
+
+
+def _joined(frame: pd.DataFrame, keys: list[str], col: str, sep: str) -> pd.DataFrame:
+    """``frame.groupby(keys, sort=False)[col].agg(sep.join).reset_index()``, without pandas' per-group
+    Python aggregation (7x faster on a 1,000-partner portfolio; same rows, order and dtypes)."""
+    codes = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    ok = codes >= 0
+    first = frame.loc[ok & ~pd.Series(codes).duplicated().to_numpy(), keys].reset_index(drop=True)
+    parts: list[list[str]] = [[] for _ in range(len(first))]
+    for code, value in zip(codes[ok], frame[col].to_numpy()[ok]):
+        parts[code].append(value)
+    return first.assign(**{col: [sep.join(p) for p in parts]})
+
+
+def cell_sources(kpi_values: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """Provenance of every (partner, kpi, quarter) figure: ``internal_cells``, ``partner_cells``,
+    ``target_cells`` and ``sources`` (the three labelled and joined by ' | ')."""
+    v = kpi_values[kpi_values["value"].notna()] if "value" in kpi_values else kpi_values
+    v = v.assign(source=v["source"].astype("object").where(v["source"].isin(["internal", "partner"]), "internal"))
+    act = _cells(v, True)
+    t = targets[targets["target"].notna()] if "target" in targets else targets
+    out = _cells(t, False).rename(columns={"cells": "target_cells"})
+    for s in ("internal", "partner"):
+        part = act[act["source"] == s].drop(columns=["source"]).rename(columns={"cells": f"{s}_cells"})
+        out = out.merge(part, on=KEYS, how="outer")
+    for c in ("internal_cells", "partner_cells", "target_cells"):
+        out[c] = out[c].astype("object").where(out[c].notna(), "")
+    out["sources"] = [" | ".join(f"{label}: {x}" for label, x in (("internal", i), ("partner", p), ("target", t)) if x)
+                      for i, p, t in zip(out["internal_cells"], out["partner_cells"], out["target_cells"])]
+    return out
+
+
 def kpi_quarterly(kpi_values: pd.DataFrame, targets: pd.DataFrame, kpis: pd.DataFrame, config: Config,
                   last_qindex: int, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every (partner, kpi, quarter) known up to the reviewed quarter (index ``last_qindex``), from the
@@ -145,10 +196,14 @@ def kpi_tables(kpi_values: pd.DataFrame, targets: pd.DataFrame, kpis: pd.DataFra
     conflicts = resolved.loc[resolved["conflict"], ["partner_id", "kpi_id", "period", "quarter", "source", "low", "high"]]
     actuals = _rollup(resolved, "value", True)
     wide = _widen(actuals, rolled_targets(targets, defs)).assign(origin="workbook")
+    wide = wide.merge(cell_sources(kpi_values, targets), on=KEYS, how="left")
     past = _from_history(history)
     if len(past):
         held = pd.MultiIndex.from_frame(wide[KEYS])
         past = past[~pd.MultiIndex.from_frame(past[KEYS]).isin(held)].assign(origin="history")
+        runs = history.groupby(KEYS)["run_quarter"].max() if "run_quarter" in history else pd.Series(dtype="str")
+        past["sources"] = [f"history: as recorded by the {runs.get(k, 'earlier')} run"
+                           for k in zip(past["partner_id"], past["kpi_id"], past["quarter"])]
         wide = pd.concat([wide, past], ignore_index=True)
     if not len(wide):
         from pipeline.frames import empty_analysis_frame
@@ -184,7 +239,9 @@ def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
         w[col] = ((w["actual"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
     cols = ["partner_id", "kpi_id", "quarter", "qindex", "target", "internal", "partner", "actual", "actual_source",
             "months_reported", "attainment", "change_qoq", "change_yoy", "status", "discrepancy", "conflict",
-            "conflict_source", "origin"]
+            "conflict_source", "origin", "sources", "internal_cells", "partner_cells", "target_cells"]
+    for c in cols[-4:]:
+        w[c] = w[c].astype("object").where(w[c].notna(), "").astype("str") if c in w else ""
     out = w[cols].copy()
     for c in ("target", "internal", "partner", "actual", "attainment", "discrepancy"):
         out[c] = out[c].astype(float)
@@ -215,3 +272,32 @@ def _status(w: pd.DataFrame, config: Config) -> np.ndarray:
     return np.select(
         [has_target & ~has_actual, ~has_target, att >= config["kpi.attainment_medium"], att >= config["kpi.attainment_high"]],
         ["missing", "no_target", "on_track", "at_risk"], "off_track")
+
+
+DISAGREEMENT_COLUMNS = ["partner_id", "kpi_id", "quarter", "internal", "partner", "gap", "discrepancy", "actual_source",
+                        "internal_cells", "partner_cells", "since", "quarters"]
+
+
+def disagreements(kq: pd.DataFrame, quarter_index: int, tolerance: float) -> pd.DataFrame:
+    """The reconciliation statement: every (partner, KPI) whose internal and partner figures for the
+    quarter ``quarter_index`` differ by more than ``tolerance``, with both figures, the gap (internal −
+    partner), the cells each came from, and ``since``: the first quarter of the unbroken run of quarters
+    (each with both figures, each beyond tolerance) that ends with this one; ``quarters`` counts them."""
+    differ = kq[kq["discrepancy"].notna() & (kq["discrepancy"] > tolerance)]
+    now = differ[differ["qindex"] == quarter_index]
+    if not len(now):
+        return pd.DataFrame(columns=DISAGREEMENT_COLUMNS)
+    seen = set(zip(differ["partner_id"], differ["kpi_id"], differ["qindex"].astype(int)))
+    labels = dict(zip(differ["qindex"].astype(int), differ["quarter"]))
+    since, count = [], []
+    for pid, kid in zip(now["partner_id"], now["kpi_id"]):
+        k = quarter_index
+        while (pid, kid, k - 1) in seen:
+            k -= 1
+        since.append(labels[k])
+        count.append(quarter_index - k + 1)
+    out = now.assign(gap=now["internal"] - now["partner"], since=since, quarters=count)
+    out = out.reindex(columns=DISAGREEMENT_COLUMNS)
+    for c in ("internal_cells", "partner_cells"):
+        out[c] = out[c].fillna("").astype("str")
+    return out.sort_values(["partner_id", "kpi_id"], kind="stable").reset_index(drop=True)

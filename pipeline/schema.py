@@ -226,6 +226,10 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "conflict": "True when one source reported two different values",
         "conflict_source": "the source(s) that conflicted, e.g. 'partner' or 'internal, partner' ('' if none)",
         "origin": "workbook | history: where the quarter's figures came from (the workbook wins)",
+        "sources": "every cell behind the row: 'internal: file › sheet › D17, D18 | partner: … | target: …' (or the history run)",
+        "internal_cells": "cells of our figure, 'file › sheet › D17, D18' ('; ' between files; '' if none)",
+        "partner_cells": "cells of the partner's figure, same form",
+        "target_cells": "cells of the target, same form",
     },
     "commitment_status": {
         "...": "every commitments column except internal_note is kept (internal_note only in the portfolio copy)",
@@ -251,7 +255,7 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
     },
     "health": {
         "partner_id": "", "quarter": "", "score": "0..100 (int)", "status": "green | amber | red",
-        "previous_score": "float or NaN", "change_reasons": "plain sentences, '; '-joined",
+        "previous_score": "float or NaN", "change_reasons": "plain sentences, ' '-joined (each ends with '.')",
     },
     "health_breakdown": {
         "partner_id": "", "component": "kpi_attainment | our_delivery | partner_delivery | data_quality",

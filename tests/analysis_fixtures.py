@@ -69,11 +69,11 @@ class Book:
         return self
 
     def actual(self, pid: str, kid: str, period: str, value: float, source: str = "internal",
-               file: str | None = None) -> "Book":
+               file: str | None = None, cell: str = "D2") -> "Book":
         kind, quarter = period_info(period, self.config.fy_start)
         self.rows["kpi_values"].append(dict(partner_id=pid, kpi_id=kid, period=period, period_kind=kind, quarter=quarter,
                                             value=float(value), source=source, currency="", original_value=float(value),
-                                            note="", cell="D2", file=file or f"actuals_{pid}.xlsx", sheet="Actuals",
+                                            note="", cell=cell, file=file or f"actuals_{pid}.xlsx", sheet="Actuals",
                                             row=len(self.rows["kpi_values"]) + 2))
         return self
 

@@ -65,6 +65,9 @@ def register_fonts() -> None:
     addMapping(FONT, 0, 1, FONT_ITALIC)
     addMapping(FONT, 1, 1, FONT_BOLD_ITALIC)
     rl_config.useA85 = 0  # binary streams: smaller files, and no slow pure-Python ASCII85 pass over the charts
+    from reportlab.graphics import shapes
+
+    shapes.STATE_DEFAULTS["fontName"] = FONT  # vector drawings (the track-record chart) start in DejaVu too
     _registered = True
 
 
@@ -108,6 +111,7 @@ def styles() -> dict[str, Any]:
         "head": s("head", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0),
         "headr": s("headr", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0, alignment=TA_RIGHT),
         "headc": s("headc", fontName=FONT_BOLD, fontSize=7.2, leading=9, spaceAfter=0, alignment=TA_CENTER),
+        "headcs": s("headcs", fontName=FONT_BOLD, fontSize=6.1, leading=7.6, spaceAfter=0, alignment=TA_CENTER),
         "note": s("note", fontName=FONT_ITALIC, fontSize=8, leading=10.5, textColor=color(MUTED)),
         "big": s("big", fontName=FONT_BOLD, fontSize=30, leading=34, alignment=TA_CENTER, spaceAfter=0),
         "bigsub": s("bigsub", fontName=FONT_BOLD, fontSize=10, leading=13, alignment=TA_CENTER, spaceAfter=0),
@@ -164,7 +168,9 @@ def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
     v = float(value)  # type: ignore[arg-type]
     if unit == "percent":
         return f"{v * 100:.1f}%"
-    if unit in ("ratio", "score"):
+    if unit == "score":
+        return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
+    if unit == "ratio":
         return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
     if unit == "days":
         return f"{v:,.1f} days" if abs(v) < 100 else f"{v:,.0f} days"

@@ -112,7 +112,8 @@ def _first_page(c: _Ctx) -> list:
                          ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
     out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}", "subtitle"), para(c.partner, "title", limit=200),
            Spacer(1, 8), top, Spacer(1, 6), _tiles(c), L.heading("Summary", 2)]
-    out += [para(s) for s in _summary(c)]
+    why = str(v.extras.get("why") or "")
+    out += [para(s) for s in ([why] if why else []) + _summary(c)]
     out.append(L.heading("Top gaps", 2))
     top_flags = v.flags.head(3)
     if top_flags.empty:
@@ -122,10 +123,9 @@ def _first_page(c: _Ctx) -> list:
                         f'{text(f["message"], 300)} <font color="{L.MUTED}">Next move: {text(c.party(f["whose_move"]))}</font>',
                         markup=True))
     out.append(L.heading("What changed since last quarter", 2))
-    changes = [s for s in v.extras.get("changes", []) if s] or \
-        [s.strip() for s in str(h.get("change_reasons") or "").split(";") if s.strip()]
-    out += [para("• " + text(s, 400), markup=True) for s in changes] or \
-        [para("No earlier quarter to compare with.", "note")]
+    changes = [s for s in v.extras.get("changes", []) if s]
+    out += [para("• " + text(s, 600), markup=True) for s in changes] or \
+        [para("This is the first quarter reviewed with this tool, so there is no earlier review to compare with.", "note")]
     return out
 
 
@@ -179,12 +179,14 @@ def _summary(c: _Ctx) -> list[str]:
     overdue = com[_col(com, "is_overdue", False).fillna(False).astype(bool)]
     com_s = f"{len(com)} commitments are tracked: {open_n} open, {int((_col(com, 'status', '') == 'done').sum())} done"
     if len(overdue):
-        by = _col(overdue, "party", "").map(c.party).value_counts()
+        by = _col(overdue, "party", "").map(lambda x: "joint" if x == "joint" else c.party(x)).value_counts()
         com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by.items()) + ")"
     com_s += "."
     high = int((v.flags["severity"] == "high").sum())
-    flag_s = (f"{len(v.flags)} gaps are flagged, {high} of them high severity; the agenda at the end of this "
-              "review proposes what to discuss." if len(v.flags) else "No gaps are flagged this quarter.")
+    n_f = len(v.flags)
+    flag_s = ((f"{n_f} gaps are flagged, {high or 'none'} of them high severity" if n_f > 1 else
+               f"1 gap is flagged ({v.flags['severity'].iloc[0] if n_f else ''} severity)") +
+              "; the agenda at the end of this review proposes what to discuss." if n_f else "No gaps are flagged this quarter.")
     return [kpi_s, com_s, flag_s]
 
 
@@ -297,7 +299,9 @@ def _state(r: dict) -> tuple[str, str, str]:
     pct = r.get("percent_complete")
     pct_s = "" if is_missing(pct) else f"{float(pct) * 100:.0f}% complete"
     if _true(r.get("is_overdue")):
-        return "Overdue", "; ".join(x for x in (f"{int(r.get('days_overdue') or 0)} days", slipped, pct_s) if x), "red"
+        late = int(r.get("days_overdue") or 0)
+        late_s = f"{late} days" if late else "due on the quarter's last day"
+        return "Overdue", "; ".join(x for x in (late_s, slipped, pct_s) if x), "red"
     if slipped:
         return "Slipped", "; ".join(x for x in (slipped, pct_s) if x), "amber"
     if r.get("status") == "blocked":
@@ -324,6 +328,7 @@ def _commitments(c: _Ctx) -> list:
         show = [fmt_pct(x) if key == "on_time_rate" else ("—" if is_missing(x) else str(int(x))) for x in vals]
         rows.append([para(label, "cell")] + [para(s, "cellr") for s in show])
     out.append(L.table(rows, [50 * L.MM] + [(w - 50 * L.MM) / 3] * 3))
+    out += _track_record(c)
     titles = {"us": f"Our commitments ({c.us})", "partner": f"{c.partner}'s commitments", "joint": "Joint commitments"}
     for party in parties:
         part = [r for r in com.to_dict("records") if r.get("party") == party]
@@ -334,7 +339,7 @@ def _commitments(c: _Ctx) -> list:
         states = [(_state(r), r) for r in part]
         states.sort(key=lambda s: (_STATE_ORDER.get(s[0][0], 9), str(s[1].get("due_date"))))
         tally = pd.Series([s[0][0] for s in states]).value_counts()
-        out.append(para(f"{len(part)} commitments: " + ", ".join(f"{n} {k.lower()}" for k, n in tally.items()) + ".",
+        out.append(para(f"{len(part)} commitment{'s' if len(part) != 1 else ''}: " + ", ".join(f"{n} {k.lower()}" for k, n in tally.items()) + ".",
                         "small"))
         rows = [[para(h, "head") for h in ("Ref", "Commitment", "Owner", "Due", "State")]]
         extra = []
@@ -351,6 +356,73 @@ def _commitments(c: _Ctx) -> list:
                 extra.append(("BACKGROUND", (4, i), (4, i), L.color(L.STATUS_TINTS[tint])))
         out.append(L.table(rows, [19 * L.MM, w - 101 * L.MM, 27 * L.MM, 21 * L.MM, 34 * L.MM], extra=extra))
     return out
+
+
+TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), ("slipped", "Slipped"),
+         ("dropped", "Dropped"))
+
+
+def _track_record(c: _Ctx) -> list:
+    """Each party's commitment track record over the last four quarters: a table and a small bar chart."""
+    tr = c.view.extras.get("track_record")
+    parties = ("us", "partner", "joint")
+    out = [L.heading("Track record over the last four quarters", 2)]
+    if tr is None or not len(tr) or int(tr[[k for k, _ in TRACK]].to_numpy().sum()) == 0:
+        return out + [para("No commitment was open, due, done or dropped in the last four quarters.", "note")]
+    t = tr.set_index("party")
+    get = (lambda p, k: int(t.at[p, k]) if p in t.index else 0)  # noqa: E731
+    rows = [[para("", "head")] + [para(c.party(p), "headr") for p in parties]]
+    for key, label in TRACK:
+        cells = []
+        for p in parties:
+            n = get(p, key)
+            extra = f" ({get(p, 'slip_days')} days)" if key == "slipped" and n else ""
+            cells.append(para(f"{n}{extra}", "cellr"))
+        rows.append([para(label, "cell")] + cells)
+    w = L.content_width()
+    table = L.table(rows, [30 * L.MM] + [22 * L.MM] * 3)
+    chart = _track_chart(c, t, parties, w - 100 * L.MM)
+    out.append(L.table([[table, chart]], [96 * L.MM, w - 96 * L.MM], header_rows=0, zebra=False,
+                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    out.append(para("Made: commitments open at the quarter's end or due, done or dropped in the last four quarters. "
+                    "Kept on time or late: done in that time, against the due date. Slipped: due later than first "
+                    "agreed, with the days added up. Dropped: open in one review and gone from the next log.", "small"))
+    return out
+
+
+def _track_chart(c: _Ctx, t: pd.DataFrame, parties: tuple[str, ...], width: float):
+    """Grouped horizontal bars (kept on time, kept late, slipped, dropped) per party, drawn as vectors."""
+    from reportlab.graphics.shapes import Drawing, Rect, String
+
+    keys = [("on_time", "on time", L.STATUS_COLOURS["green"]), ("late", "late", L.STATUS_COLOURS["amber"]),
+            ("slipped", "slipped", "#8e5bb5"), ("dropped", "dropped", L.MUTED)]
+    vals = {p: [int(t.at[p, k]) if p in t.index else 0 for k, _, _ in keys] for p in parties}
+    if not any(any(v) for v in vals.values()):
+        return para("None kept, slipped or dropped yet in these four quarters: every commitment made is still open.", "note")
+    top = max(max(v) for v in vals.values())
+    label_w, bar_h, gap = 34 * L.MM, 6.0, 7
+    group_h = len(keys) * bar_h + gap
+    height = len(parties) * group_h + 14
+    d = Drawing(width, height)
+    scale = (width - label_w - 16) / top
+    for i, p in enumerate(parties):
+        y0 = height - 14 - (i + 1) * group_h + gap
+        name = c.party(p)
+        d.add(String(0, y0 + len(keys) * bar_h / 2 - 3, name if len(name) <= 24 else name[:23] + "…",
+                     fontName=L.FONT, fontSize=6.6, fillColor=L.color(L.INK)))
+        for j, (k, _, colour) in enumerate(keys):
+            y = y0 + (len(keys) - 1 - j) * bar_h
+            n = vals[p][j]
+            if n:  # a zero is no bar and no label: the table beside it holds every count
+                d.add(Rect(label_w, y, n * scale, bar_h - 1.2, fillColor=L.color(colour), strokeColor=None))
+                d.add(String(label_w + n * scale + 2, y + 0.6, str(n), fontName=L.FONT, fontSize=5.8,
+                             fillColor=L.color(L.INK)))
+    x = label_w
+    for _, label, colour in keys:  # legend along the top
+        d.add(Rect(x, height - 8, 6, 6, fillColor=L.color(colour), strokeColor=None))
+        d.add(String(x + 8, height - 7.3, label, fontName=L.FONT, fontSize=6.6, fillColor=L.color(L.INK)))
+        x += 10 + len(label) * 3.8 + 8
+    return d
 
 
 def _agenda(c: _Ctx) -> list:
@@ -376,6 +448,7 @@ def _data_notes(c: _Ctx) -> list:
     v, w = c.view, L.content_width()
     out = [L.heading("Data notes"), L.heading("Sources", 2)]
     out += [para("• " + text(s, 300), "cell", markup=True) for s in v.sources] or [para("No source files recorded.", "note")]
+    out += _reconciliation(c)
     out.append(L.heading("Where the two sides' figures differ", 2))
     kq = v.kpi_quarterly
     q_labels = {q.label for q in v.quarters}
@@ -409,6 +482,41 @@ def _data_notes(c: _Ctx) -> list:
     return out
 
 
+def _reconciliation(c: _Ctx) -> list:
+    """The reconciliation statement: for each KPI where our figure and the partner's differ this quarter,
+    both figures, the gap, the cell each came from (this partner's own rows only) and since when."""
+    rs = c.view.extras.get("disagreements")
+    tol = float(c.view.config["kpi.discrepancy_tolerance"])
+    out = [L.heading(f"Reconciliation statement, {c.q}", 2)]
+    if rs is None or not len(rs):
+        cur = _current(c.view)
+        both = int((cur["internal"].notna() & cur["partner"].notna()).sum())
+        return out + [para(f"Both sides reported {both} KPI{'s' if both != 1 else ''} for {c.q}; the figures agree "
+                           f"within {tol:.0%}." if both else f"Only one side reported each KPI for {c.q}, so there are "
+                           "no two figures to reconcile.", "cell")]
+    out.append(para(f"Our figure and {c.partner}'s differ by more than {tol:.0%} for these KPIs. Both are shown with "
+                    "the file, sheet and cell each came from, so the two sides can check the same cells.", "cell"))
+    rows = [[para(h, "head") for h in ("KPI", f"Our figure ({c.us})", f"{c.partner}'s figure", "Gap", "Differ since")]]
+    for r in rs.to_dict("records"):
+        kid = r["kpi_id"]
+        gap = float(r["gap"])
+        used = str(r.get("actual_source") or "")
+        ours = (f"<b>{c.value(kid, r['internal'])}</b>{' (used)' if used == 'internal' else ''}"
+                f'<br/><font size="6.5" color="{L.MUTED}">{text(r["internal_cells"], 300)}</font>')
+        theirs = (f"<b>{c.value(kid, r['partner'])}</b>{' (used)' if used == 'partner' else ''}"
+                  f'<br/><font size="6.5" color="{L.MUTED}">{text(r["partner_cells"], 300)}</font>')
+        n = int(r["quarters"])
+        since = f"{r['since']}" + (f" ({n} quarters running)" if n > 1 else " (this quarter)")
+        gap_s = (f"ours {c.value(kid, abs(gap))} {'higher' if gap > 0 else 'lower'}<br/>"
+                 f'<font size="6.5" color="{L.MUTED}">{fmt_pct(r["discrepancy"], 1)} of ours</font>')
+        rows.append([para(c.subject(kid), "cellb"), para(ours, "cell", markup=True), para(theirs, "cell", markup=True),
+                     para(gap_s, "cell", markup=True),
+                     para(since, "cell")])
+    w = L.content_width()
+    out.append(L.table(rows, [32 * L.MM, (w - 92 * L.MM) / 2, (w - 92 * L.MM) / 2, 30 * L.MM, 30 * L.MM]))
+    return out
+
+
 def _health_method(c: _Ctx) -> list:
     v, w = c.view, L.content_width()
     green, amber = v.config["health.green"], v.config["health.amber"]
@@ -419,7 +527,7 @@ def _health_method(c: _Ctx) -> list:
     rows = [[para(h, "head" if i in (0, 4) else "headr") for i, h in enumerate(("Component", "Share", "Points", "Out of", "How"))]]
     for r in bd.to_dict("records"):
         rows.append([para(COMPONENTS.get(r["component"], r["component"]), "cell"), para(fmt_pct(r["weight"]), "cellr"),
-                     para("—" if is_missing(r["points"]) else f"{float(r['points']):.1f}", "cellr"),
+                     para("—" if is_missing(r["points"]) else f"{int(round(float(r['points'])))}", "cellr"),
                      para("—" if is_missing(r["max_points"]) else f"{float(r['max_points']):.0f}", "cellr"),
                      para(r.get("detail"), "cell")])
     total = "—" if is_missing(v.health.get("score")) else str(int(v.health["score"]))

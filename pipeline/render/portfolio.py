@@ -19,9 +19,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipeline.frames import Analysis
 
 SECTION_TITLES = ("Partners ranked by health", "KPI attainment heat map", "Flags by code and partner",
-                  "Biggest movers on last quarter")
+                  "Biggest movers on last quarter", "Open disagreements on figures")
 HEAT_COLUMNS = 10       # KPIs per heat-map table; more KPIs continue in a second table
 NOTES_LIMIT = 300       # internal notes listed at most
+MATRIX_TITLES = {      # short column heads for the flag matrix, so no word breaks inside a narrow column
+    "KPI_BELOW_TARGET": "Below target", "KPI_DECLINING": "Declining", "KPI_MISSING": "Not reported",
+    "KPI_DISCREPANCY": "Figures differ", "KPI_CONFLICT": "Conflict", "KPI_RESTATED": "Restated",
+    "COMMITMENT_OVERDUE": "Overdue", "COMMITMENT_SLIPPED": "Slipped", "COMMITMENT_DROPPED": "Dropped",
+    "COMMITMENT_STALE": "Stale", "COMMITMENT_INCOMPLETE": "Incomplete", "RECIPROCITY_IMBALANCE": "Imbalance",
+    "NO_CHECKIN": "No check-in", "DATA_PROBLEM": "Data excluded",
+}
 
 
 def portfolio_pdf(analysis: "Analysis") -> bytes:
@@ -40,6 +47,7 @@ def portfolio_pdf(analysis: "Analysis") -> bytes:
     story += _heatmap(analysis, ranked)
     story += _flag_matrix(analysis, ranked)
     story += _movers(analysis, ranked)
+    story += _disagreements(analysis, names)
     story += _internal_notes(analysis, names)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
                   watermark=str(rec.config["organisation.watermark"] or ""))
@@ -145,7 +153,8 @@ def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
     codes = [c for c in FLAG_TITLES if c in set(fl["code"])] + sorted(set(fl["code"]) - set(FLAG_TITLES))
     name_w = 55 * L.MM
     cw = min((w - name_w - 16 * L.MM) / len(codes), 24 * L.MM)
-    rows = [[para("Partner", "head")] + [para(FLAG_TITLES.get(c, c), "headc") for c in codes] + [para("Total", "headr")]]
+    rows = [[para("Partner", "head")] + [para(MATRIX_TITLES.get(c, FLAG_TITLES.get(c, c)), "headcs") for c in codes]
+            + [para("Total", "headr")]]
     totals = fl["code"].value_counts()
     rows.append([para("All partners", "cellb")] + [para(str(totals.get(c, 0)), "cellc") for c in codes]
                 + [para(str(len(fl)), "cellr")])
@@ -156,6 +165,7 @@ def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
                     + [para(str(sum(vals)), "cellr")])
     out.append(L.table(rows, [name_w] + [cw] * len(codes) + [16 * L.MM],
                        extra=[("BACKGROUND", (0, 1), (-1, 1), L.color(L.HEAD_BG)),
+                              ("LEFTPADDING", (1, 0), (-1, 0), 1.2), ("RIGHTPADDING", (1, 0), (-1, 0), 1.2),
                               ("LINEBELOW", (0, 1), (-1, 1), 0.6, L.color(L.ACCENT))]))
     return out
 
@@ -187,12 +197,41 @@ def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
     half = (w - 8 * L.MM) / 2
     lt = L.table(left, [half - 54 * L.MM, 20 * L.MM, 14 * L.MM, 20 * L.MM]) if len(left) > 1 else \
         para("No earlier health score to compare with.", "note")
-    rt = L.table(right, [half * 0.36, half * 0.3, half * 0.11, half * 0.1, half * 0.13]) if len(right) > 1 else \
+    rt = L.table(right, [half * 0.33, half * 0.29, half * 0.14, half * 0.1, half * 0.14]) if len(right) > 1 else \
         para("No KPI has attainment in both quarters.", "note")
     pair = L.table([[[L.heading("Health score", 2), lt], [L.heading("KPI attainment", 2), rt]]], [half + 4 * L.MM] * 2,
                    header_rows=0, zebra=False,
                    extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
     return out + [pair]
+
+
+def _disagreements(a: "Analysis", names: dict) -> list:
+    """Every open disagreement: a KPI whose internal and partner figures differ beyond tolerance this quarter."""
+    from pipeline.render.layout import fmt_number
+
+    w = L.content_width(landscape=True)
+    cfg = a.reconciled.config
+    tol = float(cfg["kpi.discrepancy_tolerance"])
+    out = [L.heading("Open disagreements on figures")]
+    d = a.extras.get("disagreements")
+    if d is None or not len(d):
+        return out + [para(f"No KPI has our figure and the partner's more than {tol:.0%} apart this quarter.", "cell")]
+    kpis = a.reconciled.kpis
+    info = {r["kpi_id"]: r for r in kpis.to_dict("records")} if not kpis.empty else {}
+    heads = ("Partner", "KPI", "Ours", "Theirs", "Gap", "Since", "Our cells", "Their cells")
+    rows = [[para(h, "head" if i < 2 or i > 4 else "headr") for i, h in enumerate(heads)]]
+    for r in d.to_dict("records"):
+        k = info.get(r["kpi_id"], {})
+        unit = str(k.get("unit") or "count")
+        fmt = (lambda x: fmt_number(x, unit, cfg.currency))  # noqa: E731
+        rows.append([para(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
+                     para(k.get("kpi_name", r["kpi_id"]), "cell", limit=60), para(fmt(r["internal"]), "cellr"),
+                     para(fmt(r["partner"]), "cellr"), para(fmt_pct(r["discrepancy"], 1), "cellr"),
+                     para(f"{r['since']} ({int(r['quarters'])} q)", "cell"), para(r["internal_cells"], "cellsmall", limit=300),
+                     para(r["partner_cells"], "cellsmall", limit=300)])
+    rest = w - (45 + 32 + 22 + 22 + 16 + 22) * L.MM
+    out.append(L.table(rows, [45 * L.MM, 32 * L.MM, 22 * L.MM, 22 * L.MM, 16 * L.MM, 22 * L.MM, rest / 2, rest / 2]))
+    return out
 
 
 def _internal_notes(a: "Analysis", names: dict) -> list:
