@@ -2,14 +2,17 @@
 
     python benchmarks/bench.py --partners 200 [--compare] [--rerun] [--jobs N]
 
-Prints wall time per stage (read, analyse, render, portfolio, audit), peak memory of the run and its
-worker processes, the total output size and the largest partner PDF. `--compare` also times the plain
+Prints wall time per stage (read, reconcile, analyse, charts and PDFs, portfolio, audit files), the
+CPU seconds the workers spent on charts and on PDFs, peak memory of the run and its worker processes,
+the total output size and the largest partner PDF. `--compare` also times the plain
 pandas + openpyxl + pyplot script on the same files and prints the ratio. `--rerun` changes one
-partner's workbook and times a second run. Timing is never part of `make test`.
+partner's workbook and times a second run, which takes unchanged reviews from the cache
+(`--no-cache` renders everything both times). Timing is never part of `make test`.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -43,16 +46,30 @@ class StageTimer:
         return self.stages
 
 
-def _run(inp: Path, out: Path, jobs: int | None) -> tuple[float, dict[str, float]]:
+def _run(inp: Path, out: Path, jobs: int | None, cache: bool = True) -> tuple[float, dict[str, float]]:
     from pipeline.report import run_report
 
     timer = StageTimer()
     t0 = time.perf_counter()
-    result = run_report(inp, out, jobs=jobs, progress=timer)
+    result = run_report(inp, out, jobs=jobs, progress=timer, cache=cache)
     wall = time.perf_counter() - t0
     if not result.ok:
         print(f"  warning: {len(result.failed)} partner reviews failed: {list(result.failed.items())[:3]}")
-    return wall, timer.finish()
+    stages = timer.finish()
+    print(f"  {len(result.written) - len(result.reused)} reviews rendered, {len(result.reused)} reused from the cache; "
+          "worker CPU: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
+    return wall, stages
+
+
+def _accelerators() -> str:
+    found = []
+    for mod, label in (("xlsxwriter", "xlsxwriter"), ("_rl_accel", "rl-accel")):
+        try:
+            __import__(mod)
+            found.append(label)
+        except ImportError:
+            found.append(f"no {label}")
+    return ", ".join(found)
 
 
 def _mb(kb: int) -> float:
@@ -68,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--compare", action="store_true", help="also time the plain pandas+openpyxl+pyplot script")
     ap.add_argument("--rerun", action="store_true", help="time a re-run after one partner's workbook changed")
+    ap.add_argument("--no-cache", action="store_true", help="render every review (the cache is on by default)")
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work")
     args = ap.parse_args(argv)
 
@@ -80,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"portfolio: {args.partners} partners x {spec.kpis} KPIs x {args.quarters} quarters x "
           f"{args.commitments} commitments in {len(spec.files)} workbooks (generated in {time.perf_counter() - t0:.1f} s)")
 
-    wall, stages = _run(inp, out, args.jobs)
+    print(f"machine: {os.cpu_count()} cores; {_accelerators()}")
+    wall, stages = _run(inp, out, args.jobs, cache=not args.no_cache)
     qdir = out / spec.last_quarter.label
     pdfs = sorted(qdir.glob("*_partnership-review.pdf"), key=lambda p: p.stat().st_size)
     total = sum(p.stat().st_size for p in qdir.rglob("*") if p.is_file())
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         ws = wb["Actuals"]
         ws.cell(row=ws.max_row, column=4).value = (ws.cell(row=ws.max_row, column=4).value or 0) * 1.01
         wb.save(own)
-        rewall, restages = _run(inp, out, args.jobs)
+        rewall, restages = _run(inp, out, args.jobs, cache=not args.no_cache)
         print(f"re-run after one partner's workbook changed: {rewall:.1f} s = {rewall / wall:.0%} of the full run")
         for stage, secs in restages.items():
             print(f"  {stage:<22} {secs:7.2f} s")

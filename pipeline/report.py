@@ -1,5 +1,9 @@
-"""The quarterly run behind ``partner-review report``: load -> analyse -> record history -> charts and
-PDFs per partner (in parallel) -> portfolio -> flags.csv, reconciled.xlsx, manifest.json.
+"""The quarterly run behind ``partner-review report``: read -> reconcile -> analyse -> record history ->
+charts and PDFs per partner (in parallel, reused from the cache when nothing they show changed) ->
+portfolio -> audit files (flags.csv, reconciled.xlsx, feedback workbooks, manifest.json).
+
+`progress(stage, done, total)` is called as each stage starts (``read``, ``reconcile``, ``analyse``,
+``charts and PDFs``, ``portfolio``, ``audit files``), so a caller can time them.
 
 Every file is written atomically into ``OUTPUT/<quarter>/``; a re-run of a quarter replaces that
 quarter's outputs and nothing else (the e-mail send log beside them is kept).
@@ -9,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pipeline import outputs
 from pipeline.periods import Quarter
@@ -30,6 +35,8 @@ class ReportResult:
     failed: dict[str, str] = field(default_factory=dict)    # partner_id -> reason
     problems: Problems = field(default_factory=Problems)
     flag_count: int = 0
+    reused: list[str] = field(default_factory=list)         # partner ids whose PDF came from the cache
+    timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
 
     @property
     def ok(self) -> bool:
@@ -53,38 +60,110 @@ def history_path_for(output_dir: Path, configured: str, explicit: Path | None) -
     return Path(output_dir) / HISTORY_FILE
 
 
-def _render_partner(task: tuple) -> tuple[str, str, int, str]:
-    """Worker: charts and PDF for one partner, written atomically. Returns (partner_id, pdf, bytes, error)."""
-    view, target = task
-    pid = str(view.partner["partner_id"])
+# this run's Analysis, set before the worker pool forks so that workers inherit it instead of being sent it
+_RUN: dict[str, Any] = {}
+
+
+@dataclass
+class _Task:
+    partner_id: str
+    target: Path              # the PDF to write
+    cache: Path | None        # the quarter's cache folder, or None to render regardless
+    report_date: dt.date
+
+
+@dataclass
+class _Rendered:
+    partner_id: str
+    pdf: str = ""             # file name in the quarter folder, '' on failure
+    size: int = 0
+    error: str = ""
+    key: str = ""             # cache key, '' when not cached
+    reused: bool = False
+    chart_s: float = 0.0
+    pdf_s: float = 0.0
+    entry: dict[str, Any] = field(default_factory=dict)   # the partner's manifest record
+
+
+def _render_partner(task: _Task) -> _Rendered:
+    """Worker: charts and PDF for one partner (or its cached PDF), written atomically."""
+    out = _Rendered(partner_id=task.partner_id)
     try:
+        from pipeline import cache
+        from pipeline.analyse import partner_view
+
+        from pipeline.render.partner import summary_sentences
+
+        view = partner_view(_RUN["analysis"], task.partner_id)
+        out.entry = _manifest_entry(view, summary_sentences)
+        if task.cache is not None:
+            out.key = cache.review_key(view, task.report_date)
+            pdf = cache.get(task.cache, out.key)
+            if pdf is not None:
+                outputs.atomic_write(task.target, pdf)
+                out.pdf, out.size, out.reused = task.target.name, len(pdf), True
+                return out
         from pipeline.charts import partner_charts
         from pipeline.render.partner import partner_pdf
 
-        pdf = partner_pdf(view, partner_charts(view))
-        outputs.atomic_write(Path(target), pdf)
-        return pid, Path(target).name, len(pdf), ""
+        t0 = time.process_time()
+        charts = partner_charts(view)
+        t1 = time.process_time()
+        pdf = partner_pdf(view, charts)
+        out.chart_s, out.pdf_s = t1 - t0, time.process_time() - t1
+        outputs.atomic_write(task.target, pdf)
+        if task.cache is not None:
+            cache.put(task.cache, out.key, pdf)
+        out.pdf, out.size = task.target.name, len(pdf)
     except Exception as exc:  # noqa: BLE001 - one partner's failure must not stop the others
-        return pid, "", 0, f"{type(exc).__name__}: {exc}"
+        out.error = f"{type(exc).__name__}: {exc}"
+    return out
 
 
-def _render_all(tasks: list[tuple], jobs: int, progress: Callable) -> list[tuple[str, str, int, str]]:
-    results = []
-    if jobs <= 1 or len(tasks) <= 2:
-        for i, task in enumerate(tasks, 1):
-            results.append(_render_partner(task))
-            progress("rendering reviews", i, len(tasks))
-        return results
+def _write_portfolio(target: Path) -> float:
+    """Worker: the internal portfolio PDF. Returns the CPU seconds it took."""
+    from pipeline.render.portfolio import portfolio_pdf
+
+    t0 = time.process_time()
+    outputs.atomic_write(target, portfolio_pdf(_RUN["analysis"]))
+    return time.process_time() - t0
+
+
+def _write_reconciled(target: Path) -> float:
+    """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
+    t0 = time.process_time()
+    outputs.atomic_write(target, outputs.reconciled_xlsx_bytes(_audit_sheets(_RUN["analysis"])))
+    return time.process_time() - t0
+
+
+class _Serial:
+    """The pool's interface, run in this process: for --jobs 1 and tiny portfolios."""
+
+    def __enter__(self) -> "_Serial":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable, arg: Any) -> Any:
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        fut.set_result(fn(arg))
+        return fut
+
+    def map(self, fn: Callable, items: list, chunksize: int = 1) -> Any:
+        return map(fn, items)
+
+
+def _pool(jobs: int, tasks: int) -> Any:
+    """Worker processes (forked: they inherit `_RUN`), or `_Serial` when one process will do."""
+    if jobs <= 1 or tasks <= 2:
+        return _Serial()
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_render_partner, t) for t in tasks]
-        for i, fut in enumerate(as_completed(futures), 1):
-            results.append(fut.result())
-            progress("rendering reviews", i, len(tasks))
-    return results
+    return ProcessPoolExecutor(max_workers=min(jobs, tasks), mp_context=multiprocessing.get_context("fork"))
 
 
 def _recipients(text: object) -> list[str]:
@@ -93,20 +172,46 @@ def _recipients(text: object) -> list[str]:
     return [a.strip() for a in text.replace(",", ";").split(";") if a.strip()]
 
 
+def _read_and_reconcile(input_dir: Path, progress: Callable[..., None]):
+    """`pipeline.load.load`, in its two stages so each can be timed: read (the I/O) and reconcile."""
+    from pipeline.config import load_config
+    from pipeline.load import reconcile
+    from pipeline.read import read_input
+    from pipeline.sheets import classify
+
+    progress("read")
+    config, config_problems = load_config(input_dir)
+    result = read_input(input_dir, config)
+    progress("reconcile")
+    rec = reconcile(result.workbooks, config)
+    rec.problems.items[:0] = list(config_problems) + list(result.problems)
+    rec.inputs = list(result.inputs)
+    for wb in result.workbooks:
+        types = []
+        for sheet in wb.sheets:
+            stype = classify(sheet, wb.kind == "csv", config.fy_start)
+            types.append((sheet.name, stype.key if stype else "ignored"))
+        for f in rec.inputs:
+            if f.path == wb.path:
+                f.sheets = types
+    return rec
+
+
 def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = None,
                history_path: Path | None = None, jobs: int | None = None,
-               progress: Callable[..., None] | None = None) -> ReportResult:
-    """Run the quarter. Raises PipelineError only when no review at all can be written."""
-    from pipeline.analyse import analyse, default_quarter, partner_view
+               progress: Callable[..., None] | None = None, cache: bool = True) -> ReportResult:
+    """Run the quarter. Raises PipelineError only when no review at all can be written.
+
+    With `cache` (the default) a partner's PDF is copied from ``OUTPUT/.cache/`` when nothing it is made
+    from changed since a previous run (see `pipeline.cache`); the output is the same either way."""
+    from pipeline.analyse import analyse, default_quarter
     from pipeline.history import History
-    from pipeline.load import load
 
     progress = progress or (lambda *a, **k: None)
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    progress("reading workbooks")
-    rec = load(Path(input_dir))
+    rec = _read_and_reconcile(Path(input_dir), progress)
     fatal = [p for p in rec.problems if p.code == "NO_PARTNERS"]
     if fatal or rec.partners.empty:
         raise PipelineError("no partner registry could be read, so no review can be written", fatal)
@@ -119,7 +224,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     hist_file = history_path_for(output_dir, rec.config["report.history_file"], history_path)
     hist_file.parent.mkdir(parents=True, exist_ok=True)
 
-    progress("analysing")
+    progress("analyse")
     with History(hist_file) as history:
         analysis = analyse(rec, q, history)
         history.record(analysis)
@@ -128,36 +233,55 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     expected = [pid for pid in rec.active_partner_ids()]
     result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
                           flag_count=len(analysis.flags))
-    taken: set[str] = set()
-    views, tasks = {}, []
-    for pid in expected:
-        row = partners.loc[pid]
-        name = outputs.partner_pdf_name(q.label, row["partner_name"], pid, taken)
-        view = partner_view(analysis, pid)
-        views[pid] = (view, name)
-        tasks.append((view, qdir / name))
-
-    jobs = jobs or os.cpu_count() or 1
-    for pid, pdf, size, error in _render_all(tasks, jobs, progress):
-        if error:
-            result.failed[pid] = error
-        else:
-            result.written[pid] = pdf
-
-    progress("portfolio")
-    from pipeline.render.partner import summary_sentences
-    from pipeline.render.portfolio import portfolio_pdf
-
-    portfolio_name = outputs.portfolio_pdf_name(q.label)
-    outputs.atomic_write(qdir / portfolio_name, portfolio_pdf(analysis))
-    outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
-    progress("reconciled.xlsx")
-    outputs.atomic_write(qdir / "reconciled.xlsx", outputs.reconciled_xlsx_bytes(_audit_sheets(analysis)))
-
-    progress("feedback workbooks")
+    from pipeline import cache as review_cache
     from pipeline.feedback import write_feedback
 
-    outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(Path(input_dir), rec.problems, tmp))
+    taken: set[str] = set()
+    names, tasks = {}, []
+    cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
+    if cache:
+        review_cache.render_fingerprint()  # once, here: the forked workers inherit it
+    today = dt.date.today()
+    for pid in expected:
+        names[pid] = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
+        tasks.append(_Task(pid, qdir / names[pid], cache_folder, today))
+    portfolio_name = outputs.portfolio_pdf_name(q.label)
+
+    # Partner reviews, the portfolio and reconciled.xlsx in worker processes, the longest jobs first;
+    # this process meanwhile writes flags.csv and the feedback workbooks.
+    jobs = jobs or os.cpu_count() or 1
+    progress("charts and PDFs", 0, len(tasks))
+    _RUN["analysis"] = analysis
+    try:
+        with _pool(jobs, len(tasks)) as pool:
+            side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
+                    "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
+            chunk = max(1, min(8, len(tasks) // (jobs * 8)))
+            rendered = pool.map(_render_partner, tasks, chunksize=chunk)
+            outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
+            outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(
+                Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
+            keys, entries = [], {}
+            for i, r in enumerate(rendered, 1):
+                if r.error:
+                    result.failed[r.partner_id] = r.error
+                else:
+                    result.written[r.partner_id] = r.pdf
+                    entries[r.partner_id] = r.entry
+                    keys.append(r.key)
+                if r.reused:
+                    result.reused.append(r.partner_id)
+                result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+                result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+                progress("charts and PDFs", i, len(tasks))
+            progress("portfolio")
+            result.timings["portfolio"] = side["portfolio"].result()
+            progress("audit files")
+            result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
+    finally:
+        _RUN.clear()
+    if cache_folder is not None:
+        review_cache.prune(cache_folder, keys)
 
     previous = _read_manifest(qdir)
     manifest = {
@@ -170,29 +294,32 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
         "problems": len(rec.problems.actionable),
     }
     for pid in expected:
-        view, name = views[pid]
-        if pid not in result.written:
-            continue
-        flags = view.flags
-        manifest["partners"].append({
-            "partner_id": pid,
-            "partner_name": view.partner.get("partner_name", ""),
-            "pdf": result.written[pid],
-            "recipients": _recipients(view.partner.get("recipients")),
-            "cc": _recipients(view.partner.get("internal_owner_email")),
-            "health_score": view.health.get("score"),
-            "health_status": view.health.get("status"),
-            "flag_count": int(len(flags)),
-            "partner_lead": view.partner.get("partner_lead") or "",
-            "internal_owner": view.partner.get("internal_owner") or "",
-            "summary": " ".join(summary_sentences(view)),
-            "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
-        })
+        if pid in result.written:
+            manifest["partners"].append(dict(entries[pid], pdf=result.written[pid]))
     new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]
     outputs.atomic_write(qdir / MANIFEST, outputs.manifest_bytes(manifest))
     old_files = [m.get("pdf", "") for m in previous.get("partners", [])] + [previous.get("portfolio_pdf", "")]
     outputs.remove_stale(qdir, old_files, new_files)
     return result
+
+
+def _manifest_entry(view: Any, summary_sentences: Callable) -> dict[str, Any]:
+    """One partner's manifest record (its ``pdf`` is added once the review is written)."""
+    flags = view.flags
+    return {
+        "partner_id": str(view.partner["partner_id"]),
+        "partner_name": view.partner.get("partner_name", ""),
+        "pdf": "",
+        "recipients": _recipients(view.partner.get("recipients")),
+        "cc": _recipients(view.partner.get("internal_owner_email")),
+        "health_score": view.health.get("score"),
+        "health_status": view.health.get("status"),
+        "flag_count": int(len(flags)),
+        "partner_lead": view.partner.get("partner_lead") or "",
+        "internal_owner": view.partner.get("internal_owner") or "",
+        "summary": " ".join(summary_sentences(view)),
+        "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
+    }
 
 
 def _audit_sheets(analysis) -> dict:

@@ -88,3 +88,23 @@ def test_never_pyplot(module):
             "current='2026-Q1'); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_y_axis_gridlines_and_labels_follow_each_charts_values():
+    """The y axis is drawn per chart: gridlines across the plot and labels in the left margin, moved with
+    the values (not left over from the previous chart)."""
+    def grid_rows(img: Image.Image) -> list[int]:
+        x = _column(img, 1) + 6  # between markers, inside the plot
+        return [y for y in range(img.size[1]) if abs(img.getpixel((x, y))[0] - 0xDD) <= 6
+                and max(img.getpixel((x, y))) - min(img.getpixel((x, y))) <= 4]
+
+    small = _rgb(trend_chart(QUARTERS, [1.0, 2.0] * 4, [1.5] * 8, title="Small", unit="count",
+                             current=QUARTERS[-1]))
+    big = _rgb(trend_chart(QUARTERS, [10.0, 95.0] * 4, [50.0] * 8, title="Big", unit="count",
+                           current=QUARTERS[-1]))
+    assert len(grid_rows(small)) >= 3 and len(grid_rows(big)) >= 3
+    assert grid_rows(small) != grid_rows(big)
+    x0 = int(charts._chart()["ax"].get_position().x0 * big.size[0])
+    dark = [(x, y) for x in range(2, x0 - 4) for y in range(int(big.size[1] * 0.25), int(big.size[1] * 0.75))
+            if sum(big.getpixel((x, y))) < 300]
+    assert dark, "no tick labels in the left margin"
