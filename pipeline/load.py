@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from pipeline import problems as P
 from pipeline.config import Config, load_config
@@ -18,15 +19,22 @@ from pipeline.sheets import classify
 __all__ = ["ORDER", "load", "reconcile"]
 
 
-def load(input_dir: Path, config: Config | None = None) -> Reconciled:
-    """Read every workbook under `input_dir` and reconcile it. Never raises for bad content."""
+def load(input_dir: Path, config: Config | None = None,
+         progress: Callable[[str], None] | None = None) -> Reconciled:
+    """Read every workbook under `input_dir` and reconcile it. Never raises for bad content.
+
+    `progress`, if given, is called with ``"read"`` and ``"reconcile"`` as each stage starts.
+    """
     from pipeline.read import read_input
 
+    progress = progress or (lambda stage: None)
     input_dir = Path(input_dir)
+    progress("read")
     config_problems: list[P.Problem] = []
     if config is None:
         config, config_problems = load_config(input_dir)
     result = read_input(input_dir, config)
+    progress("reconcile")
     rec = reconcile(result.workbooks, config)
     rec.problems.items[:0] = list(config_problems) + list(result.problems)
     rec.inputs = list(result.inputs)

@@ -172,31 +172,6 @@ def _recipients(text: object) -> list[str]:
     return [a.strip() for a in text.replace(",", ";").split(";") if a.strip()]
 
 
-def _read_and_reconcile(input_dir: Path, progress: Callable[..., None]):
-    """`pipeline.load.load`, in its two stages so each can be timed: read (the I/O) and reconcile."""
-    from pipeline.config import load_config
-    from pipeline.load import reconcile
-    from pipeline.read import read_input
-    from pipeline.sheets import classify
-
-    progress("read")
-    config, config_problems = load_config(input_dir)
-    result = read_input(input_dir, config)
-    progress("reconcile")
-    rec = reconcile(result.workbooks, config)
-    rec.problems.items[:0] = list(config_problems) + list(result.problems)
-    rec.inputs = list(result.inputs)
-    for wb in result.workbooks:
-        types = []
-        for sheet in wb.sheets:
-            stype = classify(sheet, wb.kind == "csv", config.fy_start)
-            types.append((sheet.name, stype.key if stype else "ignored"))
-        for f in rec.inputs:
-            if f.path == wb.path:
-                f.sheets = types
-    return rec
-
-
 def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = None,
                history_path: Path | None = None, jobs: int | None = None,
                progress: Callable[..., None] | None = None, cache: bool = True) -> ReportResult:
@@ -206,12 +181,13 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     from changed since a previous run (see `pipeline.cache`); the output is the same either way."""
     from pipeline.analyse import analyse, default_quarter
     from pipeline.history import History
+    from pipeline.load import load
 
     progress = progress or (lambda *a, **k: None)
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    rec = _read_and_reconcile(Path(input_dir), progress)
+    rec = load(Path(input_dir), progress=progress)
     fatal = [p for p in rec.problems if p.code == "NO_PARTNERS"]
     if fatal or rec.partners.empty:
         raise PipelineError("no partner registry could be read, so no review can be written", fatal)
