@@ -23,12 +23,20 @@ import pandas as pd
 CACHE_DIR = ".cache"
 FORMAT = b"partner-review-cache 1"
 # the modules a partner review is drawn by: editing any of them invalidates every entry
-RENDER_MODULES = ("charts.py", "frames.py", "render/__init__.py", "render/layout.py", "render/partner.py",
-                  "cache.py")
+# the code a review's bytes depend on: every module of pipeline/render/ (whatever it is split into) and these
+RENDER_MODULES = ("charts.py", "frames.py", "cache.py")
 
 
 def cache_dir(output_dir: Path, quarter: str) -> Path:
     return Path(output_dir) / CACHE_DIR / quarter
+
+
+def fingerprint_files() -> list[str]:
+    """The source files (relative to the package) whose text is part of every cache key."""
+    import pipeline
+
+    root = Path(pipeline.__file__).parent
+    return list(RENDER_MODULES) + sorted(p.relative_to(root).as_posix() for p in (root / "render").glob("*.py"))
 
 
 @lru_cache(maxsize=1)
@@ -42,7 +50,7 @@ def render_fingerprint() -> str:
     h = hashlib.sha256()
     h.update(f"{pipeline.__version__}|{matplotlib.__version__}|{reportlab.Version}|{pd.__version__}".encode())
     root = Path(pipeline.__file__).parent
-    for rel in RENDER_MODULES:
+    for rel in fingerprint_files():
         path = root / rel
         h.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"missing") + b"\0")
     return h.hexdigest()

@@ -138,3 +138,17 @@ def test_key_is_stable_across_copies_and_sensitive_to_content(first):
     kq.loc[kq.index[0], "actual"] = kq["actual"].iloc[0] + 0.01
     view.kpi_quarterly = kq
     assert cache.review_key(view) != key
+
+
+def test_every_render_module_is_part_of_the_key():
+    """A change to any module that draws a review must invalidate the cached reviews."""
+    from pathlib import Path
+
+    import pipeline
+    from pipeline.cache import fingerprint_files
+
+    root = Path(pipeline.__file__).parent
+    files = set(fingerprint_files())
+    assert {p.relative_to(root).as_posix() for p in (root / "render").glob("*.py")} <= files
+    assert {"charts.py", "render/partner.py", "render/layout.py"} <= files
+    assert all((root / f).is_file() for f in files)

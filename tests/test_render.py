@@ -229,3 +229,156 @@ def test_portfolio_without_flags_or_history():
     _, text = _text(portfolio_pdf(a))
     assert "No flags this quarter." in text and "No earlier health score to compare with." in text
     assert F.GREEK in text
+
+
+# ------------------------------------------------------------------ cheap cells look like paragraphs
+CELL_STYLES = ("cell", "cellr", "cellc", "cellb", "head", "headr", "label", "value")
+
+
+def _table_pdf(make_cell, valign: str) -> bytes:
+    from pipeline.render import layout as L
+
+    words = [F.TYPED, "12.5%", "▲ 3.1%", F.GREEK, "—", "31 Mar 2026"]
+    rows = [[make_cell(w, s) for s in CELL_STYLES[:4]] for w in words]
+    rows.insert(0, [make_cell(h, s) for h, s in zip(("Ref", "Owner", "Due", "State"), CELL_STYLES[4:])])
+    rows.append([make_cell("A long commitment text that cannot fit on one line of this narrow column, " * 3, "cell"),
+                 make_cell("x", "cellr"), make_cell("", "cell"), make_cell("two\nlines", "cellb")])
+    t = L.table(rows, [40 * L.MM, 30 * L.MM, 30 * L.MM, 30 * L.MM],
+                extra=[("VALIGN", (0, 1), (-1, -1), valign), ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 9)])
+    return L.build([t], L.Page("h", "r"), title="t", author="a")
+
+
+def _png(pdf: bytes, tmp_path, name: str) -> bytes:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "110", "-f", "1", "-l", "1", "-png", str(path), str(tmp_path / name)], check=True)
+    return next(tmp_path.glob(f"{name}-*.png")).read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler not installed")
+@pytest.mark.parametrize("valign", ["TOP", "MIDDLE", "BOTTOM"])
+def test_plain_cells_render_exactly_like_paragraphs(valign, tmp_path):
+    from pipeline.render.layout import cell, para
+
+    as_para = _table_pdf(lambda v, s: para(v, s), valign)
+    as_cell = _table_pdf(lambda v, s: cell(v, s), valign)
+    assert _png(as_para, tmp_path, "para") == _png(as_cell, tmp_path, "cell")
+    text = _text(as_cell)[1]
+    assert F.TYPED in text and "&lt;" not in text and "narrow column," in text
+
+
+def test_plain_cells_become_strings_only_when_they_fit():
+    from reportlab.platypus import Paragraph
+
+    from pipeline.render import layout as L
+
+    short, long_, typed = L.cell("31 Mar 2026", "cellr"), L.cell("word " * 40, "cell"), L.cell(F.TYPED, "cellb")
+    t = L.table([[short, long_, typed], [L.cell("a\nb"), L.cell(""), L.cell(float("nan"))]], [30 * L.MM] * 3)
+    row, row2 = t._cellvalues
+    assert row[0] == "31 Mar 2026" and row[2] == F.TYPED  # typed text drawn as typed, never escaped
+    assert isinstance(row[1], Paragraph) and isinstance(row2[0], Paragraph) and isinstance(row2[1], Paragraph)
+    assert row2[2] == "" or isinstance(row2[2], Paragraph)
+    styles = t._cellStyles
+    assert styles[0][0].alignment == "RIGHT" and styles[0][0].fontname == L.FONT
+    assert styles[0][2].fontname == L.FONT_BOLD and styles[0][2].leading == L.styles()["cellb"].leading
+
+
+def test_records_match_pandas_and_turn_na_into_none(view):
+    from pipeline.render.layout import records
+
+    for frame in (view.kpi_quarterly, view.commitments, view.flags, view.kpis):
+        fast, slow = records(frame), frame.to_dict("records")
+        assert len(fast) == len(slow) and [list(r) for r in fast] == [list(r) for r in slow]
+        for a, b in zip(fast, slow):
+            for k in a:
+                assert (pd.isna(a[k]) and pd.isna(b[k])) or a[k] == b[k], (k, a[k], b[k])
+    nullable = pd.DataFrame({"on_time": pd.array([True, None], dtype="boolean"), "n": [1, 2]})
+    assert records(nullable) == [{"on_time": True, "n": 1}, {"on_time": None, "n": 2}]
+
+
+def test_track_chart_labels_left_counts_on_bars():
+    from reportlab.graphics.shapes import Rect, String
+
+    from pipeline.render import layout as L
+    from pipeline.render.context import Ctx
+    from pipeline.render.explain import TRACK_BARS, _track_chart
+
+    v = F.partner_view()
+    counts = {"us": [17, 3, 6, 1], "partner": [9, 8, 2, 0], "joint": [0, 1, 0, 4]}
+    t = {p: dict(zip([k for k, _, _ in TRACK_BARS], n)) for p, n in counts.items()}
+    d = _track_chart(Ctx(v), t, ("us", "partner", "joint"), 70 * L.MM)
+    bars = [s for s in d.contents if isinstance(s, Rect) and s.y + s.height < d.height - 10]  # not the legend
+    strings = [s for s in d.contents if isinstance(s, String)]
+    assert len(bars) == sum(n > 0 for ns in counts.values() for n in ns)
+    bar_x = {b.x for b in bars}
+    assert len(bar_x) == 1                                  # every bar starts on one axis...
+    names = [s for s in strings if s.fontName == L.FONT_BOLD and s.textAnchor == "end" and s.x < min(bar_x)]
+    labels = " ".join(s.text for s in sorted(names, key=lambda s: -s.y))  # ...with the party names left of it
+    assert labels.startswith("Northwind Partners Inc.") and F.GREEK in labels and labels.endswith("Both of us")
+    assert all(s.x <= min(bar_x) for s in names)
+    printed = sorted(int(s.text) for s in strings if s.text.isdigit())
+    assert printed == sorted(n for ns in counts.values() for n in ns)  # one count per bar, zeros included
+    longest = max(bars, key=lambda b: b.width)
+    assert any(s.text == "17" and longest.x < s.x <= longest.x + longest.width for s in strings)  # on the bar
+    assert max(b.x + b.width for b in bars) <= d.width and all(s.x < d.width for s in strings)
+
+
+# ------------------------------------------------------------------ charts embedded without decoding
+def _pil_png(mode: str, **save) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.zeros((37, 53, 3), dtype=np.uint8)
+    rgb[..., 0] = np.arange(53) * 4
+    rgb[..., 1] = np.arange(37)[:, None] * 6
+    rgb[10:20, 5:40] = (29, 78, 137)
+    img = Image.fromarray(rgb)
+    img = img.quantize(colors=64) if mode == "P" else img.convert(mode)  # 64 colours: 8 bits a pixel
+    buf = io.BytesIO()
+    img.save(buf, format="png", **save)
+    return buf.getvalue()
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler not installed")
+@pytest.mark.parametrize("mode", ["P", "RGB", "L"])
+def test_png_passthrough_draws_the_same_pixels(mode, tmp_path, charts):
+    from reportlab.platypus import Image
+
+    from pipeline.render import layout as L
+    from pipeline.render.pngimage import parse
+
+    pngs = [_pil_png(mode), next(iter(charts.values()))]
+    assert all(parse(p) is not None for p in pngs)
+    ours = [L.image(p, 60 * L.MM, 40 * L.MM) for p in pngs]
+    theirs = [Image(io.BytesIO(p), width=60 * L.MM, height=40 * L.MM) for p in pngs]
+    assert not any(isinstance(f, Image) for f in ours)
+    a = L.build(ours, L.Page("h", "r"), title="t", author="a")
+    b = L.build(theirs, L.Page("h", "r"), title="t", author="a")
+    assert _png(a, tmp_path, "ours") == _png(b, tmp_path, "theirs")
+    assert len(a) < len(b)
+
+
+def test_png_passthrough_leaves_what_it_cannot_take_to_reportlab():
+    from reportlab.platypus import Image
+
+    from pipeline.render import layout as L
+    from pipeline.render.pngimage import parse
+
+    transparent = _pil_png("P", transparency=0)
+    import struct
+    import zlib
+
+    rgb = _pil_png("RGB")  # PIL cannot write Adam7: set the IHDR's interlace byte and its checksum by hand
+    ihdr = rgb[12:28] + b"\x01"
+    interlaced = rgb[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + rgb[33:]
+    alpha = _pil_png("RGBA")
+    good = _pil_png("P")
+    at = good.index(b"IDAT") + 20
+    damaged = good[:at] + bytes(b ^ 0xFF for b in good[at:at + 8]) + good[at + 8:]
+    for png in (transparent, interlaced, alpha, damaged, b"not a png", good[:40]):
+        assert parse(png) is None
+    for png in (transparent, interlaced, alpha):
+        assert isinstance(L.image(png, 20, 20), Image)
+    for png in (transparent, alpha):  # and reportlab draws them (the hand-made interlaced one is not a real one)
+        pdf = L.build([L.image(png, 20, 20), L.para("after the image")], L.Page("h", "r"), title="t", author="a")
+        assert "after the image" in _text(pdf)[1]

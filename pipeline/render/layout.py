@@ -10,8 +10,14 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 from xml.sax.saxutils import escape
+
+import pandas as pd
+
+from pipeline.render.formats import fmt_change, fmt_date, fmt_number, fmt_pct, is_missing, records  # noqa: F401
+
+_NA, _NAT = pd.NA, pd.NaT
 
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
@@ -126,86 +132,46 @@ def styles() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ text helpers
 def text(value: object, limit: int = CELL_LIMIT) -> str:
     """Typed text made safe for a Paragraph: empty for missing, capped at `limit`, markup escaped."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    try:
-        import pandas as pd
+    return escape(_capped(value, limit)).replace("\n", "<br/>")
 
-        if value is pd.NA or value is pd.NaT:
-            return ""
-    except ImportError:  # pragma: no cover
-        pass
+
+def _capped(value: object, limit: int) -> str:
+    """`value` as text, empty for missing, cut at `limit` characters with a note."""
+    if value is None or value is _NA or value is _NAT or (isinstance(value, float) and math.isnan(value)):
+        return ""
     raw = str(value)
     if len(raw) > limit:
         raw = raw[:limit].rstrip() + " " + TRUNCATED
-    return escape(raw).replace("\n", "<br/>")
+    return raw
 
 
 def para(value: object, style: str = "body", *, limit: int = CELL_LIMIT, markup: bool = False):
     """A Paragraph of typed text (escaped), or of our own markup when ``markup=True``."""
+    return _paragraph(str(value) if markup else text(value, limit), styles()[style])
+
+
+def _paragraph(markup: str, style: Any):
     from reportlab.platypus import Paragraph
 
-    return Paragraph(str(value) if markup else text(value, limit), styles()[style])
+    return Paragraph(markup, style)
+
+
+class Cell(NamedTuple):
+    """Typed text for a table cell, drawn as a plain string when it fits on one line (see `table`)."""
+
+    text: str
+    style: str
+
+
+def cell(value: object, style: str = "cell", *, limit: int = CELL_LIMIT) -> Cell:
+    """A table cell of typed text: no markup, no escaping needed. `table` draws it as a plain string in
+    the style's font, size, colour and alignment when it fits its column on one line, and as a Paragraph
+    (wrapped, escaped) when it does not. Either way the reader sees the same thing; the string is cheaper."""
+    return Cell(_capped(value, limit), style)
 
 
 def heading(title: str, level: int = 1):
     return para(title, "h1" if level == 1 else "h2")
-
-
-def is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, NaT
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
-    """A KPI value as a reader wants it: currency compact with its code, percent KPIs as %, days as days."""
-    if is_missing(value):
-        return "—"
-    v = float(value)  # type: ignore[arg-type]
-    if unit == "percent":
-        return f"{v * 100:.1f}%"
-    if unit == "score":
-        return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
-    if unit == "ratio":
-        return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
-    if unit == "days":
-        return f"{v:,.1f} days" if abs(v) < 100 else f"{v:,.0f} days"
-    a = abs(v)
-    if a >= 1e9:
-        s = f"{v / 1e9:,.2f}B"
-    elif a >= 1e6:
-        s = f"{v / 1e6:,.2f}M"
-    elif a >= 1e4:
-        s = f"{v / 1e3:,.1f}k"
-    else:
-        s = f"{v:,.0f}" if float(v).is_integer() or a >= 100 else f"{v:,.2f}"
-    return f"{currency} {s}".strip() if unit == "currency" else s
-
-
-def fmt_pct(value: object, digits: int = 0) -> str:
-    return "—" if is_missing(value) else f"{float(value) * 100:.{digits}f}%"  # type: ignore[arg-type]
-
-
-def fmt_change(value: object) -> str:
-    """A relative change with an arrow that survives black-and-white printing: ▲ 5.2%, ▼ 3.1%, = 0.0%."""
-    if is_missing(value):
-        return "—"
-    v = float(value)  # type: ignore[arg-type]
-    arrow = "▲" if v > 0.0005 else "▼" if v < -0.0005 else "="
-    return f"{arrow} {abs(v) * 100:.1f}%"
-
-
-def fmt_date(value: object) -> str:
-    if is_missing(value) or value == "":
-        return "—"
-    try:
-        return value.strftime("%d %b %Y")  # type: ignore[union-attr]
-    except AttributeError:
-        return str(value)
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -213,9 +179,13 @@ def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows
           extra: Iterable[tuple] = (), zebra: bool = True, align_right: Sequence[int] = ()):
     """A table in the house style: header rows repeated on every page, light rules, zebra rows, DejaVu font.
 
-    Cells should be Paragraphs (strings are allowed and get the DejaVu font too).
+    Cells are flowables, lists of flowables, or `cell(...)` text; a `cell` that fits its column on one
+    line becomes a plain string styled through the TableStyle (laying out a Paragraph costs ten times
+    more), any other becomes a Paragraph.
     """
     from reportlab.platypus import Table, TableStyle
+
+    rows, cell_cmds = _plain_cells(rows, widths)
 
     cmds: list[tuple] = [
         ("FONT", (0, 0), (-1, -1), FONT, 7.8),
@@ -237,6 +207,7 @@ def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows
     for col in align_right:
         cmds.append(("ALIGN", (col, 0), (col, -1), "RIGHT"))
     cmds.extend(extra)
+    cmds.extend(cell_cmds)  # last, so a row-wide FONT in `extra` does not restyle a cell's own text
     t = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=header_rows, hAlign="LEFT",
               splitByRow=1)
     t.setStyle(TableStyle(cmds))
@@ -244,7 +215,51 @@ def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows
     return t
 
 
+_ALIGN = {0: "LEFT", 1: "CENTER", 2: "RIGHT"}
+_PAD = 3.5  # the table's left and right cell padding
+
+
+def _plain_cells(rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> tuple[list[list], list[tuple]]:
+    """Rows with every `Cell` made a string (fits on one line) or a Paragraph, and the style commands
+    that give each string its paragraph style's font, size, leading, colour and alignment."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    st = styles()
+    out: list[list] = []
+    runs: list[tuple[str, int, int, int]] = []  # (style, row, first col, last col)
+    for r, row in enumerate(rows):
+        new = list(row)
+        for c, v in enumerate(new):
+            if type(v) is not Cell:
+                continue
+            s, name = v
+            style = st[name]
+            if (not s or "\n" in s or "  " in s or s != s.strip() or style.spaceBefore or style.spaceAfter
+                    or stringWidth(s, style.fontName, style.fontSize) > widths[c] - 2 * _PAD - 0.5):
+                new[c] = _paragraph(escape(s).replace("\n", "<br/>"), style)
+                continue
+            new[c] = s
+            if runs and runs[-1][0] == name and runs[-1][1] == r and runs[-1][3] == c - 1:
+                runs[-1] = (name, r, runs[-1][2], c)
+            else:
+                runs.append((name, r, c, c))
+        out.append(new)
+    cmds: list[tuple] = []
+    for name, r, c0, c1 in runs:
+        style = st[name]
+        cmds += [("FONT", (c0, r), (c1, r), style.fontName, style.fontSize, style.leading),
+                 ("TEXTCOLOR", (c0, r), (c1, r), style.textColor),
+                 ("ALIGN", (c0, r), (c1, r), _ALIGN[style.alignment])]
+    return out, cmds
+
+
 def image(png: bytes, width: float, height: float):
+    """A PNG at `width` x `height` points, its data embedded as is where the PDF can take it."""
+    from pipeline.render.pngimage import flowable
+
+    placed = flowable(png, width, height)
+    if placed is not None:
+        return placed
     from reportlab.platypus import Image
 
     return Image(io.BytesIO(png), width=width, height=height)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.render import layout as L
 from pipeline.render.layout import fmt_pct, is_missing, para
-from pipeline.render.partner import FLAG_TITLES, HEALTH_WORDS
+from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.frames import Analysis

@@ -1,0 +1,66 @@
+"""What every section of the partner review shares: the vocabulary (flag titles, status words) and
+`Ctx`, the names and lookups taken from one `PartnerView` once."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.render import layout as L
+from pipeline.render.layout import fmt_number, is_missing
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.frames import PartnerView
+
+FLAG_TITLES = {
+    "KPI_BELOW_TARGET": "KPI below target", "KPI_DECLINING": "KPI declining", "KPI_MISSING": "KPI not reported",
+    "KPI_DISCREPANCY": "Figures disagree", "KPI_CONFLICT": "Conflicting figures", "KPI_RESTATED": "Past figure restated",
+    "COMMITMENT_OVERDUE": "Commitment overdue", "COMMITMENT_SLIPPED": "Commitment slipped",
+    "COMMITMENT_DROPPED": "Commitment dropped", "COMMITMENT_STALE": "Commitment not updated",
+    "COMMITMENT_INCOMPLETE": "Commitment incomplete", "RECIPROCITY_IMBALANCE": "Delivery out of balance",
+    "NO_CHECKIN": "No check-in", "DATA_PROBLEM": "Data excluded",
+}
+KPI_STATUS = {"on_track": ("On track", "green"), "at_risk": ("At risk", "amber"), "off_track": ("Off track", "red"),
+              "missing": ("Not reported", "none"), "no_target": ("No target", "none")}
+HEALTH_WORDS = {"green": "Healthy", "amber": "Needs attention", "red": "At risk"}
+COMPONENTS = {"kpi_attainment": "KPI attainment", "our_delivery": "Our delivery",
+              "partner_delivery": "Partner's delivery", "data_quality": "Data quality"}
+
+
+class Ctx:
+    """Names and lookups every section needs, taken from the view once."""
+
+    def __init__(self, view: "PartnerView") -> None:
+        self.view = view
+        self.partner = str(view.partner.get("partner_name") or view.partner.get("partner_id") or "")
+        self.lead = str(view.partner.get("partner_lead") or "") or self.partner
+        self.us = view.organisation
+        self.q = view.quarter.label
+        self.currency = view.config.currency
+        self.kpi = {r["kpi_id"]: r for r in L.records(view.kpis)}
+
+    def party(self, code: object) -> str:
+        return {"us": self.us, "partner": self.partner, "joint": "Both of us"}.get(str(code or ""), "—")
+
+    def subject(self, subject: object) -> str:
+        s = "" if is_missing(subject) else str(subject)
+        return str(self.kpi[s]["kpi_name"]) if s in self.kpi else s
+
+    def value(self, kpi_id: str, v: object) -> str:
+        return fmt_number(v, str(self.kpi.get(kpi_id, {}).get("unit") or "count"), self.currency)
+
+
+def column(df: pd.DataFrame, name: str, default: object) -> pd.Series:
+    """A column, or `default` on every row when the frame lacks it."""
+    return df[name] if name in df.columns else pd.Series(default, index=df.index, dtype=object)
+
+
+def current(v: "PartnerView") -> pd.DataFrame:
+    """The KPI rows of the review's own quarter."""
+    kq = v.kpi_quarterly
+    return kq[kq["quarter"] == v.quarter.label]
+
+
+def true(x: object) -> bool:
+    """A flag that is set (missing counts as not set)."""
+    return not is_missing(x) and bool(x)

@@ -1,0 +1,208 @@
+"""The parts of the partner review that explain its numbers: the commitment track record (table and a
+small vector chart), the data notes with the reconciliation statement, and how the health score is made."""
+from __future__ import annotations
+
+from pipeline.render import layout as L
+from pipeline.render.context import COMPONENTS, HEALTH_WORDS, Ctx, current, true
+from pipeline.render.layout import fmt_pct, is_missing, para, text
+
+TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), ("slipped", "Slipped"),
+         ("dropped", "Dropped"))
+
+
+def track_record(c: Ctx) -> list:
+    """Each party's commitment track record over the last four quarters: a table and a small bar chart."""
+    tr = c.view.extras.get("track_record")
+    parties = ("us", "partner", "joint")
+    out = [L.heading("Track record over the last four quarters", 2)]
+    if tr is None or not len(tr) or int(tr[[k for k, _ in TRACK]].to_numpy().sum()) == 0:
+        return out + [para("No commitment was open, due, done or dropped in the last four quarters.", "note")]
+    t = {r["party"]: r for r in L.records(tr)}
+    get = (lambda p, k: int(t[p][k]) if p in t else 0)  # noqa: E731
+    rows = [[L.cell("", "head")] + [L.cell(c.party(p), "headr") for p in parties]]
+    for key, label in TRACK:
+        cells = []
+        for p in parties:
+            n = get(p, key)
+            extra = f" ({get(p, 'slip_days')} days)" if key == "slipped" and n else ""
+            cells.append(L.cell(f"{n}{extra}", "cellr"))
+        rows.append([L.cell(label, "cell")] + cells)
+    w = L.content_width()
+    table = L.table(rows, [30 * L.MM] + [22 * L.MM] * 3)
+    chart = _track_chart(c, t, parties, w - 96 * L.MM - 4)  # the cell's right padding
+    out.append(L.table([[table, chart]], [96 * L.MM, w - 96 * L.MM], header_rows=0, zebra=False,
+                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    out.append(para("Made: commitments open at the quarter's end or due, done or dropped in the last four quarters. "
+                    "Kept on time or late: done in that time, against the due date. Slipped: due later than first "
+                    "agreed, with the days added up. Dropped: open in one review and gone from the next log.", "small"))
+    return out
+
+
+TRACK_BARS = (("on_time", "kept on time", L.STATUS_COLOURS["green"]), ("late", "kept late", L.STATUS_COLOURS["amber"]),
+              ("slipped", "slipped", "#8e5bb5"), ("dropped", "dropped", L.MUTED))
+
+
+def _track_chart(c: Ctx, t: dict[str, dict], parties: tuple[str, ...], width: float):
+    """One group of horizontal bars per party (kept on time, kept late, slipped, dropped), the party's name
+    on the left of its group and each count printed on its bar; drawn as vectors, so it stays sharp."""
+    from reportlab.graphics.shapes import Drawing, Line, Rect, String
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    L.register_fonts()  # the widths below are measured in DejaVu
+    vals = {p: [int(t[p][k]) if p in t else 0 for k, _, _ in TRACK_BARS] for p in parties}
+    if not any(any(v) for v in vals.values()):
+        return para("None kept, slipped or dropped yet in these four quarters: every commitment made is still open.", "note")
+    top = max(max(v) for v in vals.values())
+    inset, label_w, bar_h, bar_gap, group_gap, legend_h = 4 * L.MM, 25 * L.MM, 7.0, 1.2, 6.0, 12.0
+    group_h = len(TRACK_BARS) * (bar_h + bar_gap) - bar_gap
+    height = legend_h + len(parties) * (group_h + group_gap)
+    x0 = inset + label_w + 4                     # where every bar starts
+    scale = (width - x0 - 12) / top              # room for a count after the longest bar
+    d = Drawing(width, height)
+    ink, white = L.color(L.INK), L.color("#ffffff")
+    for i, p in enumerate(parties):
+        g_top = height - legend_h - i * (group_h + group_gap)
+        lines = _wrap(c.party(p), L.FONT_BOLD, 7, label_w, 2)
+        mid = g_top - group_h / 2 + (len(lines) - 1) * 4.25 - 2.5
+        for k, line in enumerate(lines):
+            d.add(String(inset + label_w, mid - k * 8.5, line, fontName=L.FONT_BOLD, fontSize=7, fillColor=ink,
+                         textAnchor="end"))
+        for j, (_, _, colour) in enumerate(TRACK_BARS):
+            y = g_top - (j + 1) * bar_h - j * bar_gap
+            n = vals[p][j]
+            label = str(n)
+            lw = stringWidth(label, L.FONT_BOLD, 6.2)
+            if n:
+                d.add(Rect(x0, y, n * scale, bar_h, fillColor=L.color(colour), strokeColor=None))
+            if n and n * scale >= lw + 5:    # the count inside the bar's end
+                d.add(String(x0 + n * scale - 2.5, y + 1.75, label, fontName=L.FONT_BOLD, fontSize=6.2,
+                             fillColor=white, textAnchor="end"))
+            else:                            # a short bar or a zero: the count just after it
+                d.add(String(x0 + n * scale + 2, y + 1.75, label, fontName=L.FONT_BOLD, fontSize=6.2,
+                             fillColor=ink if n else L.color(L.MUTED)))
+        d.add(Line(x0, g_top + 1, x0, g_top - group_h - 1, strokeColor=L.color(L.RULE), strokeWidth=0.6))
+    steps = [9 + stringWidth(label, L.FONT, 6.8) + 8 for _, label, _ in TRACK_BARS]
+    x = max(0.0, min(x0, width - sum(steps) + 8))  # the legend along the top, in the bars' order
+    for (_, label, colour), step in zip(TRACK_BARS, steps):
+        d.add(Rect(x, height - 8, 7, 7, fillColor=L.color(colour), strokeColor=None))
+        d.add(String(x + 9, height - 7, label, fontName=L.FONT, fontSize=6.8, fillColor=ink))
+        x += step
+    return d
+
+
+def _wrap(s: str, font: str, size: float, width: float, max_lines: int) -> list[str]:
+    """`s` broken into at most `max_lines` lines of `width` points, the last shortened with "…" if need be."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    words = s.split()
+    lines: list[str] = []
+    for word in words:
+        if lines and stringWidth(f"{lines[-1]} {word}", font, size) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    cut = len(lines) > max_lines
+    lines = lines[:max_lines] or [""]
+    if cut or stringWidth(lines[-1], font, size) > width:
+        last = lines[-1]
+        while last and stringWidth(last + "…", font, size) > width:
+            last = last[:-1]
+        lines[-1] = last.rstrip() + "…"
+    return lines
+
+
+def data_notes(c: Ctx) -> list:
+    """Sources, the reconciliation statement, where the two sides differ, and the rows left out."""
+    v, w = c.view, L.content_width()
+    out = [L.heading("Data notes"), L.heading("Sources", 2)]
+    out += [para("• " + text(s, 300), "cell", markup=True) for s in v.sources] or [para("No source files recorded.", "note")]
+    out += _reconciliation(c)
+    out.append(L.heading("Where the two sides' figures differ", 2))
+    kq = v.kpi_quarterly
+    q_labels = {q.label for q in v.quarters}
+    tol = float(v.config["kpi.discrepancy_tolerance"])
+    both = kq[kq["quarter"].isin(q_labels) & kq["discrepancy"].notna()]
+    conflict = kq["conflict"].fillna(False).astype(bool)
+    disc = kq[kq["quarter"].isin(q_labels) & ((kq["discrepancy"] > tol) | conflict)]
+    agreed = len(both) - int((both["discrepancy"] > tol).sum())
+    out.append(para((f"Differences over {tol:.0%} between our figure and the partner's, and any source that reported "
+                     "two values for the same quarter. " if not disc.empty else "No difference over "
+                     f"{tol:.0%} between the two sides' figures. ") +
+                    (f"In {agreed} other KPI-quarters both sides reported figures within {tol:.0%} of each other."
+                     if agreed else ""), "cell"))
+    if not disc.empty:
+        rows = [[L.cell(h, "head" if i < 2 else "headr") for i, h in enumerate(
+            ("KPI", "Quarter", "Internal", "Partner", "Difference", "Used"))]]
+        for r in L.records(disc.sort_values(["kpi_id", "qindex"])):
+            rows.append([L.cell(c.subject(r["kpi_id"]), "cell"), L.cell(r["quarter"], "cell"),
+                         L.cell(c.value(r["kpi_id"], r["internal"]), "cellr"), L.cell(c.value(r["kpi_id"], r["partner"]), "cellr"),
+                         L.cell(fmt_pct(r["discrepancy"], 1) + (" · conflict" if true(r.get("conflict")) else ""), "cellr"),
+                         L.cell(str(r.get("actual_source") or "—"), "cellr")])
+        out.append(L.table(rows, [w - 120 * L.MM, 20 * L.MM, 25 * L.MM, 25 * L.MM, 28 * L.MM, 22 * L.MM]))
+    out.append(L.heading("Rows excluded from this review", 2))
+    if not v.problems:
+        out.append(para("No rows were excluded.", "cell"))
+    else:
+        rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
+        rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"), L.cell(p.fix, "cell")]
+                 for p in v.problems]
+        out.append(L.table(rows, [55 * L.MM, (w - 55 * L.MM) * 0.55, (w - 55 * L.MM) * 0.45]))
+    return out
+
+
+def _reconciliation(c: Ctx) -> list:
+    """The reconciliation statement: for each KPI where our figure and the partner's differ this quarter,
+    both figures, the gap, the cell each came from (this partner's own rows only) and since when."""
+    rs = c.view.extras.get("disagreements")
+    tol = float(c.view.config["kpi.discrepancy_tolerance"])
+    out = [L.heading(f"Reconciliation statement, {c.q}", 2)]
+    if rs is None or not len(rs):
+        cur = current(c.view)
+        both = int((cur["internal"].notna() & cur["partner"].notna()).sum())
+        return out + [para(f"Both sides reported {both} KPI{'s' if both != 1 else ''} for {c.q}; the figures agree "
+                           f"within {tol:.0%}." if both else f"Only one side reported each KPI for {c.q}, so there are "
+                           "no two figures to reconcile.", "cell")]
+    out.append(para(f"Our figure and {c.partner}'s differ by more than {tol:.0%} for these KPIs. Both are shown with "
+                    "the file, sheet and cell each came from, so the two sides can check the same cells.", "cell"))
+    rows = [[L.cell(h, "head") for h in ("KPI", f"Our figure ({c.us})", f"{c.partner}'s figure", "Gap", "Differ since")]]
+    for r in L.records(rs):
+        kid = r["kpi_id"]
+        gap = float(r["gap"])
+        used = str(r.get("actual_source") or "")
+        ours = (f"<b>{c.value(kid, r['internal'])}</b>{' (used)' if used == 'internal' else ''}"
+                f'<br/><font size="6.5" color="{L.MUTED}">{text(r["internal_cells"], 300)}</font>')
+        theirs = (f"<b>{c.value(kid, r['partner'])}</b>{' (used)' if used == 'partner' else ''}"
+                  f'<br/><font size="6.5" color="{L.MUTED}">{text(r["partner_cells"], 300)}</font>')
+        n = int(r["quarters"])
+        since = f"{r['since']}" + (f" ({n} quarters running)" if n > 1 else " (this quarter)")
+        gap_s = (f"ours {c.value(kid, abs(gap))} {'higher' if gap > 0 else 'lower'}<br/>"
+                 f'<font size="6.5" color="{L.MUTED}">{fmt_pct(r["discrepancy"], 1)} of ours</font>')
+        rows.append([L.cell(c.subject(kid), "cellb"), para(ours, "cell", markup=True), para(theirs, "cell", markup=True),
+                     para(gap_s, "cell", markup=True),
+                     L.cell(since, "cell")])
+    w = L.content_width()
+    out.append(L.table(rows, [32 * L.MM, (w - 92 * L.MM) / 2, (w - 92 * L.MM) / 2, 30 * L.MM, 30 * L.MM]))
+    return out
+
+
+def health_method(c: Ctx) -> list:
+    """How the health score is computed, with this partner's points."""
+    v, w = c.view, L.content_width()
+    green, amber = v.config["health.green"], v.config["health.amber"]
+    out = [L.heading("How the health score is computed"),
+           para(f"The score adds up the points below, out of 100. {green} or more is green, {amber} to {green - 1} amber, "
+                f"under {amber} red. Each component's share is set in the configuration.", "cell")]
+    bd = v.health_breakdown
+    rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in enumerate(("Component", "Share", "Points", "Out of", "How"))]]
+    for r in L.records(bd):
+        rows.append([L.cell(COMPONENTS.get(r["component"], r["component"]), "cell"), L.cell(fmt_pct(r["weight"]), "cellr"),
+                     L.cell("—" if is_missing(r["points"]) else f"{int(round(float(r['points'])))}", "cellr"),
+                     L.cell("—" if is_missing(r["max_points"]) else f"{float(r['max_points']):.0f}", "cellr"),
+                     L.cell(r.get("detail"), "cell")])
+    total = "—" if is_missing(v.health.get("score")) else str(int(v.health["score"]))
+    rows.append([L.cell("Health score", "cellb"), L.cell("", "cell"), L.cell(total, "cellr"), L.cell("100", "cellr"),
+                 L.cell(f"{HEALTH_WORDS.get(str(v.health.get('status')), '')} ({v.health.get('status') or 'n/a'})", "cell")])
+    out.append(L.table(rows, [38 * L.MM, 16 * L.MM, 16 * L.MM, 16 * L.MM, w - 86 * L.MM],
+                       extra=[("LINEABOVE", (0, -1), (-1, -1), 0.8, L.color(L.ACCENT)),
+                              ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 7.8)]))
+    return out
