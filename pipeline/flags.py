@@ -115,7 +115,9 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
     now = now[now["actual"].notna()]
     if n < 1 or not len(now):
         return _frame([])
-    series = fi.kpi_quarterly.set_index(["partner_id", "kpi_id", "qindex"])["actual"]
+    kq = fi.kpi_quarterly
+    series = kq.set_index(["partner_id", "kpi_id", "qindex"])["actual"].where(~kq["partial"].to_numpy()) \
+        if "partial" in kq else kq.set_index(["partner_id", "kpi_id", "qindex"])["actual"]
     vals = np.column_stack([series.reindex(pd.MultiIndex.from_arrays(
         [now["partner_id"], now["kpi_id"], now["qindex"] - k])).to_numpy() for k in range(n, -1, -1)])  # oldest first
     step = np.diff(vals, axis=1) * np.where(now["direction"] == "lower", -1.0, 1.0)[:, None]
@@ -135,9 +137,12 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
 
 def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
     now = _now(fi)
-    hit = now[now["status"] == "missing"]
+    hit = now[now["status"].isin(["missing", "partial"])]
     q = fi.quarter.label
     msgs = [f"{r.kpi_name}: target {fmt_value(r.target, r.unit)} for {q}, no actual reported by either side"
+            if r.status == "missing" else
+            f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({fmt_value(r.actual, r.unit)} so far), "
+            f"so it is not measured against the quarter's target of {fmt_value(r.target, r.unit)}"
             for r in hit.itertuples()]
     agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,

@@ -211,7 +211,8 @@ def kpi_tables(kpi_values: pd.DataFrame, targets: pd.DataFrame, kpis: pd.DataFra
         return empty_analysis_frame("kpi_quarterly"), conflicts.reset_index(drop=True)
     qindex = {label: Quarter.parse(label).index for label in wide["quarter"].dropna().unique()}
     wide["qindex"] = wide["quarter"].map(qindex).astype(int)
-    wide = wide[wide["qindex"] <= last_qindex].merge(defs[["kpi_id", "direction"]], on="kpi_id", how="inner")
+    wide = wide[wide["qindex"] <= last_qindex].merge(defs[["kpi_id", "direction", "aggregation"]], on="kpi_id",
+                                                     how="inner")
     return _derive(wide.reset_index(drop=True), config), conflicts.reset_index(drop=True)
 
 
@@ -226,19 +227,24 @@ def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
     ci, cp = w["conflict_internal"], w["conflict_partner"]
     w["conflict"] = ci | cp
     w["conflict_source"] = np.select([ci & cp, ci, cp], ["internal, partner", "internal", "partner"], "")
-    w["attainment"] = attainment(w["actual"], w["target"], w["direction"], config["health.attainment_cap"])
+    # a summed KPI with only some of the quarter's months reported is a partial figure: shown, but never set
+    # against a full quarter's target or the last quarter (that would read the missing months as zero)
+    w["partial"] = (w["aggregation"] == "sum") & w["months_reported"].between(1, 2)
+    comparable = w["actual"].where(~w["partial"])
+    w["attainment"] = attainment(comparable, w["target"], w["direction"], config["health.attainment_cap"])
     both = w["internal"].notna() & w["partner"].notna()
     base = w[driving].abs()
     gap = (w["internal"] - w["partner"]).abs()
     w["discrepancy"] = np.where(both, np.where(base > 0, gap / base.where(base > 0, 1), np.where(gap > 0, np.inf, 0.0)), np.nan)
     w["status"] = _status(w, config)
     w = w.sort_values(["partner_id", "kpi_id", "qindex"], kind="stable").reset_index(drop=True)
+    w["comparable"] = w["actual"].where(~w["partial"])
     for col, lag in (("change_qoq", 1), ("change_yoy", 4)):
-        prev = w[["partner_id", "kpi_id", "qindex", "actual"]].assign(qindex=w["qindex"] + lag)
-        prev = w[["partner_id", "kpi_id", "qindex"]].merge(prev, on=["partner_id", "kpi_id", "qindex"], how="left")["actual"]
-        w[col] = ((w["actual"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
+        prev = w[["partner_id", "kpi_id", "qindex", "comparable"]].assign(qindex=w["qindex"] + lag)
+        prev = w[["partner_id", "kpi_id", "qindex"]].merge(prev, on=["partner_id", "kpi_id", "qindex"], how="left")["comparable"]
+        w[col] = ((w["comparable"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
     cols = ["partner_id", "kpi_id", "quarter", "qindex", "target", "internal", "partner", "actual", "actual_source",
-            "months_reported", "attainment", "change_qoq", "change_yoy", "status", "discrepancy", "conflict",
+            "months_reported", "partial", "attainment", "change_qoq", "change_yoy", "status", "discrepancy", "conflict",
             "conflict_source", "origin", "sources", "internal_cells", "partner_cells", "target_cells"]
     for c in cols[-4:]:
         w[c] = w[c].astype("object").where(w[c].notna(), "").astype("str") if c in w else ""
@@ -270,8 +276,9 @@ def _status(w: pd.DataFrame, config: Config) -> np.ndarray:
     att = w["attainment"]
     has_target, has_actual = w["target"].notna(), w["actual"].notna()
     return np.select(
-        [has_target & ~has_actual, ~has_target, att >= config["kpi.attainment_medium"], att >= config["kpi.attainment_high"]],
-        ["missing", "no_target", "on_track", "at_risk"], "off_track")
+        [has_target & ~has_actual, has_target & w["partial"], ~has_target, att >= config["kpi.attainment_medium"],
+         att >= config["kpi.attainment_high"]],
+        ["missing", "partial", "no_target", "on_track", "at_risk"], "off_track")
 
 
 DISAGREEMENT_COLUMNS = ["partner_id", "kpi_id", "quarter", "internal", "partner", "gap", "discrepancy", "actual_source",

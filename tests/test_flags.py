@@ -62,13 +62,29 @@ def test_below_target_lower_is_mirrored(actual, severity):
         assert f"Days to close {actual} days vs target 40 days (lower is better)" in f["message"].item()
 
 
-def test_below_target_says_how_many_months_were_reported():
+def test_a_partial_quarter_of_a_summed_kpi_is_reported_not_measured():
+    """Two of three months of a summed KPI: comparing them with the full quarter's target would read the
+    missing month as zero. The figure is shown as partial and raised as KPI_MISSING, not below target."""
     b = book().partner("P")
     b.target("P", "pipeline", QTR, 600_000)
     for m, v in zip(months_of(QTR)[:2], (200_000, 212_000)):
         b.actual("P", "pipeline", m, v)
+    assert raised(b, "KPI_BELOW_TARGET").empty
+    msg = raised(b, "KPI_MISSING")["message"].item()
+    assert msg == ("Sourced pipeline: only 2 of 3 months reported for 2026-Q2 (412,000 so far), "
+                   "so it is not measured against the quarter's target of 600,000")
+    kq = analyse(b.build(), Q(QTR)).kpi_quarterly
+    kq = kq[(kq["partner_id"] == "P") & (kq["kpi_id"] == "pipeline") & (kq["quarter"] == QTR)].iloc[0]
+    assert kq["status"] == "partial" and kq["actual"] == 412_000 and pd.isna(kq["attainment"])
+
+
+def test_a_partial_quarter_of_an_averaged_kpi_is_still_measured():
+    b = book().kpi("nps", "NPS", unit="score").partner("P")
+    b.target("P", "nps", QTR, 50)
+    for m, v in zip(months_of(QTR)[:2], (30, 32)):
+        b.actual("P", "nps", m, v)
     msg = raised(b, "KPI_BELOW_TARGET")["message"].item()
-    assert msg == "Sourced pipeline 412,000 vs target 600,000: 69% of target (2 of 3 months reported)"
+    assert "62% of target" in msg and "(2 of 3 months reported)" in msg
 
 
 @pytest.mark.parametrize("kpi, series, expected", [

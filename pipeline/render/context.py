@@ -21,7 +21,7 @@ FLAG_TITLES = {
     "NO_CHECKIN": "No check-in", "DATA_PROBLEM": "Data excluded",
 }
 KPI_STATUS = {"on_track": ("On track", "green"), "at_risk": ("At risk", "amber"), "off_track": ("Off track", "red"),
-              "missing": ("Not reported", "none"), "no_target": ("No target", "none")}
+              "missing": ("Not reported", "none"), "partial": ("Partial quarter", "none"), "no_target": ("No target", "none")}
 HEALTH_WORDS = {"green": "Healthy", "amber": "Needs attention", "red": "At risk"}
 COMPONENTS = {"kpi_attainment": "KPI attainment", "our_delivery": "Our delivery",
               "partner_delivery": "Partner's delivery", "data_quality": "Data quality"}
