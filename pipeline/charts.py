@@ -247,34 +247,41 @@ def _move_span(span: Any, x0: float, x1: float) -> None:
         span.set_xy(xy)
 
 
-def partner_charts(view: "PartnerView") -> dict[str, bytes]:
-    """kpi_id -> PNG for every KPI of the view, over the view's trend window."""
+def chart_series(view: "PartnerView") -> dict[str, dict[str, Any]]:
+    """kpi_id -> what its trend chart plots over the view's window: title, unit, actual, target and the
+    partner's own figure (where it is not already the actual). Missing and partial quarters are NaN."""
     labels = [q.label for q in view.quarters]
-    current = view.quarter.label
     kq = view.kpi_quarterly
     # (kpi, quarter) -> row, the last row winning as drop_duplicates(keep="last") would: one pass, not a
     # filter per KPI
-    cols = [c for c in ("kpi_id", "quarter", "actual", "target", "partner", "actual_source") if c in kq]
+    cols = [c for c in ("kpi_id", "quarter", "actual", "target", "partner", "actual_source", "partial") if c in kq]
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in zip(*(kq[c].tolist() for c in cols)):
         row = dict(zip(cols, rec))
         rows[(row["kpi_id"], row["quarter"])] = row
     has_partner = "partner" in kq and "actual_source" in kq
-    out: dict[str, bytes] = {}
+    out: dict[str, dict[str, Any]] = {}
     for kpi in view.kpis.to_dict("records"):
         kid = kpi["kpi_id"]
         window = [rows.get((kid, q), {}) for q in labels]
-        actual = [_float(r.get("actual")) for r in window]
+        # a partial quarter (some months of a summed KPI) is a gap, like a missing one: never a fall to plot
+        actual = [math.nan if r.get("partial") is True else _float(r.get("actual")) for r in window]
         target = [_float(r.get("target")) for r in window]
         partner = None
         if has_partner:
-            # the partner's own figure as a third line only where it is not already the actual
             own = [_float(r.get("partner")) if _source(r) != "partner" else math.nan for r in window]
             partner = own if any(not math.isnan(v) for v in own) else None
-        title = str(kpi.get("kpi_name") or kid)
-        out[kid] = trend_chart(labels, actual, target, title=title, unit=str(kpi.get("unit") or "count"),
-                               current=current, partner_values=partner)
+        out[kid] = {"title": str(kpi.get("kpi_name") or kid), "unit": str(kpi.get("unit") or "count"),
+                    "actual": actual, "target": target, "partner": partner}
     return out
+
+
+def partner_charts(view: "PartnerView") -> dict[str, bytes]:
+    """kpi_id -> PNG for every KPI of the view, over the view's trend window."""
+    labels = [q.label for q in view.quarters]
+    return {kid: trend_chart(labels, s["actual"], s["target"], title=s["title"], unit=s["unit"],
+                             current=view.quarter.label, partner_values=s["partner"])
+            for kid, s in chart_series(view).items()}
 
 
 def _float(value: Any) -> float:

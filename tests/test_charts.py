@@ -108,3 +108,18 @@ def test_y_axis_gridlines_and_labels_follow_each_charts_values():
     dark = [(x, y) for x in range(2, x0 - 4) for y in range(int(big.size[1] * 0.25), int(big.size[1] * 0.75))
             if sum(big.getpixel((x, y))) < 300]
     assert dark, "no tick labels in the left margin"
+
+
+def test_a_partial_quarter_is_a_gap_in_the_line():
+    """Two of three months of a summed KPI must not be drawn as a fall: the chart leaves the quarter out."""
+    from pipeline.charts import chart_series
+
+    view = partner_view()
+    kid = view.kpis["kpi_id"].iloc[0]
+    before = chart_series(view)[kid]["actual"]
+    assert not math.isnan(before[-1])
+    kq = view.kpi_quarterly.copy()
+    kq["partial"] = (kq["kpi_id"] == kid) & (kq["quarter"] == view.quarter.label)
+    view.kpi_quarterly = kq
+    after = chart_series(view)[kid]["actual"]
+    assert math.isnan(after[-1]) and after[:-1] == before[:-1]
