@@ -75,6 +75,16 @@ class _Header:
 _PERIODISH = re.compile(r"\d{4}|\bQ\s*\d|\bFY", re.I)
 
 
+def _data_rows(sheet: RawSheet, start: int, formula_rows: set[int]):
+    """(Excel row, cells) of every row from grid index `start` on that is not blank (a row whose only
+    content is a formula without a stored value is not blank: it is reported, not skipped)."""
+    for i in range(start, len(sheet.rows)):
+        r = sheet.first_row + i
+        row = sheet.rows[i]
+        if r in formula_rows or not _blank_row(row):
+            yield r, row
+
+
 def _is_blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
@@ -209,11 +219,7 @@ def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1) 
     if not wide:
         idx = [header.columns[f][0] - j0 for f in fields]
         cols = [header.columns[f][0] for f in fields]
-        for i in range(start, len(sheet.rows)):
-            row = sheet.rows[i]
-            r = sheet.first_row + i
-            if r not in formula_rows and _blank_row(row):
-                continue
+        for r, row in _data_rows(sheet, start, formula_rows):
             n = len(row)
             table.records.append((r, [row[k] if k < n else None for k in idx], cols))
             table.data_rows.append(r)
@@ -229,11 +235,7 @@ def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1) 
     keep = fields[:-2]
     idx = [header.columns[f][0] - j0 for f in keep]
     base_cols = [header.columns[f][0] for f in keep]
-    for i in range(start, len(sheet.rows)):
-        row = sheet.rows[i]
-        r = sheet.first_row + i
-        if r not in formula_rows and _blank_row(row):
-            continue
+    for r, row in _data_rows(sheet, start, formula_rows):
         n = len(row)
         base = [row[k] if k < n else None for k in idx]
         table.data_rows.append(r)
