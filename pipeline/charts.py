@@ -150,8 +150,11 @@ def _short_label(quarter: str) -> str:
 
 
 def trend_chart(quarters: list[str], actual: list[float], target: list[float], *, title: str, unit: str,
-                current: str, partner_values: list[float] | None = None) -> bytes:
-    """One KPI's trend as PNG bytes: actual (solid) against target (dashed), optionally the partner's figure."""
+                current: str, partner_values: list[float] | None = None, partial: list[str] | None = None) -> bytes:
+    """One KPI's trend as PNG bytes: actual (solid) against target (dashed), optionally the partner's figure.
+
+    `partial` names the quarters left out because only some of their months were reported (NaN in `actual`);
+    the caption says so instead of "no actual reported"."""
     c = _chart()
     fig, ax = c["fig"], c["ax"]
     n = len(quarters)
@@ -174,8 +177,12 @@ def trend_chart(quarters: list[str], actual: list[float], target: list[float], *
     values = [v for v in a + t + (p if show_partner else []) if not math.isnan(v)]
     ax.set_ylim(*_y_limits(values))
     c["title"].set_text(title if len(title) <= 58 else title[:57] + "…")
-    missing = [quarters[i] for i in range(n) if math.isnan(a[i])]
-    c["note"].set_text(("No actual reported: " + ", ".join(missing)) if missing else "")
+    part = set(partial or ())
+    missing = [quarters[i] for i in range(n) if math.isnan(a[i]) and quarters[i] not in part]
+    shown_partial = [q for q in quarters if q in part]
+    notes = (["No actual reported: " + ", ".join(missing)] if missing else []) + \
+        (["Partial quarter, not plotted: " + ", ".join(shown_partial)] if shown_partial else [])
+    c["note"].set_text("; ".join(notes))
 
     renderer = fig.canvas.get_renderer()
     _draw_y_axis(c, renderer, _tick_formatter(unit))
@@ -265,6 +272,7 @@ def chart_series(view: "PartnerView") -> dict[str, dict[str, Any]]:
         kid = kpi["kpi_id"]
         window = [rows.get((kid, q), {}) for q in labels]
         # a partial quarter (some months of a summed KPI) is a gap, like a missing one: never a fall to plot
+        partial = [q for q, r in zip(labels, window) if r.get("partial") is True]
         actual = [math.nan if r.get("partial") is True else _float(r.get("actual")) for r in window]
         target = [_float(r.get("target")) for r in window]
         partner = None
@@ -272,7 +280,7 @@ def chart_series(view: "PartnerView") -> dict[str, dict[str, Any]]:
             own = [_float(r.get("partner")) if _source(r) != "partner" else math.nan for r in window]
             partner = own if any(not math.isnan(v) for v in own) else None
         out[kid] = {"title": str(kpi.get("kpi_name") or kid), "unit": str(kpi.get("unit") or "count"),
-                    "actual": actual, "target": target, "partner": partner}
+                    "actual": actual, "target": target, "partner": partner, "partial": partial}
     return out
 
 
@@ -280,7 +288,7 @@ def partner_charts(view: "PartnerView") -> dict[str, bytes]:
     """kpi_id -> PNG for every KPI of the view, over the view's trend window."""
     labels = [q.label for q in view.quarters]
     return {kid: trend_chart(labels, s["actual"], s["target"], title=s["title"], unit=s["unit"],
-                             current=view.quarter.label, partner_values=s["partner"])
+                             current=view.quarter.label, partner_values=s["partner"], partial=s["partial"])
             for kid, s in chart_series(view).items()}
 
 

@@ -121,5 +121,7 @@ def test_a_partial_quarter_is_a_gap_in_the_line():
     kq = view.kpi_quarterly.copy()
     kq["partial"] = (kq["kpi_id"] == kid) & (kq["quarter"] == view.quarter.label)
     view.kpi_quarterly = kq
-    after = chart_series(view)[kid]["actual"]
+    series = chart_series(view)[kid]
+    after = series["actual"]
     assert math.isnan(after[-1]) and after[:-1] == before[:-1]
+    assert series["partial"] == [view.quarter.label]
