@@ -248,11 +248,12 @@ class _Context:
             problem("VALUE_BAD_DATE", field)
             return None
 
-    def _duplicate(self, seen: dict[str, str], key: str, where: str, problem, field: str) -> bool:
+    def _duplicate(self, seen: dict[str, str], key: str, table: Table, r: int, cols, problem, field: str) -> bool:
+        """True (and DUPLICATE_KEY reported) when `key` was defined before; else remember where it is defined."""
         if key in seen:
             problem("DUPLICATE_KEY", field, detail=seen[key])
             return True
-        seen[key] = where
+        seen[key] = f"{table.file} › {table.sheet} › {table.cell(r, table.fields.index(field), cols)}"
         return False
 
     @staticmethod
@@ -267,9 +268,7 @@ class _Context:
             pid, name = get("partner_id"), get("partner_name")
             pid_text = _text(pid)
             ok = pid is not None and name is not None
-            if ok and self._duplicate(self.partner_refs.first, pid_text.casefold(),
-                                      f"{table.file} › {table.sheet} › {table.cell(r, table.fields.index('partner_id'), cols)}",
-                                      problem, "partner_id"):
+            if ok and self._duplicate(self.partner_refs.first, pid_text.casefold(), table, r, cols, problem, "partner_id"):
                 ok = False
             if not ok:
                 self._emit(out, self.partner_refs.resolve(pid) if pid is not None else None)
@@ -298,9 +297,7 @@ class _Context:
             kid, name = get("kpi_id"), get("kpi_name")
             kid_text = _text(kid)
             ok = kid is not None and name is not None
-            if ok and self._duplicate(self.kpi_refs.first, kid_text.casefold(),
-                                      f"{table.file} › {table.sheet} › {table.cell(r, table.fields.index('kpi_id'), cols)}",
-                                      problem, "kpi_id"):
+            if ok and self._duplicate(self.kpi_refs.first, kid_text.casefold(), table, r, cols, problem, "kpi_id"):
                 ok = False
             if not ok:
                 self._emit(out, None)
@@ -430,9 +427,7 @@ class _Context:
             party = self._choice(get, problem, "party", PARTIES, "", required=True) if get("party") is not None else None
             desc = get("description")
             ok = cid is not None and pid is not None and party and desc is not None
-            if ok and self._duplicate(self.commitment_ids, _key(cid),
-                                      f"{table.file} › {table.sheet} › {table.cell(r, table.fields.index('commitment_id'), cols)}",
-                                      problem, "commitment_id"):
+            if ok and self._duplicate(self.commitment_ids, _key(cid), table, r, cols, problem, "commitment_id"):
                 ok = False
             if not ok:
                 self._emit(out, pid)
