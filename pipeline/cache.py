@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -122,13 +121,10 @@ def get(folder: Path, key: str) -> bytes | None:
 
 def put(folder: Path, key: str, pdf: bytes) -> None:
     """Store `pdf` under `key` (written aside and renamed; a failure to cache never fails the run)."""
-    folder = Path(folder)
+    from pipeline.outputs import atomic_write
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".part", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(FORMAT + b" " + hashlib.sha256(pdf).hexdigest().encode() + b"\n" + pdf)
-        os.replace(tmp, folder / f"{key}.pdf")
+        atomic_write(Path(folder) / f"{key}.pdf", FORMAT + b" " + hashlib.sha256(pdf).hexdigest().encode() + b"\n" + pdf)
     except OSError:
         pass
 

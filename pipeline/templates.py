@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,8 +299,6 @@ def save_deterministic(wb: Any, path: Path | str, *, when: dt.datetime = FIXED_T
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o600 << 16
             dst.writestr(entry, src.read(info.filename))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(fixed.getvalue())
-    os.replace(tmp, path)
-    return path
+    from pipeline.outputs import atomic_write
+
+    return atomic_write(Path(path), fixed.getvalue())
