@@ -7,6 +7,7 @@ Pure over frames: the only I/O is reading the (optional) history. docs/analysis.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,11 +78,14 @@ class _PartnerSlices:
     def __init__(self, analysis: Analysis):
         rec = analysis.reconciled
         self.frames: dict[str, tuple[pd.DataFrame, dict[str, tuple[int, int]]]] = {}
+        extras = analysis.extras
         for name, frame in (("kpi_quarterly", analysis.kpi_quarterly),
                             ("commitments", analysis.commitment_status.drop(columns=["internal_note"], errors="ignore")),
                             ("delivery", analysis.delivery), ("flags", analysis.flags),
                             ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
-                            ("partners", rec.partners)):
+                            ("partners", rec.partners), ("health", analysis.health),
+                            ("track_record", _frame(extras.get("track_record"))),
+                            ("disagreements", _frame(extras.get("disagreements")))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -93,11 +97,20 @@ class _PartnerSlices:
         pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])
         pairs = pairs[pairs["file"].astype("str") != ""]
         self.sources = pairs.groupby("partner_id")["file"].agg(lambda s: sorted(map(str, s))).to_dict()
+        self.problems: dict[str, list] = {}
+        for p in rec.problems:
+            if p.partner_id and p.severity in (ERROR, WARNING):
+                self.problems.setdefault(p.partner_id, []).append(p)
+        self.changes = extras.get("changes", {})
 
     def take(self, name: str, partner_id: str) -> pd.DataFrame:
         frame, spans = self.frames[name]
         a, b = spans.get(partner_id, (0, 0))
         return frame.iloc[a:b].reset_index(drop=True)
+
+
+def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame(columns=["partner_id"]) if frame is None else frame
 
 
 def _slices(analysis: Analysis) -> _PartnerSlices:
@@ -107,7 +120,10 @@ def _slices(analysis: Analysis) -> _PartnerSlices:
 
 
 def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
-    """One partner's slice: only its rows in every frame, no internal_note, its own problems and sources."""
+    """One partner's slice: only its rows in every frame, no internal_note, its own problems and sources.
+
+    Everything read here per partner comes from `_PartnerSlices`, and `partner_digests` hashes exactly
+    that: a new input to a view must be added to both (tests/test_cache.py checks the fields)."""
     rec = analysis.reconciled
     sl = _slices(analysis)
     partners = sl.take("partners", partner_id)
@@ -115,24 +131,63 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         raise KeyError(f"partner {partner_id!r} is not in the registry")
     partner = {c: partners.iloc[0][c] for c in FRAMES["partners"] if c in partners}
     kq = sl.take("kpi_quarterly", partner_id)
-    defs = analysis.extras.get("kpi_definitions")
-    defs = kpi_definitions(rec.kpis) if defs is None else defs
+    defs = _definitions(analysis)
     kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
     health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
-    problems = [p for p in rec.problems.for_partner(partner_id) if p.severity in (ERROR, WARNING)]
+    breakdown = sl.take("health_breakdown", partner_id)
     return PartnerView(
         quarter=analysis.quarter, quarters=list(analysis.quarters), partner=partner, organisation=rec.config.organisation,
         kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
-        flags=sl.take("flags", partner_id), health=health, health_breakdown=sl.take("health_breakdown", partner_id),
-        checkins=sl.take("checkins", partner_id), problems=problems, sources=list(sl.sources.get(partner_id, [])),
-        config=rec.config, extras={"changes": list(analysis.extras.get("changes", {}).get(partner_id, [])),
-                                   "why": score_explanation(health, sl.take("health_breakdown", partner_id)),
-                                   "track_record": _own(analysis.extras.get("track_record"), partner_id),
-                                   "disagreements": _own(analysis.extras.get("disagreements"), partner_id)})
+        flags=sl.take("flags", partner_id), health=health, health_breakdown=breakdown,
+        checkins=sl.take("checkins", partner_id), problems=list(sl.problems.get(partner_id, [])),
+        sources=list(sl.sources.get(partner_id, [])), config=rec.config,
+        extras={"changes": list(sl.changes.get(partner_id, [])), "why": score_explanation(health, breakdown),
+                "track_record": sl.take("track_record", partner_id),
+                "disagreements": sl.take("disagreements", partner_id)})
 
 
-def _own(frame: pd.DataFrame | None, partner_id: str) -> pd.DataFrame:
-    """Only ``partner_id``'s rows of a per-partner frame (an empty frame when there is none)."""
-    if frame is None:
-        return pd.DataFrame(columns=["partner_id"])
-    return frame[frame["partner_id"] == partner_id].reset_index(drop=True)
+def _definitions(analysis: Analysis) -> pd.DataFrame:
+    defs = analysis.extras.get("kpi_definitions")
+    return kpi_definitions(analysis.reconciled.kpis) if defs is None else defs
+
+
+def partner_digests(analysis: Analysis) -> tuple[bytes, dict[str, bytes]]:
+    """What `partner_view` is made from, hashed: (the part every view shares, partner_id -> its own part).
+
+    Computed for the whole portfolio at once (one vectorised hash per frame row), so a re-run can tell
+    which reviews are unchanged without building any view. Shared: the quarter and trend window, the
+    organisation, the config, the KPI definitions, and each sliced frame's columns. Own: the partner's rows
+    of every sliced frame (with the frame's dtypes), its problems, source files and change sentences."""
+    sl = _slices(analysis)
+    rec = analysis.reconciled
+    shared = hashlib.sha256()
+    shared.update(repr((analysis.quarter.label, [q.label for q in analysis.quarters], rec.config.organisation,
+                        sorted(rec.config.values.items(), key=repr))).encode("utf-8", "surrogatepass"))
+    defs = _definitions(analysis)
+    shared.update(_row_hashes(defs).tobytes() + repr(list(map(str, defs.columns))).encode())
+    rows, dtypes = {}, {}
+    for name, (frame, _spans) in sl.frames.items():
+        shared.update(repr((name, list(map(str, frame.columns)))).encode())
+        # dtypes count only where the partner has rows: an empty frame's dtypes are not data
+        dtypes[name] = repr([str(t) for t in frame.dtypes]).encode()
+        rows[name] = _row_hashes(frame)
+    own: dict[str, bytes] = {}
+    for pid in sl.frames["partners"][1]:
+        h = hashlib.sha256()
+        for name, (_frame, spans) in sl.frames.items():
+            a, b = spans.get(pid, (0, 0))
+            h.update(name.encode() + b"%d:" % (b - a) + (dtypes[name] + rows[name][a:b].tobytes() if b > a else b""))
+        h.update(repr((sl.problems.get(pid, []), sl.sources.get(pid, []), sl.changes.get(pid, [])))
+                 .encode("utf-8", "surrogatepass"))
+        own[pid] = h.digest()
+    return shared.digest(), own
+
+
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row over every column. Numbers, booleans, dates and text hash by value (NaN and
+    None kept apart from any text); mixed object columns by ``repr``, so 1, 1.0 and "1" differ."""
+    if not len(frame.columns):
+        return np.zeros(len(frame), dtype="uint64")
+    series = [frame.iloc[:, i] for i in range(frame.shape[1])]
+    cols = {str(i): (s.map(repr) if s.dtype == object else s) for i, s in enumerate(series)}
+    return pd.util.hash_pandas_object(pd.DataFrame(cols), index=False).to_numpy()

@@ -68,8 +68,8 @@ _RUN: dict[str, Any] = {}
 class _Task:
     partner_id: str
     target: Path              # the PDF to write
-    cache: Path | None        # the quarter's cache folder, or None to render regardless
-    report_date: dt.date
+    cache: Path | None        # the quarter's cache folder to store the review in, or None
+    key: str = ""             # its cache key
 
 
 @dataclass
@@ -86,26 +86,17 @@ class _Rendered:
 
 
 def _render_partner(task: _Task) -> _Rendered:
-    """Worker: charts and PDF for one partner (or its cached PDF), written atomically."""
-    out = _Rendered(partner_id=task.partner_id)
+    """Worker: charts and PDF for one partner, written atomically (and stored in the cache)."""
+    out = _Rendered(partner_id=task.partner_id, key=task.key)
     try:
         from pipeline import cache
         from pipeline.analyse import partner_view
-
-        from pipeline.render.partner import summary_sentences
+        from pipeline.charts import partner_charts
+        from pipeline.render.partner import partner_pdf, summary_sentences
 
         view = partner_view(_RUN["analysis"], task.partner_id)
-        out.entry = _manifest_entry(view, summary_sentences)
-        if task.cache is not None:
-            out.key = cache.review_key(view, task.report_date)
-            pdf = cache.get(task.cache, out.key)
-            if pdf is not None:
-                outputs.atomic_write(task.target, pdf)
-                out.pdf, out.size, out.reused = task.target.name, len(pdf), True
-                return out
-        from pipeline.charts import partner_charts
-        from pipeline.render.partner import partner_pdf
-
+        # as JSON gives it back, so a record from the cache and a fresh one are the same
+        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences)))
         t0 = time.process_time()
         charts = partner_charts(view)
         t1 = time.process_time()
@@ -113,11 +104,24 @@ def _render_partner(task: _Task) -> _Rendered:
         out.chart_s, out.pdf_s = t1 - t0, time.process_time() - t1
         outputs.atomic_write(task.target, pdf)
         if task.cache is not None:
-            cache.put(task.cache, out.key, pdf)
+            cache.put(task.cache, task.key, pdf, out.entry)
         out.pdf, out.size = task.target.name, len(pdf)
     except Exception as exc:  # noqa: BLE001 - one partner's failure must not stop the others
         out.error = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def _from_cache(task: _Task) -> _Rendered | None:
+    """This process: the partner's review copied from the cache, or None when it has to be rendered."""
+    from pipeline import cache
+
+    hit = cache.get(task.cache, task.key) if task.cache is not None else None
+    if hit is None:
+        return None
+    pdf, entry = hit
+    outputs.atomic_write(task.target, pdf)
+    return _Rendered(partner_id=task.partner_id, pdf=task.target.name, size=len(pdf), key=task.key, reused=True,
+                     entry=entry)
 
 
 def _write_portfolio(target: Path) -> float:
@@ -213,43 +217,55 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     from pipeline.feedback import write_feedback
 
     taken: set[str] = set()
-    names, tasks = {}, []
+    names, tasks, cached = {}, [], []
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
-    if cache:
-        review_cache.render_fingerprint()  # once, here: the forked workers inherit it
-    today = dt.date.today()
+    keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
     for pid in expected:
         names[pid] = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
-        tasks.append(_Task(pid, qdir / names[pid], cache_folder, today))
+        task = _Task(pid, qdir / names[pid], cache_folder, keys.get(pid, ""))
+        # an entry on disk is checked (and copied) by this process while the workers render the rest
+        hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
+        (cached if hit else tasks).append(task)
     portfolio_name = outputs.portfolio_pdf_name(q.label)
 
     # Partner reviews, the portfolio and reconciled.xlsx in worker processes, the longest jobs first;
-    # this process meanwhile writes flags.csv and the feedback workbooks.
+    # this process meanwhile copies the cached reviews and writes flags.csv and the feedback workbooks.
     jobs = jobs or os.cpu_count() or 1
-    progress("charts and PDFs", 0, len(tasks))
+    progress("charts and PDFs", 0, len(expected))
     _RUN["analysis"] = analysis
     try:
-        with _pool(jobs, len(tasks)) as pool:
+        with _pool(jobs, len(tasks) + 2) as pool:
             side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
                     "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
             chunk = max(1, min(8, len(tasks) // (jobs * 8)))
-            rendered = pool.map(_render_partner, tasks, chunksize=chunk)
+            rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
+            reused, retry = [], []
+            for task in cached:
+                r = _from_cache(task)
+                if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
+                    retry.append(pool.submit(_render_partner, task))
+                else:
+                    reused.append(r)
+            rendered += [reused, (f.result() for f in retry)]
             outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
             outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(
                 Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
-            keys, entries = [], {}
-            for i, r in enumerate(rendered, 1):
-                if r.error:
-                    result.failed[r.partner_id] = r.error
-                else:
-                    result.written[r.partner_id] = r.pdf
-                    entries[r.partner_id] = r.entry
-                    keys.append(r.key)
-                if r.reused:
-                    result.reused.append(r.partner_id)
-                result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
-                result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
-                progress("charts and PDFs", i, len(tasks))
+            keys_used, entries = [], {}
+            done = 0
+            for batch in rendered:
+                for r in batch:
+                    done += 1
+                    if r.error:
+                        result.failed[r.partner_id] = r.error
+                    else:
+                        result.written[r.partner_id] = r.pdf
+                        entries[r.partner_id] = r.entry
+                        keys_used.append(r.key)
+                    if r.reused:
+                        result.reused.append(r.partner_id)
+                    result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+                    result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+                    progress("charts and PDFs", done, len(expected))
             progress("portfolio")
             result.timings["portfolio"] = side["portfolio"].result()
             progress("audit files")
@@ -257,7 +273,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     finally:
         _RUN.clear()
     if cache_folder is not None:
-        review_cache.prune(cache_folder, keys)
+        review_cache.prune(cache_folder, keys_used)
 
     previous = _read_manifest(qdir)
     manifest = {

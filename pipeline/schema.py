@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 # --------------------------------------------------------------------------------------------------
 # value vocabularies
@@ -22,7 +23,15 @@ PARTNER_STATUSES = ("active", "paused", "ended")
 
 def normalise(name: object) -> str:
     """Key for matching sheet and header names: lower case, without spaces, ``_``, ``-`` (and line breaks)."""
-    return re.sub(r"[\s_\-]+", "", str(name or "")).lower()
+    return _normalise(name) if isinstance(name, str) else _SEPARATORS.sub("", str(name or "")).lower()
+
+
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+@lru_cache(maxsize=4096)
+def _normalise(name: str) -> str:  # header texts repeat in every workbook and every candidate header row
+    return _SEPARATORS.sub("", name).lower()
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class Column:
     choices: tuple[str, ...] = ()
     help: str = ""
 
-    @property
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         return (normalise(self.name),) + tuple(normalise(a) for a in self.aliases)
 
@@ -48,7 +57,7 @@ class SheetType:
     optional: bool = False
     wide_value: str = ""    # for sheets that also come wide (targets, actuals): the value column
 
-    @property
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         return (normalise(self.title), normalise(self.key)) + tuple(normalise(a) for a in self.aliases)
 

@@ -107,13 +107,18 @@ def test_corrupted_entry_is_ignored_never_served(first, tmp_path):
 
 
 def test_get_rejects_foreign_and_mismatched_entries(tmp_path):
-    cache.put(tmp_path, "k1", b"%PDF-1.4 body %%EOF")
-    assert cache.get(tmp_path, "k1") == b"%PDF-1.4 body %%EOF"
+    entry = {"partner_id": "P1", "health_score": 71, "summary": "Ünïcode ✓"}
+    cache.put(tmp_path, "k1", b"%PDF-1.4 body %%EOF", entry)
+    assert cache.get(tmp_path, "k1") == (b"%PDF-1.4 body %%EOF", entry)
     (tmp_path / "k2.pdf").write_bytes(b"%PDF-1.4 a plain PDF with no checksum line")
     assert cache.get(tmp_path, "k2") is None and not (tmp_path / "k2.pdf").exists()
-    cache.put(tmp_path, "k3", b"not a pdf at all")
+    cache.put(tmp_path, "k3", b"not a pdf at all", entry)
     assert cache.get(tmp_path, "k3") is None
     assert cache.get(tmp_path, "missing") is None
+    # an entry of the previous format (no manifest record) is a miss, and removed
+    old = b"%PDF-1.4 old"
+    (tmp_path / "k4.pdf").write_bytes(b"partner-review-cache 1 " + hashlib.sha256(old).hexdigest().encode() + b"\n" + old)
+    assert cache.get(tmp_path, "k4") is None and not (tmp_path / "k4.pdf").exists()
 
 
 def test_no_cache_renders_everything_and_writes_no_cache(first, tmp_path):
@@ -124,24 +129,111 @@ def test_no_cache_renders_everything_and_writes_no_cache(first, tmp_path):
     assert not (out / cache.CACHE_DIR).exists()
 
 
-def test_key_is_stable_across_copies_and_sensitive_to_content(first):
-    from pipeline.analyse import analyse, default_quarter, partner_view
+def _analysis(first):
+    from pipeline.analyse import analyse, default_quarter
     from pipeline.load import load
 
     rec = load(first[0])
-    analysis = analyse(rec, default_quarter(rec), None)
-    view = partner_view(analysis, "P0002")
-    key = cache.review_key(view)
-    assert cache.review_key(pickle.loads(pickle.dumps(view))) == key
-    assert cache.review_key(partner_view(analysis, "P0003")) != key
-    kq = view.kpi_quarterly.copy()
-    kq.loc[kq.index[0], "actual"] = kq["actual"].iloc[0] + 0.01
-    view.kpi_quarterly = kq
-    assert cache.review_key(view) != key
+    return analyse(rec, default_quarter(rec), None)
 
 
-def test_every_render_module_is_part_of_the_key():
-    """A change to any module that draws a review must invalidate the cached reviews."""
+def _different(value, dtype):
+    """A value that fits `dtype` (so the column's dtype stays as it is) and is not equal to `value`."""
+    import pandas as pd
+
+    kind = getattr(dtype, "kind", "O")
+    if kind == "b" or str(dtype) == "boolean":
+        return True if pd.isna(value) else not value
+    if kind in "iuf":
+        return 1 if pd.isna(value) else value + 1
+    if kind == "M":
+        return pd.Timestamp("2020-01-01") if pd.isna(value) else value + pd.Timedelta(days=1)
+    return "x" if pd.isna(value) else str(value) + "x"
+
+
+def test_keys_are_stable_across_copies_and_differ_between_partners(first):
+    import datetime as dt
+
+    analysis = _analysis(first)
+    day = dt.date(2026, 10, 5)
+    keys = cache.review_keys(analysis, day)
+    assert sorted(keys) == ["P0001", "P0002", "P0003", "P0004", "P0005"]
+    assert len(set(keys.values())) == len(keys)
+    assert cache.review_keys(pickle.loads(pickle.dumps(analysis)), day) == keys
+    assert cache.review_keys(_analysis(first), day) == keys            # read again from the files
+    assert set(cache.review_keys(analysis, dt.date(2026, 10, 6)).values()).isdisjoint(keys.values())
+
+
+def test_a_change_to_any_of_a_partners_rows_changes_its_key_alone(first):
+    """Every frame a view is sliced from, cell by cell in its first row: the partner's key changes, no other."""
+    import datetime as dt
+
+    from pipeline.analyse import _slices
+
+    analysis = _analysis(first)
+    day = dt.date(2026, 10, 5)
+    base = cache.review_keys(analysis, day)
+    sl = _slices(analysis)
+    checked = 0
+    for name, (frame, spans) in list(sl.frames.items()):
+        a, b = spans.get("P0002", (0, 0))
+        if b == a:
+            continue
+        for j, column in enumerate(frame.columns):
+            if column == "partner_id":
+                continue
+            changed = frame.copy()
+            changed.iat[a, j] = _different(frame.iat[a, j], frame.dtypes.iloc[j])
+            assert list(changed.dtypes) == list(frame.dtypes)
+            sl.frames[name] = (changed, spans)
+            keys = cache.review_keys(analysis, day)
+            sl.frames[name] = (frame, spans)
+            assert keys["P0002"] != base["P0002"], (name, column)
+            assert {p: k for p, k in keys.items() if p != "P0002"} == {p: k for p, k in base.items() if p != "P0002"}
+            checked += 1
+    assert checked > 60
+    for attr, value in (("problems", {"P0002": ["a note"]}), ("sources", {"P0002": ["other.xlsx"]}),
+                        ("changes", {"P0002": ["Score up 5 points."]})):
+        old = getattr(sl, attr)
+        setattr(sl, attr, {**old, **value})
+        keys = cache.review_keys(analysis, day)
+        setattr(sl, attr, old)
+        assert keys["P0002"] != base["P0002"] and keys["P0003"] == base["P0003"], attr
+
+
+def test_the_key_covers_every_input_of_a_partner_view(first):
+    """partner_digests hashes what partner_view reads; a new field or extra must be added to both."""
+    import dataclasses
+
+    from pipeline.analyse import partner_view
+    from pipeline.frames import PartnerView
+
+    view = partner_view(_analysis(first), "P0002")
+    hashed = {  # field -> where partner_digests takes it from
+        "quarter": "shared", "quarters": "shared", "organisation": "shared", "config": "shared",
+        "kpis": "shared definitions + kpi_quarterly", "partner": "partners", "kpi_quarterly": "kpi_quarterly",
+        "commitments": "commitments", "delivery": "delivery", "flags": "flags", "health": "health",
+        "health_breakdown": "health_breakdown", "checkins": "checkins", "problems": "problems",
+        "sources": "sources", "extras": "changes, track_record, disagreements; why from health"}
+    assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
+    assert set(view.extras) == {"changes", "why", "track_record", "disagreements"}
+
+
+def test_row_hashes_tell_apart_values_that_print_alike():
+    import pandas as pd
+
+    from pipeline.analyse import _row_hashes
+
+    mixed = pd.DataFrame({"v": pd.Series([1, 1.0, "1", None, "None", float("nan")], dtype=object)})
+    assert len(set(_row_hashes(mixed).tolist())) == 6
+    text = pd.DataFrame({"v": pd.Series(["nan", None, "", "a"], dtype="str")})
+    assert len(set(_row_hashes(text).tolist())) == 4
+    assert _row_hashes(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})).tolist() != \
+        _row_hashes(pd.DataFrame({"a": [2, 1], "b": ["x", "y"]})).tolist()[::-1]
+
+
+def test_every_module_of_the_package_is_part_of_the_key():
+    """A change to any of our code (render, analysis, report) must invalidate the cached reviews."""
     from pathlib import Path
 
     import pipeline
@@ -149,6 +241,5 @@ def test_every_render_module_is_part_of_the_key():
 
     root = Path(pipeline.__file__).parent
     files = set(fingerprint_files())
-    assert {p.relative_to(root).as_posix() for p in (root / "render").glob("*.py")} <= files
-    assert {"charts.py", "render/partner.py", "render/layout.py"} <= files
-    assert all((root / f).is_file() for f in files)
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*.py")} == files
+    assert {"charts.py", "render/partner.py", "render/layout.py", "analyse.py", "report.py"} <= files
