@@ -31,6 +31,11 @@ def cache_dir(output_dir: Path, quarter: str) -> Path:
     return Path(output_dir) / CACHE_DIR / quarter
 
 
+def read_cache_dir(output_dir: Path) -> Path:
+    """Where `pipeline.readcache` keeps the workbooks read (no quarter label looks like this)."""
+    return Path(output_dir) / CACHE_DIR / "read"
+
+
 def fingerprint_files() -> list[str]:
     """The source files (relative to the package) whose text is part of every cache key: all of them."""
     import pipeline

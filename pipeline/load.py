@@ -20,10 +20,11 @@ __all__ = ["ORDER", "load", "reconcile"]
 
 
 def load(input_dir: Path, config: Config | None = None,
-         progress: Callable[[str], None] | None = None) -> Reconciled:
+         progress: Callable[[str], None] | None = None, cache_dir: Path | None = None) -> Reconciled:
     """Read every workbook under `input_dir` and reconcile it. Never raises for bad content.
 
-    `progress`, if given, is called with ``"read"`` and ``"reconcile"`` as each stage starts.
+    `progress`, if given, is called with ``"read"`` and ``"reconcile"`` as each stage starts. `cache_dir`
+    keeps the workbooks read for the next run (see `pipeline.readcache`).
     """
     from pipeline.read import read_input
 
@@ -33,7 +34,7 @@ def load(input_dir: Path, config: Config | None = None,
     config_problems: list[P.Problem] = []
     if config is None:
         config, config_problems = load_config(input_dir)
-    result = read_input(input_dir, config)
+    result = read_input(input_dir, config, cache_dir)
     progress("reconcile")
     rec = reconcile(result.workbooks, config)
     rec.problems.items[:0] = list(config_problems) + list(result.problems)

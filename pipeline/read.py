@@ -33,6 +33,7 @@ class ReadResult:
     inputs: list[InputFile]        # one per file found (read, skipped or refused), sorted by path
     workbooks: list[RawWorkbook]   # one per file read (xlsx/xlsm/xls/ods/csv)
     problems: list[P.Problem] = field(default_factory=list)   # file-level problems (FILE_* codes)
+    cached: list[str] = field(default_factory=list)           # files taken from the read cache, not read
 
 
 @dataclass
@@ -68,8 +69,12 @@ class FileOutcome:
         return self
 
 
-def read_input(input_dir: Path, config: Config) -> ReadResult:
-    """Discover and read every workbook under ``input_dir``; never writes there, never raises for a bad file."""
+def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -> ReadResult:
+    """Discover and read every workbook under ``input_dir``; never writes there, never raises for a bad file.
+
+    With `cache_dir`, a file read by an earlier run with the same bytes is taken from there instead of
+    being read again, and every file read is stored there (`pipeline.readcache`)."""
+    from pipeline import readcache
     from pipeline.discover import discover
     from pipeline.frames import InputFile
 
@@ -82,7 +87,7 @@ def read_input(input_dir: Path, config: Config) -> ReadResult:
         if not s.is_folder:
             inputs[s.path] = InputFile(s.path, status="skipped")
         problems[s.path] = [s.problem]
-    jobs = []
+    jobs, cached, keys = [], {}, {}
     for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
         full = root / f.path
         inputs[f.path] = item = InputFile(f.path, kind=f.kind)
@@ -93,13 +98,21 @@ def read_input(input_dir: Path, config: Config) -> ReadResult:
             item.status = "refused"
             problems[f.path].append(P.make("FILE_CORRUPT", file=f.path, detail=f"it cannot be opened ({exc.strerror or exc})"))
             continue
+        if cache_dir is not None:
+            keys[f.path] = readcache.entry_key(item.sha256, f.path, limits)
+            hit = readcache.load(cache_dir, keys[f.path])
+            if hit is not None:
+                cached[f.path] = ("ok", hit)
+                continue
         jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits)))
     outcomes = run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
                             memory_mb=int(limits["file_memory_mb"]))
     workbooks: list[RawWorkbook] = []
-    for path, (status, value) in outcomes.items():
+    for path, (status, value) in list(outcomes.items()) + list(cached.items()):
         item = inputs[path]
         if status == "ok":
+            if cache_dir is not None and path not in cached:
+                readcache.store(cache_dir, keys[path], value)
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
             problems[path].extend(outcome.problems)
@@ -111,8 +124,10 @@ def read_input(input_dir: Path, config: Config) -> ReadResult:
             item.status = "refused"
             problems[path].append(_isolation_problem(status, value, path, limits))
     workbooks.sort(key=lambda w: w.path)
+    if cache_dir is not None:
+        readcache.prune(cache_dir, keys.values())
     return ReadResult(inputs=[inputs[p] for p in sorted(inputs)], workbooks=workbooks,
-                      problems=[pr for p in sorted(problems) for pr in problems[p]])
+                      problems=[pr for p in sorted(problems) for pr in problems[p]], cached=sorted(cached))
 
 
 def _isolation_problem(status: str, detail: Any, path: str, limits: dict) -> P.Problem:

@@ -191,7 +191,9 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    rec = load(Path(input_dir), progress=progress)
+    from pipeline import cache as review_cache
+
+    rec = load(Path(input_dir), progress=progress, cache_dir=review_cache.read_cache_dir(output_dir) if cache else None)
     fatal = [p for p in rec.problems if p.code == "NO_PARTNERS"]
     if fatal or rec.partners.empty:
         raise PipelineError("no partner registry could be read, so no review can be written", fatal)
@@ -213,7 +215,6 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     expected = [pid for pid in rec.active_partner_ids()]
     result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
                           flag_count=len(analysis.flags))
-    from pipeline import cache as review_cache
     from pipeline.feedback import write_feedback
 
     taken: set[str] = set()

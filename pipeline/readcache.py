@@ -1,0 +1,133 @@
+"""Workbooks already read, kept between runs, so a re-run reads only the files that changed.
+
+The entry of one input file is its cell grids and read problems exactly as the worker reading it gave them
+back (`pipeline.read.FileOutcome`, packed), stored under ``OUTPUT/.cache/read/<key>.bin``. The key hashes
+the file's bytes (its SHA-256, computed anyway for the manifest), its path in the input folder, the
+reading limits and the source of the whole package (`pipeline.cache.code_fingerprint`): the same bytes
+read by the same code under the same limits give the same grids. Only files that were read are stored;
+a refused file is tried again every run.
+
+Entries are marshal data (no pickle: loading one runs no code) behind a first line with the format and
+the SHA-256 of the rest. An entry that does not check out or does not have the expected shape is deleted
+and the file is read again. Entries a run did not use are pruned at its end.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import marshal
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from pipeline import problems as P
+from pipeline.raw import CellError, RawSheet, RawWorkbook
+
+FORMAT = b"partner-review-read 1"
+_PROBLEM_FIELDS = tuple(P.Problem.__dataclass_fields__)
+
+
+def entry_key(sha256: str, rel: str, limits: dict[str, Any]) -> str:
+    from pipeline.cache import code_fingerprint
+
+    text = json.dumps([sha256, rel, sorted(limits.items()), code_fingerprint()], default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def store(folder: Path, key: str, outcome: Any) -> None:
+    """Keep a packed `FileOutcome` of a file that was read (never fails the run)."""
+    from pipeline.outputs import atomic_write
+
+    book = outcome.workbook
+    if book is None or len(outcome.packed) != len(book.sheets):
+        return
+    try:
+        specials = [[(r, c) + _encode(v) for r, c, v in sheet] for sheet in outcome.specials]
+        specials += [[] for _ in range(len(book.sheets) - len(specials))]  # csv: no values aside
+    except TypeError:
+        return  # a value this format cannot hold: read the file again next time
+    sheets = [(s.name, s.first_row, s.first_col, [(r, c, f) for (r, c), f in s.formulas_without_value.items()],
+               s.hidden, sorted(s.hidden_rows)) for s in book.sheets]
+    problems = [tuple(getattr(p, f) for f in _PROBLEM_FIELDS) for p in outcome.problems]
+    body = marshal.dumps((outcome.kind, book.path, book.kind, sheets, list(outcome.packed), specials, problems))
+    try:
+        atomic_write(Path(folder) / f"{key}.bin", FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    except OSError:
+        pass
+
+
+def load(folder: Path, key: str) -> Any | None:
+    """The packed `FileOutcome` stored under `key`, or None (a bad entry is removed)."""
+    from pipeline.read import FileOutcome
+
+    path = Path(folder) / f"{key}.bin"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head, sep, body = data.partition(b"\n")
+    try:
+        if not (sep and head == FORMAT + b" " + hashlib.sha256(body).hexdigest().encode()):
+            raise ValueError("checksum")
+        kind, path_, book_kind, sheets, packed, specials, problems = marshal.loads(body)
+        book = RawWorkbook(path=str(path_), kind=str(book_kind))
+        for name, first_row, first_col, formulas, hidden, hidden_rows in sheets:
+            book.sheets.append(RawSheet(name=str(name), rows=[], first_row=int(first_row), first_col=int(first_col),
+                                        formulas_without_value={(int(r), int(c)): str(f) for r, c, f in formulas},
+                                        hidden=bool(hidden), hidden_rows={int(r) for r in hidden_rows}))
+        if len(packed) != len(book.sheets) or len(specials) != len(book.sheets) or \
+                not all(isinstance(b, bytes) for b in packed):
+            raise ValueError("shape")
+        outcome = FileOutcome(str(kind), book, problems=[P.Problem(*map(str, p)) for p in problems],
+                              specials=[[(int(r), int(c), _decode(tag, v)) for r, c, tag, v in s] for s in specials],
+                              packed=list(packed))
+    except (ValueError, TypeError, EOFError, KeyError, IndexError):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+    os.utime(path)
+    return outcome
+
+
+def prune(folder: Path, keep: Iterable[str]) -> None:
+    """Delete the entries of `folder` whose key is not in `keep`."""
+    wanted = {f"{k}.bin" for k in keep}
+    if not Path(folder).is_dir():
+        return
+    for entry in Path(folder).iterdir():
+        if entry.is_file() and entry.name not in wanted:
+            try:
+                entry.unlink()
+            except OSError:
+                pass
+
+
+def _encode(value: Any) -> tuple[str, Any]:
+    if isinstance(value, CellError):
+        return "error", value.text
+    if isinstance(value, dt.datetime):
+        return "datetime", value.isoformat()
+    if isinstance(value, dt.date):
+        return "date", value.isoformat()
+    if isinstance(value, dt.time):
+        return "time", value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return "timedelta", (value.days, value.seconds, value.microseconds)
+    raise TypeError(type(value).__name__)
+
+
+def _decode(tag: str, value: Any) -> Any:
+    if tag == "error":
+        return CellError(str(value))
+    if tag == "datetime":
+        return dt.datetime.fromisoformat(value)
+    if tag == "date":
+        return dt.date.fromisoformat(value)
+    if tag == "time":
+        return dt.time.fromisoformat(value)
+    if tag == "timedelta":
+        return dt.timedelta(*value)
+    raise ValueError(f"unknown value tag {tag!r}")
