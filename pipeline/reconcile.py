@@ -376,7 +376,10 @@ class _Context:
         return get, problem, out, pid, kid, period, number
 
     def targets(self, table: Table) -> None:
-        for r, vals, cols in table.records:
+        fast = self._fast_targets(table)
+        for j, (r, vals, cols) in enumerate(table.records):
+            if j in fast:
+                continue
             get, problem, out, pid, kid, period, number = self._kpi_record(table, r, vals, cols, "target")
             if pid and kid and period and number is not None and not any(p.severity == P.ERROR for p in out):
                 row = {"partner_id": pid, "kpi_id": kid, "period": period.label, "period_kind": period.kind,
@@ -574,6 +577,54 @@ class _Context:
             d = self.data["kpi_values"]
             for c, column in zip(names, zip(*out)):
                 d[c].extend(column)
+        return handled
+
+
+    def _fast_targets(self, table: Table) -> set[int]:
+        """The clean records of a Targets table added in bulk, as `_fast_actuals` does for actuals: a known
+        partner (or ``*``) and KPI, a period, a number. The others take the careful path in `targets`."""
+        ix = table.index
+        if not table.records or not all(f in ix for f in ("partner_id", "kpi_id", "period", "target")):
+            return set()
+        columns = list(zip(*(v for _, v, _ in table.records)))
+
+        def mapped(field: str, fn: Callable[[Any], Any]) -> dict[Any, Any]:
+            found = {}
+            for v in set(columns[ix[field]]):
+                try:
+                    found[v] = None if v is None or isinstance(v, CellError) else fn(v)
+                except ValueError:
+                    found[v] = None
+            return found
+
+        def period(v: Any) -> tuple[str, str, str]:
+            p = self._period(v)
+            return p.label, p.kind, p.quarter.label
+
+        pmap = mapped("partner_id", lambda v: "*" if _text(v) == "*" else self.partner_refs.resolve(v))
+        kmap = mapped("kpi_id", self.kpi_refs.resolve)
+        permap = mapped("period", period)
+        pids, kids, pers, values = (columns[ix[f]] for f in ("partner_id", "kpi_id", "period", "target"))
+        ti = table.fields.index("target")
+        formula_rows = {row for row, _ in table.formulas}
+        handled: set[int] = set()
+        for j, (r, _, cols) in enumerate(table.records):
+            pid, kid, per, x = pmap[pids[j]], kmap[kids[j]], permap[pers[j]], values[j]
+            if not pid or not kid or per is None or r in formula_rows:
+                continue
+            if x.__class__ is str:
+                if not _PLAIN_NUMBER.fullmatch(x) or self.kpi_unit.get(kid) == "percent":
+                    continue
+            elif x.__class__ is not float and x.__class__ is not int:
+                continue
+            x = float(x)
+            if not math.isfinite(x):
+                continue
+            label, kind, quarter = per
+            row = {"partner_id": pid, "kpi_id": kid, "period": label, "period_kind": kind, "quarter": quarter,
+                   "target": x, "from_default": False, "cell": table.cell(r, ti, cols), **self._prov(table, r)}
+            self.star_targets.append(row) if pid == "*" else self._add("targets", row)
+            handled.add(j)
         return handled
 
 

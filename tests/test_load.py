@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config
@@ -218,3 +218,41 @@ def test_a_large_actuals_sheet_loses_nothing():
     rec = reconcile([RawWorkbook("big.xlsx", "xlsx", sheets)])
     assert len(rec.kpi_values) == 199_999
     assert [(p.code, p.cell) for p in rec.problems] == [("VALUE_NOT_NUMBER", "D501")]
+
+
+TARGET_VALUES = {"partner_id": ["ACME", "acme", "Globex", " * ", "*", "Nobody", CellError("#N/A")],
+                 "kpi_id": ["revenue", "deals", "win_rate", "nps", "Deals closed"],
+                 "period": ["2026-Q1", "2026-02", "Q2 2026", dt.date(2026, 3, 1), "later", "  "],
+                 "target": [1, 2.5, "7", " 8 ", "1,234.5", "15%", "12,5", float("inf"), True, "$12k",
+                            CellError("#DIV/0!"), "1e3"]}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.fixed_dictionaries({c: st.sampled_from(v + [None]) for c, v in TARGET_VALUES.items()}),
+                     max_size=20),
+       sheet=st.sampled_from(["Targets", "Actuals"]))
+@example(rows=[{"partner_id": pid, "kpi_id": kid, "period": "2026-Q1", "target": v}
+               for pid in ("ACME", " * ") for kid in ("revenue", "win_rate") for v in TARGET_VALUES["target"]],
+         sheet="Targets")
+@example(rows=[{"partner_id": "acme", "kpi_id": kid, "period": p, "target": v}
+               for kid in ("deals", "win_rate") for p in TARGET_VALUES["period"] for v in TARGET_VALUES["target"]],
+         sheet="Actuals")
+def test_bulk_and_careful_paths_agree(monkeypatch, rows, sheet):
+    """Clean target and actual records are added in bulk; the result must be exactly what the row-by-row
+    path (which also reports what is wrong) gives for the same sheet."""
+    from pipeline.reconcile import _Context
+
+    value = "target" if sheet == "Targets" else "value"
+    grid = [["partner_id", "kpi_id", "period", value]] + [[r["partner_id"], r["kpi_id"], r["period"], r["target"]]
+                                                          for r in rows]
+    books = [registry(), RawWorkbook("t.xlsx", "xlsx", [RawSheet(sheet, grid)])]
+    fast = reconcile(books)
+    with monkeypatch.context() as m:
+        m.setattr(_Context, "_fast_targets", lambda self, table: set())
+        m.setattr(_Context, "_fast_actuals", lambda self, table, reporting: set())
+        careful = reconcile(books)
+    for name in ("targets", "kpi_values"):
+        keys = ["row", "partner_id"]
+        pd.testing.assert_frame_equal(fast.frames()[name].sort_values(keys).reset_index(drop=True),
+                                      careful.frames()[name].sort_values(keys).reset_index(drop=True))
+    assert sorted(map(repr, fast.problems)) == sorted(map(repr, careful.problems))
