@@ -63,7 +63,7 @@ def _run(inp: Path, out: Path, jobs: int | None, cache: bool = True) -> tuple[fl
 
 def _accelerators() -> str:
     found = []
-    for mod, label in (("xlsxwriter", "xlsxwriter"), ("_rl_accel", "rl-accel")):
+    for mod, label in (("_rl_accel", "rl-accel"),):
         try:
             __import__(mod)
             found.append(label)
