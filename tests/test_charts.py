@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from pipeline import charts
+from pipeline import chart_text, charts
 from pipeline.charts import partner_charts, trend_chart
 from render_fixtures import partner_view
 
@@ -125,3 +125,90 @@ def test_a_partial_quarter_is_a_gap_in_the_line():
     after = series["actual"]
     assert math.isnan(after[-1]) and after[:-1] == before[:-1]
     assert series["partial"] == [view.quarter.label]
+
+
+def _chart_args(**overrides):
+    args = dict(quarters=QUARTERS, actual=[1200.0, 2500.0, 1800.0, math.nan, 3100.0, 2900.0, 4000.0, 5200.0],
+                target=[3000.0] * 8, title="Registered deal value", unit="currency", current=QUARTERS[-1],
+                partner_values=[1000.0, 2000.0] * 4)
+    return {**args, **overrides}
+
+
+def test_png_is_a_palette_png_the_pdf_embeds_as_is():
+    """8-bit palette, not interlaced, no transparency: what pipeline.render.pngimage embeds without decoding;
+    the background exactly white and each line's colour exactly kept where the line is solid."""
+    import struct
+
+    from pipeline.render import pngimage
+
+    png = trend_chart(**_chart_args())
+    _w, _h, depth, colour_type, _c, _f, interlace = struct.unpack(">IIBBBBB", png[16:29])
+    assert (depth, colour_type, interlace) == (8, 3, 0) and b"tRNS" not in png
+    assert pngimage.parse(png) is not None
+    img = _rgb(png)
+    assert img.getpixel((img.size[0] - 3, 3)) == (255, 255, 255)
+    colours = {rgb for _n, rgb in img.getcolors(256)}
+    for colour in (charts.ACTUAL_COLOUR, charts.TARGET_COLOUR, charts.PARTNER_COLOUR, charts.CURRENT_SHADE):
+        assert tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) in colours, colour
+
+
+def test_strings_are_rasterised_once_and_stamped_after():
+    renderer = charts._chart()["fig"].canvas.get_renderer()
+    if not hasattr(renderer, "_rasterise"):
+        pytest.skip("text cache not available on this matplotlib")
+    first = trend_chart(**_chart_args(title="Rasterised once"))
+    assert any(key[0] == "Rasterised once" for key in chart_text._text_bitmaps)
+    kept = len(chart_text._text_bitmaps)
+    assert trend_chart(**_chart_args(title="Rasterised once")) == first
+    assert len(chart_text._text_bitmaps) == kept
+
+
+@pytest.mark.parametrize("why", ["FAST_TEXT off", "another matplotlib"])
+def test_plain_text_fallback_draws_the_same_chart(monkeypatch, why):
+    """Without the text cache the chart is drawn by matplotlib's own renderer: the same picture, the
+    lines pixel for pixel, the text within a pixel of where the cache stamps it."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    def dark_box(img: Image.Image, rows: tuple[int, int]) -> tuple[int, int, int, int]:
+        return img.crop((0, rows[0], img.size[0], rows[1])).convert("L").point(lambda v: 255 * (v < 128)).getbbox()
+
+    fast = _rgb(trend_chart(**_chart_args()))
+    monkeypatch.setattr(charts, "_figure", {})  # a new figure, its canvas chosen afresh
+    if why == "FAST_TEXT off":
+        monkeypatch.setattr(chart_text, "FAST_TEXT", False)
+    else:
+        monkeypatch.setattr(matplotlib, "__version__", "3.99.0")
+    plain = _rgb(trend_chart(**_chart_args()))
+    assert type(charts._chart()["fig"].canvas.get_renderer()) is RendererAgg
+    assert plain.size == fast.size
+    x0, y0, w, h = charts._chart()["ax"].get_position().bounds
+    W, H = plain.size
+    inside = (int(x0 * W) + 2, int((1 - y0 - h) * H) + 2, int((x0 + w) * W) - 2, int((1 - y0) * H) - 2)
+    assert plain.crop(inside).tobytes() == fast.crop(inside).tobytes()
+    for rows in ((0, int(H * 0.15)), (int((1 - y0) * H) + 8, int(H * 0.93))):  # the title; the x labels
+        assert all(abs(a - b) <= 1 for a, b in zip(dark_box(plain, rows), dark_box(fast, rows))), (rows, dark_box(plain, rows), dark_box(fast, rows))
+
+
+def test_cached_text_at_a_whole_pixel_is_matplotlibs_own():
+    """Stamped from the cache at a whole-pixel origin, a string has matplotlib's own pixels (overlapping
+    glyph edges may differ by rounding)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import IdentityTransform
+
+    def draw(fast: bool) -> np.ndarray:
+        chart_text.FAST_TEXT = fast
+        try:
+            fig = Figure(figsize=(3, 0.6), dpi=charts.DPI)
+            chart_text.canvas(fig)
+        finally:
+            chart_text.FAST_TEXT = True
+        fig.text(12, 30, "Partner-reported AV Wa fi 10% …", transform=IdentityTransform(), va="baseline",
+                 fontsize=9, color=charts.PARTNER_COLOUR)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).astype(int)
+
+    fast, plain = draw(True), draw(False)
+    assert (plain[..., 0] < 250).sum() > 200  # text was drawn
+    assert np.abs(fast - plain).max() <= 2
