@@ -7,6 +7,8 @@ import subprocess
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 import render_fixtures as F
@@ -382,3 +384,221 @@ def test_png_passthrough_leaves_what_it_cannot_take_to_reportlab():
     for png in (transparent, alpha):  # and reportlab draws them (the hand-made interlaced one is not a real one)
         pdf = L.build([L.image(png, 20, 20), L.para("after the image")], L.Page("h", "r"), title="t", author="a")
         assert "after the image" in _text(pdf)[1]
+
+
+# ------------------------------------------------------------------ the faster paths draw what reportlab would
+MARKUPS = [
+    "Plain words", "  spaces   collapse\tand\nlines join  ", "non\xa0breaking space", "R&amp;D &lt;urgent&gt;",
+    F.GREEK, "<b>Gap title</b> (high) — the message <font color=\"#5f6b7a\">Next move: Ελλάδα</font>",
+    "<b>A</b><br/>B", "<b>Done</b>", "<b>Overdue</b><br/>12 days; 40% complete", "<i>x</i> y <i>z</i>",
+    "<b>KPI</b><br/><font size=\"6.5\" color=\"#5f6b7a\">lower is better</font>", "text<br/>", "<br/>lead",
+    "<b>  </b>x", "• A source file.xlsx", "x", "<b>x</b><br/>x y",
+]
+
+
+def _frag_dicts(p) -> list[dict]:
+    return [dict(f.__dict__) for f in p.frags]
+
+
+@pytest.mark.parametrize("style", ["body", "cell", "cellr", "h2"])
+def test_paragraph_shapes_give_what_reportlabs_parser_gives(style):
+    from reportlab.platypus import Paragraph
+
+    from pipeline.render import layout as L
+    from pipeline.render.flow import paragraph
+
+    st = L.styles()[style]
+    for _ in range(2):  # the second round reuses every shape parsed in the first
+        for m in MARKUPS:
+            ours, theirs = paragraph(m, st), Paragraph(m, st)
+            assert _frag_dicts(ours) == _frag_dicts(theirs), m
+            assert ours.text == theirs.text and ours.wrap(80, 500) == theirs.wrap(80, 500), m
+    a, b = paragraph("<b>first</b><br/>one", st), paragraph("<b>second</b><br/>two", st)  # one shape, own texts
+    assert [f.text for f in a.frags] == ["first", "", "one"] and [f.text for f in b.frags] == ["second", "", "two"]
+
+
+def test_paragraph_rewraps_when_the_width_changes():
+    from reportlab.platypus import Paragraph
+
+    from pipeline.render import layout as L
+    from pipeline.render.flow import paragraph
+
+    text, st = "word " * 60, L.styles()["cell"]
+    p = paragraph(text, st)
+    for width in (90, 90, 200, 90, 3):
+        assert p.wrap(width, 1000) == Paragraph(text, st).wrap(width, 1000)
+    p.wrap(90, 1000)
+    first, rest = p.split(90, 40)  # a split drops the paragraph's own layout
+    assert first.wrap(90, 40)[1] <= 40 and rest.wrap(90, 1000)[1] > 0
+    pdf = L.build([p, paragraph(text, st)], L.Page("h", "r"), title="t", author="a")
+    assert _text(pdf)[1].count("word") == 120
+
+
+def _long_table(n: int):
+    from pipeline.render import layout as L
+
+    rows = [[L.cell(h, "head") for h in ("Ref", "Commitment", "Due")]]
+    rows += [[L.cell(f"C{i}", "cell"), L.para(f"<b>Item {i}</b><br/>" + "detail " * (i % 9), "cell", markup=True),
+              L.cell("31 Mar 2026", "cellr")] for i in range(n)]
+    return rows, [20 * L.MM, 90 * L.MM, 25 * L.MM]
+
+
+def test_table_layout_is_measured_once_per_width_and_splits_as_reportlabs():
+    from reportlab.platypus import Table
+
+    from pipeline.render import layout as L
+
+    rows, widths = _long_table(60)
+    ours = L.table(rows, widths)
+    ref_rows, _ = _long_table(60)
+    ref = L.table(ref_rows, widths)
+    theirs = Table(ref._cellvalues, colWidths=widths, repeatRows=1,  # reportlab's own Table, the same cells
+                   cellStyles=[[s.copy() for s in row] for row in ref._cellStyles])
+    size = ours.wrap(180 * L.MM, 0xFFFFFFF)          # as a heading kept with its table measures it
+    assert size == theirs.wrap(180 * L.MM, 0xFFFFFFF)
+    assert ours.wrap(180 * L.MM, 300) == size          # as the frame asks: no new measuring, same answer
+    parts, ref_parts = ours.split(180 * L.MM, 300), theirs.split(180 * L.MM, 300)
+    assert len(parts) == len(ref_parts) == 2
+    for a, b in zip(parts, ref_parts):
+        assert a.wrap(180 * L.MM, 0xFFFFFFF) == b.wrap(180 * L.MM, 0xFFFFFFF)
+        assert [r[0] for r in a._cellvalues] == [r[0] for r in b._cellvalues]
+    assert ours.wrap(100 * L.MM, 300)[0] == theirs.wrap(100 * L.MM, 300)[0]  # another width: measured again
+    short_first = L.table(_long_table(60)[0], widths)
+    short_first.wrap(180 * L.MM, 300)  # at a page's height first (reportlab may stop measuring early there)
+    assert short_first.wrap(180 * L.MM, 0xFFFFFFF) == size
+
+
+def test_table_cells_start_from_the_commands_they_replace():
+    """Each cell's font, colour, alignment, valign and padding equal what the full list of commands (the
+    house ones over the whole table, the header's, the caller's, then each string cell's own style)
+    gives when reportlab applies them one by one."""
+    from reportlab.platypus import Table, TableStyle
+
+    from pipeline.render import layout as L
+
+    st = L.styles()
+    rows = [[L.cell("", "head"), L.cell("Ours", "headr"), L.cell("Theirs", "headc")],
+            [L.cell("Made", "cell"), L.cell("3", "cellr"), L.para("<b>x</b>", "cell", markup=True)],
+            [L.cell("Kept", "cellb"), L.cell("12", "cellr"), L.cell("word " * 30, "cellsmall")],
+            [L.cell("Total", "value"), L.cell("15", "cellr"), "plain"]]
+    extra = [("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 9), ("VALIGN", (0, 1), (-1, -1), "MIDDLE"),
+             ("LEFTPADDING", (0, 0), (0, -1), 0), ("TEXTCOLOR", (0, 0), (-1, 0), L.color(L.ACCENT))]
+    widths = [30 * L.MM, 20 * L.MM, 25 * L.MM]
+    ours = L.table(rows, widths, extra=extra, align_right=(2,))
+    cmds = [("FONT", (0, 0), (-1, -1), L.FONT, 7.8), ("TEXTCOLOR", (0, 0), (-1, -1), L.color(L.INK)),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 3.5),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 3.5), ("TOPPADDING", (0, 0), (-1, -1), 2.6),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3), ("FONT", (0, 0), (-1, 0), L.FONT_BOLD, 7.5),
+            ("VALIGN", (0, 0), (-1, 0), "BOTTOM"), ("ALIGN", (2, 0), (2, -1), "RIGHT"), *extra]
+    for r, row in enumerate(rows):
+        for c, v in enumerate(row):
+            if isinstance(v, L.Cell) and isinstance(ours._cellvalues[r][c], str):
+                s = st[v.style]
+                cmds += [("FONT", (c, r), (c, r), s.fontName, s.fontSize, s.leading),
+                         ("TEXTCOLOR", (c, r), (c, r), s.textColor),
+                         ("ALIGN", (c, r), (c, r), {0: "LEFT", 1: "CENTER", 2: "RIGHT"}[s.alignment])]
+    theirs = Table(ours._cellvalues, colWidths=widths)
+    theirs.setStyle(TableStyle(cmds))
+    attrs = ("fontname", "fontsize", "leading", "alignment", "valign", "leftPadding", "rightPadding", "topPadding",
+             "bottomPadding")
+    for r in range(len(rows)):
+        for c in range(3):
+            a, b = ours._cellStyles[r][c], theirs._cellStyles[r][c]
+            assert [getattr(a, k) for k in attrs] == [getattr(b, k) for k in attrs], (r, c)
+            assert L.color(a.color).rgba() == L.color(b.color).rgba() if isinstance(a.color, str) else \
+                a.color.rgba() == b.color.rgba(), (r, c)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["Open", "Done", "Overdue", "Slipped", "Dropped", "us", "partner"]), max_size=30))
+def test_count_orders_as_value_counts(values):
+    from pipeline.render.context import count
+
+    assert count(values) == [(k, int(n)) for k, n in pd.Series(values, dtype=object).value_counts().items()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.5, 0.7, 0.7, 0.9, 1.2, float("nan")]), min_size=1, max_size=40))
+def test_furthest_from_target_breaks_ties_as_pandas(atts):
+    from pipeline.render.partner import _summary
+
+    view = F.partner_view()
+    cur = view.kpi_quarterly["quarter"] == view.quarter.label
+    ids = view.kpi_quarterly.loc[cur, "kpi_id"].tolist()
+    atts = (atts * len(ids))[:len(ids)]
+    view.kpi_quarterly.loc[cur, "attainment"] = atts
+    frame = view.kpi_quarterly[cur]
+    worst = frame.dropna(subset=["attainment"]).sort_values("attainment").head(1)
+    from pipeline.render.context import Ctx
+
+    c = Ctx(view)
+    sentence = _summary(c)[0]
+    if worst.empty or worst.iloc[0]["attainment"] >= 0.9:
+        assert "Furthest from target" not in sentence
+    else:
+        assert f"Furthest from target: {c.subject(worst.iloc[0]['kpi_id'])} at" in sentence
+
+
+def test_portfolio_ranking_and_heat_map_cells():
+    from pipeline.render import layout as L
+    from pipeline.render.portfolio import _band, _heatmap, _ranked, _ranking
+
+    a = F.analysis()
+    names = dict(zip(a.reconciled.partners["partner_id"], a.reconciled.partners["partner_name"]))
+    ranked = _ranked(a, names)
+    table = _ranking(a, ranked)[-1]
+    cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    for row, pid in zip(table._cellvalues[1:], ranked["partner_id"]):
+        sev = a.flags[a.flags["partner_id"] == pid]["severity"].value_counts()
+        k = cur[cur["partner_id"] == pid]
+        texts = [v if isinstance(v, str) else v.text for v in row]
+        assert texts[7:] == [str(sev.get("high", 0)), str(sev.get("medium", 0)), str(sev.get("low", 0)),
+                             f"{int((k['status'] == 'on_track').sum())} / {len(k)}"]
+    heat = [f for f in _heatmap(a, ranked) if hasattr(f, "_cellvalues")][0]
+    cfg = a.reconciled.config
+    medium, high = float(cfg["kpi.attainment_medium"]), float(cfg["kpi.attainment_high"])
+    kpi_names = dict(zip(a.reconciled.kpis["kpi_id"], a.reconciled.kpis["kpi_name"]))
+    heads = [v if isinstance(v, str) else v.text for v in heat._cellvalues[0][1:]]
+    ids = [next(k for k, n in kpi_names.items() if n == h) for h in heads]
+    tints = {}
+    for cmd in heat._bkgrndcmds:
+        if cmd[0] == "BACKGROUND":
+            for col in range(cmd[1][0], cmd[2][0] + 1):
+                for row in range(cmd[1][1], cmd[2][1] + 1):
+                    tints[(col, row)] = cmd[3].hexval()
+    for i, pid in enumerate(ranked["partner_id"], start=1):
+        for j, kid in enumerate(ids, start=1):
+            att = cur[(cur["partner_id"] == pid) & (cur["kpi_id"] == kid)]["attainment"]
+            att = att.iloc[-1] if len(att) else None
+            assert heat._cellvalues[i][j] == L.fmt_pct(att)
+            band = "none" if L.is_missing(att) else _band(float(att), medium, high)
+            assert tints[(j, i)] == L.color(L.STATUS_TINTS[band]).hexval()
+
+
+def test_commitment_rows_carry_only_what_the_review_shows():
+    from pipeline.render.context import COMMITMENT_FIELDS, Ctx
+    from pipeline.render.layout import records
+
+    v = F.partner_view()
+    v.commitments = v.commitments.assign(internal_note="INTERNAL-ONLY")
+    rows = Ctx(v).commitments
+    assert rows and all("internal_note" not in r for r in rows)
+    assert list(rows[0]) == [c for c in COMMITMENT_FIELDS if c in v.commitments.columns]
+    for ours, full in zip(rows, records(v.commitments)):
+        assert all((pd.isna(ours[k]) and pd.isna(full[k])) or ours[k] == full[k] for k in ours)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler not installed")
+def test_bold_cells_render_exactly_like_bold_markup(tmp_path):
+    from pipeline.render import layout as L
+
+    def pdf(make) -> bytes:
+        rows = [[make("Joint customer NPS", "cell"), make("EUR 1.25M", "cellr"), make("Overdue", "cell")],
+                [make("Renewal rate " * 6, "cell"), make("88.0%", "cellr"), make(F.GREEK, "cell")]]
+        return L.build([L.table(rows, [45 * L.MM, 30 * L.MM, 30 * L.MM], header_rows=0)], L.Page("h", "r"),
+                       title="t", author="a")
+
+    markup = pdf(lambda v, s: L.para(f"<b>{L.text(v)}</b>", s, markup=True))
+    cells = pdf(lambda v, s: L.cell(v, {"cell": "cellb", "cellr": "cellrb"}[s]))
+    assert _png(markup, tmp_path, "markup") == _png(cells, tmp_path, "cells")
+    assert _text(markup)[1] == _text(cells)[1]

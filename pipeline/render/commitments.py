@@ -2,10 +2,8 @@
 `pipeline.render.explain`) and each party's commitments with their state."""
 from __future__ import annotations
 
-import pandas as pd
-
 from pipeline.render import layout as L
-from pipeline.render.context import Ctx, true
+from pipeline.render.context import Ctx, count, true
 from pipeline.render.explain import track_record
 from pipeline.render.layout import fmt_date, fmt_pct, is_missing, para, text
 
@@ -42,7 +40,7 @@ def _state(r: dict) -> tuple[str, str, str]:
 def commitments(c: Ctx) -> list:
     """The commitments section."""
     out = [L.heading("Commitments")]
-    com, w = c.view.commitments, L.content_width()
+    w = L.content_width()
     out.append(L.heading("Delivery side by side", 2))
     d = {r["party"]: r for r in L.records(c.view.delivery)}
     parties = [p for p in ("us", "partner", "joint")]
@@ -57,7 +55,7 @@ def commitments(c: Ctx) -> list:
     out.append(L.table(rows, [50 * L.MM] + [(w - 50 * L.MM) / 3] * 3))
     out += track_record(c)
     titles = {"us": f"Our commitments ({c.us})", "partner": f"{c.partner}'s commitments", "joint": "Joint commitments"}
-    rows_all = L.records(com)
+    rows_all = c.commitments
     for party in parties:
         part = [r for r in rows_all if r.get("party") == party]
         out.append(L.heading(titles[party], 2))
@@ -66,8 +64,8 @@ def commitments(c: Ctx) -> list:
             continue
         states = [(_state(r), r) for r in part]
         states.sort(key=lambda s: (_STATE_ORDER.get(s[0][0], 9), str(s[1].get("due_date"))))
-        tally = pd.Series([s[0][0] for s in states]).value_counts()
-        out.append(para(f"{len(part)} commitment{'s' if len(part) != 1 else ''}: " + ", ".join(f"{n} {k.lower()}" for k, n in tally.items()) + ".",
+        tally = count(s[0][0] for s in states)
+        out.append(para(f"{len(part)} commitment{'s' if len(part) != 1 else ''}: " + ", ".join(f"{n} {k.lower()}" for k, n in tally) + ".",
                         "small"))
         rows = [[L.cell(h, "head") for h in ("Ref", "Commitment", "Owner", "Due", "State")]]
         extra = []
@@ -79,7 +77,7 @@ def commitments(c: Ctx) -> list:
                 body += f'<br/><font color="{L.MUTED}" size="6.5">moves {text(c.subject(r.get("linked_kpi_id")), 120)}</font>'
             rows.append([L.cell(r.get("commitment_id"), "cell", limit=40), para(body, "cell", markup=True),
                          L.cell(r.get("owner") or "—", "cell", limit=80), L.cell(fmt_date(r.get("due_date")), "cell"),
-                         para(f"<b>{word}</b>" + (f"<br/>{text(detail)}" if detail else ""), "cell", markup=True)])
+                         para(f"<b>{word}</b><br/>{text(detail)}", "cell", markup=True) if detail else L.cell(word, "cellb")])
             if tint != "none":
                 extra.append(("BACKGROUND", (4, i), (4, i), L.color(L.STATUS_TINTS[tint])))
         out.append(L.table(rows, [19 * L.MM, w - 101 * L.MM, 27 * L.MM, 21 * L.MM, 34 * L.MM], extra=extra))

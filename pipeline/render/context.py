@@ -2,7 +2,8 @@
 `Ctx`, the names and lookups taken from one `PartnerView` once."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
 
@@ -26,6 +27,10 @@ HEALTH_WORDS = {"green": "Healthy", "amber": "Needs attention", "red": "At risk"
 COMPONENTS = {"kpi_attainment": "KPI attainment", "our_delivery": "Our delivery",
               "partner_delivery": "Partner's delivery", "data_quality": "Data quality"}
 
+COMMITMENT_FIELDS = ("commitment_id", "party", "owner", "description", "note", "linked_kpi_id", "status", "due_date",
+                     "completed_date", "on_time", "percent_complete", "slip_days", "is_open", "is_overdue",
+                     "days_overdue", "is_dropped")
+
 
 class Ctx:
     """Names and lookups every section needs, taken from the view once."""
@@ -39,6 +44,21 @@ class Ctx:
         self.currency = view.config.currency
         self.kpi = {r["kpi_id"]: r for r in L.records(view.kpis)}
 
+    @cached_property
+    def current(self) -> list[dict[str, Any]]:
+        """The KPI rows of the review's quarter, as dicts (read from the frame once; sections loop over them)."""
+        return L.records(current(self.view))
+
+    @cached_property
+    def commitments(self) -> list[dict[str, Any]]:
+        """The commitments as dicts of the columns the review shows (never ``internal_note``)."""
+        return L.records(self.view.commitments, COMMITMENT_FIELDS)
+
+    @cached_property
+    def flags(self) -> list[dict[str, Any]]:
+        """The partner's flags as dicts, in the view's order (most severe first)."""
+        return L.records(self.view.flags)
+
     def party(self, code: object) -> str:
         return {"us": self.us, "partner": self.partner, "joint": "Both of us"}.get(str(code or ""), "—")
 
@@ -50,15 +70,19 @@ class Ctx:
         return fmt_number(v, str(self.kpi.get(kpi_id, {}).get("unit") or "count"), self.currency)
 
 
-def column(df: pd.DataFrame, name: str, default: object) -> pd.Series:
-    """A column, or `default` on every row when the frame lacks it."""
-    return df[name] if name in df.columns else pd.Series(default, index=df.index, dtype=object)
-
-
 def current(v: "PartnerView") -> pd.DataFrame:
     """The KPI rows of the review's own quarter."""
     kq = v.kpi_quarterly
     return kq[kq["quarter"] == v.quarter.label]
+
+
+def count(values: Iterable[Any]) -> list[tuple[Any, int]]:
+    """(value, count), most frequent first, ties in order of first appearance: what
+    ``pd.Series(values).value_counts().items()`` gives for the few distinct values counted here."""
+    seen: dict[Any, int] = {}
+    for v in values:
+        seen[v] = seen.get(v, 0) + 1
+    return sorted(seen.items(), key=lambda kv: -kv[1])
 
 
 def true(x: object) -> bool:

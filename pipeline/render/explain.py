@@ -2,8 +2,10 @@
 small vector chart), the data notes with the reconciliation statement, and how the health score is made."""
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline.render import layout as L
-from pipeline.render.context import COMPONENTS, HEALTH_WORDS, Ctx, current, true
+from pipeline.render.context import COMPONENTS, HEALTH_WORDS, Ctx, true
 from pipeline.render.layout import fmt_pct, is_missing, para, text
 
 TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), ("slipped", "Slipped"),
@@ -121,10 +123,15 @@ def data_notes(c: Ctx) -> list:
     kq = v.kpi_quarterly
     q_labels = {q.label for q in v.quarters}
     tol = float(v.config["kpi.discrepancy_tolerance"])
-    both = kq[kq["quarter"].isin(q_labels) & kq["discrepancy"].notna()]
-    conflict = kq["conflict"].fillna(False).astype(bool)
-    disc = kq[kq["quarter"].isin(q_labels) & ((kq["discrepancy"] > tol) | conflict)]
-    agreed = len(both) - int((both["discrepancy"] > tol).sum())
+    # masks over the whole frame, and only the listed rows and columns taken out of it
+    window = kq["quarter"].isin(q_labels).to_numpy(dtype=bool)
+    gap = kq["discrepancy"].to_numpy(dtype=float, na_value=np.nan)
+    over = gap > tol  # False where there is no discrepancy
+    conflict = kq["conflict"].fillna(False).astype(bool).to_numpy()
+    agreed = int((window & ~np.isnan(gap)).sum()) - int((window & over).sum())
+    shown = [col for col in ("kpi_id", "qindex", "quarter", "internal", "partner", "discrepancy", "conflict",
+                             "actual_source") if col in kq.columns]
+    disc = kq.loc[window & (over | conflict), shown]
     out.append(para((f"Differences over {tol:.0%} between our figure and the partner's, and any source that reported "
                      "two values for the same quarter. " if not disc.empty else "No difference over "
                      f"{tol:.0%} between the two sides' figures. ") +
@@ -157,8 +164,7 @@ def _reconciliation(c: Ctx) -> list:
     tol = float(c.view.config["kpi.discrepancy_tolerance"])
     out = [L.heading(f"Reconciliation statement, {c.q}", 2)]
     if rs is None or not len(rs):
-        cur = current(c.view)
-        both = int((cur["internal"].notna() & cur["partner"].notna()).sum())
+        both = sum(not is_missing(r["internal"]) and not is_missing(r["partner"]) for r in c.current)
         return out + [para(f"Both sides reported {both} KPI{'s' if both != 1 else ''} for {c.q}; the figures agree "
                            f"within {tol:.0%}." if both else f"Only one side reported each KPI for {c.q}, so there are "
                            "no two figures to reconcile.", "cell")]

@@ -2,17 +2,23 @@
 the rows of a frame as plain dicts. Pure functions, no reportlab."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
 _NA = pd.NA
 
 
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as dicts, as ``df.to_dict("records")`` gives them (pd.NA as None) at a fraction of the cost."""
-    cols = [str(c) for c in df.columns]
-    data = [[None if x is _NA else x for x in df[c].tolist()] for c in df.columns]
+def records(df: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The rows as dicts, as ``df.to_dict("records")`` gives them (pd.NA as None) at a fraction of the cost;
+    with `columns`, only those of them the frame has."""
+    if columns is None:
+        items = list(df.items())
+    else:
+        present = set(df.columns)
+        items = [(c, df[c]) for c in columns if c in present]
+    cols = [str(c) for c, _ in items]
+    data = [[None if x is _NA else x for x in col.tolist()] for _, col in items]
     return [dict(zip(cols, row)) for row in zip(*data)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import AbstractSet, Any, Callable, Iterable, NamedTuple, Sequence
 from xml.sax.saxutils import escape
 
 import pandas as pd
@@ -88,7 +88,7 @@ _styles: dict[str, Any] = {}
 
 
 def styles() -> dict[str, Any]:
-    """The paragraph styles, by name: title, subtitle, h1, h2, body, small, cell, cellb, head, note, big."""
+    """The paragraph styles, by name: title, subtitle, h1, h2, body, small, cell, cellb, cellrb, head, note, big."""
     if _styles:
         return _styles
     register_fonts()
@@ -113,6 +113,7 @@ def styles() -> dict[str, Any]:
         "cellr": s("cellr", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT),
         "cellc": s("cellc", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_CENTER),
         "cellb": s("cellb", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0),
+        "cellrb": s("cellrb", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT),
         "cellsmall": s("cellsmall", fontSize=6.8, leading=8.4, spaceAfter=0, textColor=color(MUTED)),
         "head": s("head", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0),
         "headr": s("headr", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0, alignment=TA_RIGHT),
@@ -151,9 +152,9 @@ def para(value: object, style: str = "body", *, limit: int = CELL_LIMIT, markup:
 
 
 def _paragraph(markup: str, style: Any):
-    from reportlab.platypus import Paragraph
+    from pipeline.render.flow import paragraph
 
-    return Paragraph(markup, style)
+    return paragraph(markup, style)
 
 
 class Cell(NamedTuple):
@@ -181,76 +182,108 @@ def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows
 
     Cells are flowables, lists of flowables, or `cell(...)` text; a `cell` that fits its column on one
     line becomes a plain string styled through the TableStyle (laying out a Paragraph costs ten times
-    more), any other becomes a Paragraph.
+    more), any other becomes a Paragraph. The house font, colour, alignment and padding of every cell
+    (`HOUSE_CELL`, and `HOUSE_HEAD` for header rows) start in the cells' styles rather than as commands
+    applied cell by cell.
     """
-    from reportlab.platypus import Table, TableStyle
+    from reportlab.platypus import TableStyle
 
-    rows, cell_cmds = _plain_cells(rows, widths)
+    from pipeline.render.flow import cell_styles, table_class
 
-    cmds: list[tuple] = [
-        ("FONT", (0, 0), (-1, -1), FONT, 7.8),
-        ("TEXTCOLOR", (0, 0), (-1, -1), color(INK)),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3.5),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.6),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, color(RULE)),
-    ]
+    extra = list(extra)
+    later = {cmd[0] for cmd in extra} | ({"ALIGN"} if align_right else set())
+    rows, cell_cmds = _plain_cells(rows, widths, later)
+    cmds: list[tuple] = [("LINEBELOW", (0, 0), (-1, -1), 0.25, color(RULE))]
     if header_rows:
         cmds += [("BACKGROUND", (0, 0), (-1, header_rows - 1), color(HEAD_BG)),
-                 ("FONT", (0, 0), (-1, header_rows - 1), FONT_BOLD, 7.5),
-                 ("LINEBELOW", (0, header_rows - 1), (-1, header_rows - 1), 0.8, color(ACCENT)),
-                 ("VALIGN", (0, 0), (-1, header_rows - 1), "BOTTOM")]
+                 ("LINEBELOW", (0, header_rows - 1), (-1, header_rows - 1), 0.8, color(ACCENT))]
     if zebra:
         cmds.append(("ROWBACKGROUNDS", (0, header_rows), (-1, -1), [None, color(ZEBRA)]))
     for col in align_right:
         cmds.append(("ALIGN", (col, 0), (col, -1), "RIGHT"))
     cmds.extend(extra)
     cmds.extend(cell_cmds)  # last, so a row-wide FONT in `extra` does not restyle a cell's own text
-    t = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=header_rows, hAlign="LEFT",
-              splitByRow=1)
+    data = [list(r) for r in rows]
+    starts = cell_styles(len(data), max(map(len, data)), header_rows, HOUSE_CELL, HOUSE_HEAD) if data else None
+    t = table_class()(data, colWidths=list(widths), repeatRows=header_rows, hAlign="LEFT", splitByRow=1,
+                      cellStyles=starts)
     t.setStyle(TableStyle(cmds))
     t.spaceAfter = 6
     return t
 
 
+# what every cell starts with (as the commands FONT, TEXTCOLOR, VALIGN and the paddings over the whole
+# table, then FONT and VALIGN over the header rows, would set it; a FONT without leading gives 1.2 x size)
+HOUSE_CELL = {"fontname": FONT, "fontsize": 7.8, "leading": 7.8 * 1.2, "color": INK, "valign": "TOP",
+              "leftPadding": 3.5, "rightPadding": 3.5, "topPadding": 2.6, "bottomPadding": 3}
+HOUSE_HEAD = {**HOUSE_CELL, "fontname": FONT_BOLD, "fontsize": 7.5, "leading": 7.5 * 1.2, "valign": "BOTTOM"}
+
 _ALIGN = {0: "LEFT", 1: "CENTER", 2: "RIGHT"}
 _PAD = 3.5  # the table's left and right cell padding
 
 
-def _plain_cells(rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> tuple[list[list], list[tuple]]:
+def _plain_cells(rows: Sequence[Sequence[Any]], widths: Sequence[float],
+                 later: AbstractSet[str] = frozenset({"TEXTCOLOR", "ALIGN"})) -> tuple[list[list], list[tuple]]:
     """Rows with every `Cell` made a string (fits on one line) or a Paragraph, and the style commands
-    that give each string its paragraph style's font, size, leading, colour and alignment."""
+    that give each string its paragraph style's font, size, leading, colour and alignment: one command
+    per rectangle of cells in the same style. Colour and alignment are left out where they are the house
+    ones and no command in `later` (the ops of the table's other commands) could have changed them."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     st = styles()
     out: list[list] = []
-    runs: list[tuple[str, int, int, int]] = []  # (style, row, first col, last col)
+    runs: list[list] = []  # [style, first row, last row, first col, last col]
+    open_runs: dict[tuple, list] = {}  # (style, first col, last col) -> its latest run
     for r, row in enumerate(rows):
         new = list(row)
+        line: list[list] = []
         for c, v in enumerate(new):
             if type(v) is not Cell:
                 continue
             s, name = v
             style = st[name]
             if (not s or "\n" in s or "  " in s or s != s.strip() or style.spaceBefore or style.spaceAfter
-                    or stringWidth(s, style.fontName, style.fontSize) > widths[c] - 2 * _PAD - 0.5):
+                    or _width(s, style.fontName, style.fontSize, stringWidth) > widths[c] - 2 * _PAD - 0.5):
                 new[c] = _paragraph(escape(s).replace("\n", "<br/>"), style)
                 continue
             new[c] = s
-            if runs and runs[-1][0] == name and runs[-1][1] == r and runs[-1][3] == c - 1:
-                runs[-1] = (name, r, runs[-1][2], c)
+            if line and line[-1][0] == name and line[-1][4] == c - 1:
+                line[-1][4] = c
             else:
-                runs.append((name, r, c, c))
+                line.append([name, r, r, c, c])
+        for run in line:  # the same columns in the same style as the row above: one rectangle
+            key = (run[0], run[3], run[4])
+            above = open_runs.get(key)
+            if above is not None and above[2] == r - 1:
+                above[2] = r
+            else:
+                runs.append(run)
+                open_runs[key] = run
         out.append(new)
+    ink = color(INK)
     cmds: list[tuple] = []
-    for name, r, c0, c1 in runs:
+    for name, r0, r1, c0, c1 in runs:
         style = st[name]
-        cmds += [("FONT", (c0, r), (c1, r), style.fontName, style.fontSize, style.leading),
-                 ("TEXTCOLOR", (c0, r), (c1, r), style.textColor),
-                 ("ALIGN", (c0, r), (c1, r), _ALIGN[style.alignment])]
+        cmds.append(("FONT", (c0, r0), (c1, r1), style.fontName, style.fontSize, style.leading))
+        if "TEXTCOLOR" in later or style.textColor.rgba() != ink.rgba():
+            cmds.append(("TEXTCOLOR", (c0, r0), (c1, r1), style.textColor))
+        if "ALIGN" in later or "ALIGNMENT" in later or style.alignment != 0:
+            cmds.append(("ALIGN", (c0, r0), (c1, r1), _ALIGN[style.alignment]))
     return out, cmds
+
+
+_widths: dict[tuple[str, str, float], float] = {}
+
+
+def _width(s: str, font: str, size: float, measure: Callable) -> float:
+    """`stringWidth`, remembered: the same labels and numbers come back in every table."""
+    key = (s, font, size)
+    w = _widths.get(key)
+    if w is None:
+        if len(_widths) > 20000:
+            _widths.clear()
+        w = _widths[key] = measure(s, font, size)
+    return w
 
 
 def image(png: bytes, width: float, height: float):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
-from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, column, current
+from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, count, true
 from pipeline.render.explain import data_notes, health_method
 from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
 
@@ -81,10 +82,10 @@ def _first_page(c: Ctx) -> list:
     why = str(v.extras.get("why") or "")
     out += [para(s) for s in ([why] if why else []) + _summary(c)]
     out.append(L.heading("Top gaps", 2))
-    top_flags = v.flags.head(3)
-    if top_flags.empty:
+    top_flags = c.flags[:3]
+    if not top_flags:
         out.append(para("No gaps were flagged this quarter."))
-    for f in L.records(top_flags):
+    for f in top_flags:
         out.append(para(f'<b>{text(FLAG_TITLES.get(f["code"], f["code"]))}</b> ({text(f["severity"])}) — '
                         f'{text(f["message"], 300)} <font color="{L.MUTED}">Next move: {text(c.party(f["whose_move"]))}</font>',
                         markup=True))
@@ -97,14 +98,12 @@ def _first_page(c: Ctx) -> list:
 
 def _tiles(c: Ctx):
     """Four numbers at a glance under the header."""
-    v, w = c.view, L.content_width()
-    cur = current(v)
-    com = v.commitments
-    flag = (lambda name: column(com, name, False).fillna(False).astype(bool))
-    tiles = [(f"{int((cur['status'] == 'on_track').sum())} / {len(cur)}", "KPIs on track"),
-             (str(int(flag("is_open").sum())), "commitments open"),
-             (str(int(flag("is_overdue").sum())), "commitments overdue"),
-             (f"{len(v.flags)}", f"gaps flagged, {int((v.flags['severity'] == 'high').sum())} high")]
+    w = L.content_width()
+    cur, com, fl = c.current, c.commitments, c.flags
+    tiles = [(f"{sum(r['status'] == 'on_track' for r in cur)} / {len(cur)}", "KPIs on track"),
+             (str(sum(true(r.get("is_open")) for r in com)), "commitments open"),
+             (str(sum(true(r.get("is_overdue")) for r in com)), "commitments overdue"),
+             (f"{len(fl)}", f"gaps flagged, {sum(f['severity'] == 'high' for f in fl)} high")]
     cells = [[[para(n, "tile"), para(label, "tilelabel")] for n, label in tiles]]
     return L.table(cells, [w / 4] * 4, header_rows=0, zebra=False,
                    extra=[("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)), ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
@@ -128,30 +127,31 @@ def summary_sentences(view: "PartnerView") -> list[str]:
 
 def _summary(c: Ctx) -> list[str]:
     """Two or three plain sentences written from the data."""
-    v = c.view
-    cur = current(v)
-    counts = cur["status"].value_counts()
+    cur = c.current
+    counts = dict(count(r["status"] for r in cur))
     n = len(cur)
     kpi_s = (f"{counts.get('on_track', 0)} of {n} KPIs are on track this quarter"
              + (f", {counts.get('at_risk', 0)} at risk" if counts.get("at_risk", 0) else "")
              + (f", {counts.get('off_track', 0)} off track" if counts.get("off_track", 0) else "")
              + (f" and {counts.get('missing', 0)} not reported" if counts.get("missing", 0) else "") + ".")
-    worst = cur.dropna(subset=["attainment"]).sort_values("attainment").head(1)
-    if not worst.empty and worst.iloc[0]["attainment"] < 0.9:
-        r = worst.iloc[0]
-        kpi_s += f" Furthest from target: {c.subject(r['kpi_id'])} at {fmt_pct(r['attainment'])} of target."
-    com = v.commitments
-    open_n = int(column(com, "is_open", False).fillna(False).astype(bool).sum())
-    overdue = com[column(com, "is_overdue", False).fillna(False).astype(bool)]
-    com_s = f"{len(com)} commitments are tracked: {open_n} open, {int((column(com, 'status', '') == 'done').sum())} done"
-    if len(overdue):
-        by = column(overdue, "party", "").map(lambda x: "joint" if x == "joint" else c.party(x)).value_counts()
-        com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by.items()) + ")"
+    rated = [r for r in cur if not is_missing(r["attainment"])]
+    if rated:  # the lowest attainment, ties broken as pandas' sort_values (numpy's default argsort) would
+        r = rated[int(np.argsort(np.array([float(x["attainment"]) for x in rated]))[0])]
+        if r["attainment"] < 0.9:
+            kpi_s += f" Furthest from target: {c.subject(r['kpi_id'])} at {fmt_pct(r['attainment'])} of target."
+    com = c.commitments
+    open_n = sum(true(r.get("is_open")) for r in com)
+    overdue = [r for r in com if true(r.get("is_overdue"))]
+    com_s = f"{len(com)} commitments are tracked: {open_n} open, {sum(r.get('status', '') == 'done' for r in com)} done"
+    if overdue:
+        by = count("joint" if r.get("party", "") == "joint" else c.party(r.get("party", "")) for r in overdue)
+        com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by) + ")"
     com_s += "."
-    high = int((v.flags["severity"] == "high").sum())
-    n_f = len(v.flags)
+    fl = c.flags
+    high = sum(f["severity"] == "high" for f in fl)
+    n_f = len(fl)
     flag_s = ((f"{n_f} gaps are flagged, {high or 'none'} of them high severity" if n_f > 1 else
-               f"1 gap is flagged ({v.flags['severity'].iloc[0] if n_f else ''} severity)") +
+               f"1 gap is flagged ({fl[0]['severity'] if n_f else ''} severity)") +
               "; the agenda at the end of this review proposes what to discuss." if n_f else "No gaps are flagged this quarter.")
     return [kpi_s, com_s, flag_s]
 
@@ -160,14 +160,13 @@ def _summary(c: Ctx) -> list[str]:
 # ------------------------------------------------------------------------------------------- sections
 def _gaps(c: Ctx) -> list:
     out = [L.heading("Flagged gaps")]
-    fl = c.view.flags
-    if fl.empty:
+    if not c.flags:
         return out + [para("No gaps were flagged this quarter.")]
-    fl = fl.assign(_o=fl["severity"].map(L.SEVERITY_ORDER).fillna(3)).sort_values("_o", kind="stable")
+    fl = sorted(c.flags, key=lambda f: L.SEVERITY_ORDER.get(f["severity"], 3))  # stable: view order within a severity
     w = L.content_width()
     rows = [[L.cell(h, "head") for h in ("#", "Severity", "Gap and evidence", "Whose move")]]
     extra = []
-    for i, f in enumerate(L.records(fl), start=1):
+    for i, f in enumerate(fl, start=1):
         title = FLAG_TITLES.get(f["code"], f["code"]) + (f": {c.subject(f['subject'])}" if c.subject(f["subject"]) else "")
         rows.append([L.cell(str(i), "cell"), L.cell(str(f["severity"]).capitalize(), "cellb"),
                      para(f"<b>{text(title, 200)}</b><br/>{text(f['message'])}", "cell", markup=True),
@@ -178,7 +177,7 @@ def _gaps(c: Ctx) -> list:
 
 def _scorecard(c: Ctx) -> list:
     out = [L.heading("KPI scorecard")]
-    cur = {r["kpi_id"]: r for r in L.records(current(c.view))}  # the last row wins, as before
+    cur = {r["kpi_id"]: r for r in c.current}  # the last row wins, as before
     w = L.content_width()
     heads = ("KPI", "Target", "Actual", "Attainment", "vs last quarter", "vs a year ago", "Status")
     rows = [[L.cell(h, "head" if i in (0, 6) else "headr") for i, h in enumerate(heads)]]
@@ -188,7 +187,9 @@ def _scorecard(c: Ctx) -> list:
         g = r.get
         hint = "lower is better" if k.get("direction") == "lower" else ""
         name = f"<b>{text(k.get('kpi_name') or kid, 200)}</b>" + (f'<br/><font size="6.5" color="{L.MUTED}">{hint}</font>' if hint else "")
+        name_cell = para(name, "cell", markup=True) if hint else L.cell(k.get("kpi_name") or kid, "cellb", limit=200)
         actual = f"<b>{c.value(kid, g('actual'))}</b>"
+        actual_cell = None  # bold alone: a plain cell in the bold style draws the same
         both = not is_missing(g("internal")) and not is_missing(g("partner"))
         if both:
             src = str(g("actual_source") or "")
@@ -197,9 +198,11 @@ def _scorecard(c: Ctx) -> list:
                        f'<br/>partner {c.value(kid, g("partner"))}{mark["partner"]}</font>')
         elif not is_missing(g("actual")) and g("actual_source") == "partner":
             actual += f'<br/><font size="6.5" color="{L.MUTED}">partner-reported</font>'
+        else:
+            actual_cell = L.cell(c.value(kid, g("actual")), "cellrb")
         label, tone = KPI_STATUS.get(str(g("status") or "missing"), (str(g("status")), "none"))
-        rows.append([para(name, "cell", markup=True), L.cell(c.value(kid, g("target")), "cellr"),
-                     para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
+        rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
+                     actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
                      L.cell(fmt_change(g("change_qoq")), "cellr"), L.cell(fmt_change(g("change_yoy")), "cellr"),
                      L.cell(label, "cellb")])
         extra.append(("BACKGROUND", (6, i), (6, i), L.color(L.STATUS_TINTS[tone])))
@@ -239,7 +242,7 @@ def _agenda(c: Ctx) -> list:
     out = [L.heading("Agenda for the review meeting")]
     seen: dict[str, str] = {}
     subjects: set[str] = set()
-    for f in L.records(c.view.flags):  # most severe first: one point per KPI or commitment
+    for f in c.flags:  # most severe first: one point per KPI or commitment
         item = str(f.get("agenda") or "").strip()
         subject = str(f.get("subject") or "").strip()
         if item and item not in seen and (not subject or subject not in subjects):

@@ -68,11 +68,21 @@ def flowable(png: bytes, width: float, height: float):
     info = parse(png)
     if info is None:
         return None
+    return (_flowable_class or _make_flowable_class())(info, png, width, height)
+
+
+_flowable_class: Any = None
+
+
+def _make_flowable_class():
+    """The flowable class, made once (reportlab is imported on first use)."""
+    global _flowable_class
     from reportlab.platypus import Flowable
 
     class PngFlowable(Flowable):
-        def __init__(self) -> None:
+        def __init__(self, info: Png, png: bytes, width: float, height: float) -> None:
             super().__init__()
+            self.info, self.png = info, png
             self.width, self.height = width, height
             self.hAlign = "CENTER"  # as reportlab's Image, when placed in a frame rather than a cell
 
@@ -80,9 +90,10 @@ def flowable(png: bytes, width: float, height: float):
             return self.width, self.height
 
         def draw(self) -> None:
-            _draw(self.canv, info, png, self.width, self.height)
+            _draw(self.canv, self.info, self.png, self.width, self.height)
 
-    return PngFlowable()
+    _flowable_class = PngFlowable
+    return PngFlowable
 
 
 def _draw(canv: Any, info: Png, png: bytes, width: float, height: float) -> None:

@@ -71,33 +71,39 @@ def _ranking(a: "Analysis", ranked: pd.DataFrame) -> list:
         return out + [para("No partner has a health score this quarter.", "note")]
     counts = ranked["status"].value_counts()
     out.append(para(", ".join(f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")) + ".", "cell"))
-    partners = a.reconciled.partners.set_index("partner_id") if not a.reconciled.partners.empty else pd.DataFrame()
+    partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
     fl = a.flags
+    severities = fl.groupby(["partner_id", "severity"]).size().to_dict() if not fl.empty else {}
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
+    on_track = (cur["status"] == "on_track").groupby(cur["partner_id"]).agg(["sum", "size"])
+    kpis = dict(zip(on_track.index, zip(on_track["sum"].tolist(), on_track["size"].tolist())))
     heads = ("#", "Partner", "Tier", "Internal owner", "Health", "Status", "vs last quarter", "High", "Medium", "Low",
              "KPIs on track")
-    rows = [[para(h, "head" if i < 4 else "headr") for i, h in enumerate(heads)]]
-    extra = []
-    for i, r in enumerate(ranked.to_dict("records"), start=1):
+    rows = [[L.cell(h, "head" if i < 4 else "headr") for i, h in enumerate(heads)]]
+    blocks: list[list] = []  # [tint, first row, last row]: adjacent rows of one status share one rectangle
+    for i, r in enumerate(L.records(ranked), start=1):
         pid = r["partner_id"]
-        info = partners.loc[pid] if pid in partners.index else {}
-        f = fl[fl["partner_id"] == pid]["severity"].value_counts()
-        k = cur[cur["partner_id"] == pid]
+        info = partners.get(pid, {})
         prev = r.get("previous_score")
         change = "—" if is_missing(prev) or is_missing(r["score"]) else _signed(float(r["score"]) - float(prev))
-        rows.append([para(str(i), "cell"), para(r["name"], "cellb", limit=120),
-                     para(info.get("tier", "") if len(info) else "", "cell", limit=40),
-                     para(info.get("internal_owner", "") if len(info) else "", "cell", limit=60),
-                     para("—" if is_missing(r["score"]) else str(int(r["score"])), "cellr"),
-                     para(HEALTH_WORDS.get(str(r["status"]), str(r["status"])), "cellr"), para(change, "cellr"),
-                     para(str(f.get("high", 0)), "cellr"), para(str(f.get("medium", 0)), "cellr"),
-                     para(str(f.get("low", 0)), "cellr"),
-                     para(f"{int((k['status'] == 'on_track').sum())} / {len(k)}", "cellr")])
-        extra.append(("BACKGROUND", (4, i), (5, i), L.color(L.STATUS_TINTS.get(str(r["status"]), "#eeeeee"))))
+        done, n = kpis.get(pid, (0, 0))
+        rows.append([L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
+                     L.cell(info.get("tier", ""), "cell", limit=40),
+                     L.cell(info.get("internal_owner", ""), "cell", limit=60),
+                     L.cell("—" if is_missing(r["score"]) else str(int(r["score"])), "cellr"),
+                     L.cell(HEALTH_WORDS.get(str(r["status"]), str(r["status"])), "cellr"), L.cell(change, "cellr"),
+                     *[L.cell(str(severities.get((pid, s), 0)), "cellr") for s in ("high", "medium", "low")],
+                     L.cell(f"{int(done)} / {n}", "cellr")])
+        tint = L.STATUS_TINTS.get(str(r["status"]), "#eeeeee")
+        if blocks and blocks[-1][0] == tint and blocks[-1][2] == i - 1:
+            blocks[-1][2] = i
+        else:
+            blocks.append([tint, i, i])
     fixed = [10, 0, 24, 40, 16, 30, 24, 14, 16, 14, 22]
     widths = [x * L.MM for x in fixed]
     widths[1] = w - sum(widths)
-    return out + [L.table(rows, widths, extra=extra)]
+    shading = [("BACKGROUND", (4, first), (5, last), L.color(tint)) for tint, first, last in blocks]
+    return out + [L.table(rows, widths, extra=shading)]
 
 
 def _signed(x: float) -> str:
@@ -119,25 +125,31 @@ def _heatmap(a: "Analysis", ranked: pd.DataFrame) -> list:
     kpis = a.reconciled.kpis
     kpi_names = dict(zip(kpis["kpi_id"], kpis["kpi_name"])) if not kpis.empty else {}
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
-    kpi_ids = [k for k in kpi_names if k in set(cur["kpi_id"])] + sorted(set(cur["kpi_id"]) - set(kpi_names))
+    present = set(cur["kpi_id"].tolist())
+    kpi_ids = [k for k in kpi_names if k in present] + sorted(present - set(kpi_names))
     if not kpi_ids or ranked.empty:
         return out + [para("No KPI figures this quarter.", "note")]
     grid = cur.drop_duplicates(["partner_id", "kpi_id"], keep="last").pivot(index="partner_id", columns="kpi_id",
                                                                           values="attainment")
+    tints = {t: L.color(c) for t, c in L.STATUS_TINTS.items()}
+    names = [L.cell(n, "cell", limit=80) for n in ranked["name"].tolist()]
     for start in range(0, len(kpi_ids), HEAT_COLUMNS):
         chunk = kpi_ids[start:start + HEAT_COLUMNS]
         name_w = 55 * L.MM
         cw = min((w - name_w) / len(chunk), 30 * L.MM)
-        rows = [[para("Partner", "head")] + [para(kpi_names.get(k, k), "headc", limit=60) for k in chunk]]
+        rows = [[L.cell("Partner", "head")] + [L.cell(kpi_names.get(k, k), "headc", limit=60) for k in chunk]]
         extra = []
-        for i, r in enumerate(ranked.to_dict("records"), start=1):
-            cells = [para(r["name"], "cell", limit=80)]
-            for j, k in enumerate(chunk, start=1):
-                att = grid.at[r["partner_id"], k] if r["partner_id"] in grid.index and k in grid.columns else None
-                cells.append(para(fmt_pct(att), "cellc"))
-                tint = "none" if is_missing(att) else _band(float(att), medium, high)
-                extra.append(("BACKGROUND", (j, i), (j, i), L.color(L.STATUS_TINTS[tint])))
-            rows.append(cells)
+        values = grid.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
+        for i, (name, atts) in enumerate(zip(names, values), start=1):
+            rows.append([name] + [L.cell(fmt_pct(att), "cellc") for att in atts])
+            bands = ["none" if is_missing(att) else _band(float(att), medium, high) for att in atts]
+            j = 0
+            while j < len(bands):  # one rectangle per run of cells in the same band
+                end = j
+                while end + 1 < len(bands) and bands[end + 1] == bands[j]:
+                    end += 1
+                extra.append(("BACKGROUND", (j + 1, i), (end + 1, i), tints[bands[j]]))
+                j = end + 1
         extra += [("GRID", (1, 1), (-1, -1), 0.6, L.color("#ffffff"))]
         out.append(L.table(rows, [name_w] + [cw] * len(chunk), zebra=False, extra=extra))
     return out
@@ -149,20 +161,21 @@ def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
     fl = a.flags
     if fl.empty:
         return out + [para("No flags this quarter.", "cell")]
-    counts = fl.groupby(["partner_id", "code"]).size()
-    codes = [c for c in FLAG_TITLES if c in set(fl["code"])] + sorted(set(fl["code"]) - set(FLAG_TITLES))
+    counts = fl.groupby(["partner_id", "code"]).size().to_dict()
+    present = set(fl["code"].tolist())
+    codes = [c for c in FLAG_TITLES if c in present] + sorted(present - set(FLAG_TITLES))
     name_w = 55 * L.MM
     cw = min((w - name_w - 16 * L.MM) / len(codes), 24 * L.MM)
-    rows = [[para("Partner", "head")] + [para(MATRIX_TITLES.get(c, FLAG_TITLES.get(c, c)), "headcs") for c in codes]
-            + [para("Total", "headr")]]
+    rows = [[L.cell("Partner", "head")] + [L.cell(MATRIX_TITLES.get(c, FLAG_TITLES.get(c, c)), "headcs") for c in codes]
+            + [L.cell("Total", "headr")]]
     totals = fl["code"].value_counts()
-    rows.append([para("All partners", "cellb")] + [para(str(totals.get(c, 0)), "cellc") for c in codes]
-                + [para(str(len(fl)), "cellr")])
-    for r in ranked.to_dict("records"):
+    rows.append([L.cell("All partners", "cellb")] + [L.cell(str(totals.get(c, 0)), "cellc") for c in codes]
+                + [L.cell(str(len(fl)), "cellr")])
+    for r in L.records(ranked[["partner_id", "name"]]):
         pid = r["partner_id"]
         vals = [int(counts.get((pid, c), 0)) for c in codes]
-        rows.append([para(r["name"], "cell", limit=80)] + [para(str(v) if v else "·", "cellc") for v in vals]
-                    + [para(str(sum(vals)), "cellr")])
+        rows.append([L.cell(r["name"], "cell", limit=80)] + [L.cell(str(v) if v else "·", "cellc") for v in vals]
+                    + [L.cell(str(sum(vals)), "cellr")])
     out.append(L.table(rows, [name_w] + [cw] * len(codes) + [16 * L.MM],
                        extra=[("BACKGROUND", (0, 1), (-1, 1), L.color(L.HEAD_BG)),
                               ("LEFTPADDING", (1, 0), (-1, 0), 1.2), ("RIGHTPADDING", (1, 0), (-1, 0), 1.2),
@@ -176,9 +189,9 @@ def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
     h = ranked.assign(change=pd.to_numeric(ranked["score"], errors="coerce")
                       - pd.to_numeric(ranked["previous_score"], errors="coerce")).dropna(subset=["change"])
     h = h.reindex(h["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
-    left = [[para(x, "head" if i == 0 else "headr") for i, x in enumerate(("Partner", "Last quarter", "Now", "Change"))]]
-    left += [[para(r["name"], "cell", limit=80), para(f"{float(r['previous_score']):.0f}", "cellr"),
-              para(f"{int(r['score'])}", "cellr"), para(_signed(r["change"]), "cellr")] for r in h.to_dict("records")]
+    left = [[L.cell(x, "head" if i == 0 else "headr") for i, x in enumerate(("Partner", "Last quarter", "Now", "Change"))]]
+    left += [[L.cell(r["name"], "cell", limit=80), L.cell(f"{float(r['previous_score']):.0f}", "cellr"),
+              L.cell(f"{int(r['score'])}", "cellr"), L.cell(_signed(r["change"]), "cellr")] for r in h.to_dict("records")]
     kq = a.kpi_quarterly
     prev_q = a.quarter.previous().label
     names = dict(zip(ranked["partner_id"], ranked["name"]))
@@ -190,10 +203,10 @@ def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
                          "before": before[~before.index.duplicated(keep="last")]}).dropna()
     both["change"] = both["now"] - both["before"]
     both = both.reindex(both["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
-    right = [[para(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
-    right += [[para(names.get(pid, pid), "cell", limit=60), para(kpi_names.get(kid, kid), "cell", limit=60),
-               para(fmt_pct(r["before"]), "cellr"), para(fmt_pct(r["now"]), "cellr"),
-               para(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in both.iterrows()]
+    right = [[L.cell(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
+    right += [[L.cell(names.get(pid, pid), "cell", limit=60), L.cell(kpi_names.get(kid, kid), "cell", limit=60),
+               L.cell(fmt_pct(r["before"]), "cellr"), L.cell(fmt_pct(r["now"]), "cellr"),
+               L.cell(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in both.iterrows()]
     half = (w - 8 * L.MM) / 2
     lt = L.table(left, [half - 54 * L.MM, 20 * L.MM, 14 * L.MM, 20 * L.MM]) if len(left) > 1 else \
         para("No earlier health score to compare with.", "note")
@@ -219,16 +232,16 @@ def _disagreements(a: "Analysis", names: dict) -> list:
     kpis = a.reconciled.kpis
     info = {r["kpi_id"]: r for r in kpis.to_dict("records")} if not kpis.empty else {}
     heads = ("Partner", "KPI", "Ours", "Theirs", "Gap", "Since", "Our cells", "Their cells")
-    rows = [[para(h, "head" if i < 2 or i > 4 else "headr") for i, h in enumerate(heads)]]
+    rows = [[L.cell(h, "head" if i < 2 or i > 4 else "headr") for i, h in enumerate(heads)]]
     for r in d.to_dict("records"):
         k = info.get(r["kpi_id"], {})
         unit = str(k.get("unit") or "count")
         fmt = (lambda x: fmt_number(x, unit, cfg.currency))  # noqa: E731
-        rows.append([para(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
-                     para(k.get("kpi_name", r["kpi_id"]), "cell", limit=60), para(fmt(r["internal"]), "cellr"),
-                     para(fmt(r["partner"]), "cellr"), para(fmt_pct(r["discrepancy"], 1), "cellr"),
-                     para(f"{r['since']} ({int(r['quarters'])} q)", "cell"), para(r["internal_cells"], "cellsmall", limit=300),
-                     para(r["partner_cells"], "cellsmall", limit=300)])
+        rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
+                     L.cell(k.get("kpi_name", r["kpi_id"]), "cell", limit=60), L.cell(fmt(r["internal"]), "cellr"),
+                     L.cell(fmt(r["partner"]), "cellr"), L.cell(fmt_pct(r["discrepancy"], 1), "cellr"),
+                     L.cell(f"{r['since']} ({int(r['quarters'])} q)", "cell"), L.cell(r["internal_cells"], "cellsmall", limit=300),
+                     L.cell(r["partner_cells"], "cellsmall", limit=300)])
     rest = w - (45 + 32 + 22 + 22 + 16 + 22) * L.MM
     out.append(L.table(rows, [45 * L.MM, 32 * L.MM, 22 * L.MM, 22 * L.MM, 16 * L.MM, 22 * L.MM, rest / 2, rest / 2]))
     return out
@@ -244,11 +257,11 @@ def _internal_notes(a: "Analysis", names: dict) -> list:
     w = L.content_width(landscape=True)
     out = [L.heading("Internal notes on commitments"),
            para("Our own notes from the commitment logs; they never appear in a partner's review.", "small")]
-    rows = [[para(h, "head") for h in ("Partner", "Commitment", "Description", "Internal note")]]
+    rows = [[L.cell(h, "head") for h in ("Partner", "Commitment", "Description", "Internal note")]]
     for r in notes.head(NOTES_LIMIT).to_dict("records"):
-        rows.append([para(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
-                     para(r["commitment_id"], "cell", limit=40), para(r.get("description"), "cell", limit=300),
-                     para(r["internal_note"], "cell")])
+        rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
+                     L.cell(r["commitment_id"], "cell", limit=40), L.cell(r.get("description"), "cell", limit=300),
+                     L.cell(r["internal_note"], "cell")])
     out.append(L.table(rows, [50 * L.MM, 26 * L.MM, (w - 76 * L.MM) * 0.45, (w - 76 * L.MM) * 0.55]))
     if len(notes) > NOTES_LIMIT:
         out.append(para(f"{len(notes) - NOTES_LIMIT} more notes are in the commitment logs.", "note"))
