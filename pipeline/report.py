@@ -11,6 +11,7 @@ quarter's outputs and nothing else (the e-mail send log beside them is kept).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import time
@@ -162,7 +163,7 @@ class _Serial:
 
 def _pool(jobs: int, tasks: int) -> Any:
     """Worker processes (forked: they inherit `_RUN`), or `_Serial` when one process will do."""
-    if jobs <= 1 or tasks <= 2:
+    if jobs <= 1 or tasks <= 1:
         return _Serial()
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -234,6 +235,10 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     jobs = jobs or os.cpu_count() or 1
     progress("charts and PDFs", 0, len(expected))
     _RUN["analysis"] = analysis
+    # what exists now (the analysis, the imported modules) is never garbage: the forked workers' collector
+    # need not walk it for every PDF, nor touch its pages (which would copy them)
+    gc.collect()
+    gc.freeze()
     try:
         with _pool(jobs, len(tasks) + 2) as pool:
             side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
@@ -273,6 +278,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
             result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
     finally:
         _RUN.clear()
+        gc.unfreeze()
     if cache_folder is not None:
         review_cache.prune(cache_folder, keys_used)
 
