@@ -208,9 +208,12 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     hist_file.parent.mkdir(parents=True, exist_ok=True)
 
     progress("analyse")
-    with History(hist_file) as history:
+    history = History(hist_file)
+    try:
         analysis = analyse(rec, q, history)
-        history.record(analysis)
+    except BaseException:
+        history.close()
+        raise
 
     partners = rec.partners.set_index("partner_id", drop=False)
     expected = [pid for pid in rec.active_partner_ids()]
@@ -218,20 +221,8 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
                           flag_count=len(analysis.flags))
     from pipeline.feedback import write_feedback
 
-    taken: set[str] = set()
-    names, tasks, cached = {}, [], []
-    cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
-    keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
-    for pid in expected:
-        names[pid] = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
-        task = _Task(pid, qdir / names[pid], cache_folder, keys.get(pid, ""))
-        # an entry on disk is checked (and copied) by this process while the workers render the rest
-        hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
-        (cached if hit else tasks).append(task)
     portfolio_name = outputs.portfolio_pdf_name(q.label)
-
-    # Partner reviews, the portfolio and reconciled.xlsx in worker processes, the longest jobs first;
-    # this process meanwhile copies the cached reviews and writes flags.csv and the feedback workbooks.
+    cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
     jobs = jobs or os.cpu_count() or 1
     progress("charts and PDFs", 0, len(expected))
     _RUN["analysis"] = analysis
@@ -240,9 +231,21 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     gc.collect()
     gc.freeze()
     try:
-        with _pool(jobs, len(tasks) + 2) as pool:
+        with _pool(jobs, len(expected) + 2) as pool:
+            # the two longest jobs first; this process meanwhile records the history, works out which
+            # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
             side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
                     "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
+            history.record(analysis)
+            history.close()
+            taken: set[str] = set()
+            tasks, cached = [], []
+            keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
+            for pid in expected:
+                name = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
+                task = _Task(pid, qdir / name, cache_folder, keys.get(pid, ""))
+                hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
+                (cached if hit else tasks).append(task)
             chunk = max(1, min(8, len(tasks) // (jobs * 8)))
             rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
             reused, retry = [], []
@@ -277,6 +280,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
             progress("audit files")
             result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
     finally:
+        history.close()
         _RUN.clear()
         gc.unfreeze()
     if cache_folder is not None:
