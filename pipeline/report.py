@@ -2,6 +2,11 @@
 charts and PDFs per partner (in parallel, reused from the cache when nothing they show changed) ->
 portfolio -> audit files (flags.csv, reconciled.xlsx, feedback workbooks, manifest.json).
 
+The worker processes (`_Workers`, ``--jobs``, default the cores) are forked first and set up matplotlib
+and reportlab while this process reads and analyses; they then receive the analysis once and write the
+portfolio, reconciled.xlsx and the partner reviews the cache does not hold, while this process records
+the history, copies the cached reviews and writes flags.csv and the feedback workbooks.
+
 `progress(stage, done, total)` is called as each stage starts (``read``, ``reconcile``, ``analyse``,
 ``charts and PDFs``, ``portfolio``, ``audit files``), so a caller can time them.
 
@@ -14,6 +19,7 @@ import datetime as dt
 import gc
 import json
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,14 +167,65 @@ class _Serial:
         return map(fn, items)
 
 
-def _pool(jobs: int, tasks: int) -> Any:
-    """Worker processes (forked: they inherit `_RUN`), or `_Serial` when one process will do."""
-    if jobs <= 1 or tasks <= 1:
-        return _Serial()
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class _Workers:
+    """The worker processes of a run, forked before the workbooks are read, so that they import and set up
+    matplotlib and reportlab while this process reads and analyses. `start` hands each of them the
+    analysis, pickled, once (a worker waits for it before its first job). With ``jobs <= 1`` the jobs
+    run in this process (`_Serial`). Leaving the block before `start` releases the waiting workers."""
 
-    return ProcessPoolExecutor(max_workers=min(jobs, tasks), mp_context=multiprocessing.get_context("fork"))
+    def __init__(self, jobs: int):
+        self.jobs, self.inbox, self.started = jobs, None, False
+        if jobs <= 1:
+            self.pool: Any = _Serial()
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        self.inbox = context.SimpleQueue()
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start,
+                                        initargs=(self.inbox,))
+        self.pool.submit(int)  # forks every worker now (a fork pool starts them all at its first job)
+
+    def start(self, analysis: Any) -> None:
+        if self.inbox is None:
+            _RUN["analysis"] = analysis
+        else:
+            blob = pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
+            for _ in range(self.jobs):
+                self.inbox.put(blob)
+        self.started = True
+
+    def __enter__(self) -> "_Workers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.inbox is not None and not self.started:
+                for _ in range(self.jobs):
+                    self.inbox.put(None)
+            self.pool.__exit__(*exc)
+        finally:
+            _RUN.clear()
+
+
+def _worker_start(inbox: Any) -> None:
+    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis."""
+    try:
+        import importlib
+
+        from pipeline.charts import _chart
+        from pipeline.render.layout import register_fonts
+
+        importlib.import_module("pipeline.render.partner")
+        register_fonts()
+        _chart()
+    except Exception:  # noqa: BLE001 - a failed warm-up only means the first job does it
+        pass
+    payload = inbox.get()
+    if payload is not None:
+        _RUN["analysis"] = pickle.loads(payload)
+        gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
 
 
 def _recipients(text: object) -> list[str]:
@@ -184,17 +241,23 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
 
     With `cache` (the default) a partner's PDF is copied from ``OUTPUT/.cache/`` when nothing it is made
     from changed since a previous run (see `pipeline.cache`); the output is the same either way."""
-    from pipeline.analyse import analyse, default_quarter
-    from pipeline.history import History
-    from pipeline.load import load
-
     progress = progress or (lambda *a, **k: None)
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    from pipeline import cache as review_cache
+    with _Workers(jobs or os.cpu_count() or 1) as workers:
+        return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache)
 
-    rec = load(Path(input_dir), progress=progress, cache_dir=review_cache.read_cache_dir(output_dir) if cache else None)
+
+def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: _Workers,
+         progress: Callable[..., None], cache: bool) -> ReportResult:
+    from pipeline import cache as review_cache
+    from pipeline.analyse import analyse, default_quarter
+    from pipeline.feedback import write_feedback
+    from pipeline.history import History
+    from pipeline.load import load
+
+    rec = load(input_dir, progress=progress, cache_dir=review_cache.read_cache_dir(output_dir) if cache else None)
     fatal = [p for p in rec.problems if p.code == "NO_PARTNERS"]
     if fatal or rec.partners.empty:
         raise PipelineError("no partner registry could be read, so no review can be written", fatal)
@@ -219,70 +282,63 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     expected = [pid for pid in rec.active_partner_ids()]
     result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
                           flag_count=len(analysis.flags))
-    from pipeline.feedback import write_feedback
 
     portfolio_name = outputs.portfolio_pdf_name(q.label)
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
-    jobs = jobs or os.cpu_count() or 1
+    jobs = workers.jobs
     progress("charts and PDFs", 0, len(expected))
-    _RUN["analysis"] = analysis
-    # what exists now (the analysis, the imported modules) is never garbage: the forked workers' collector
-    # need not walk it for every PDF, nor touch its pages (which would copy them)
-    gc.collect()
-    gc.freeze()
+    workers.start(analysis)
+    pool = workers.pool
     try:
-        with _pool(jobs, len(expected) + 2) as pool:
-            # the two longest jobs first; this process meanwhile records the history, works out which
-            # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
-            side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
-                    "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
-            history.record(analysis)
-            history.close()
-            taken: set[str] = set()
-            tasks, cached = [], []
-            keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
-            for pid in expected:
-                name = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
-                task = _Task(pid, qdir / name, cache_folder, keys.get(pid, ""))
-                hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
-                (cached if hit else tasks).append(task)
-            chunk = max(1, min(8, len(tasks) // (jobs * 8)))
-            rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
-            reused, retry = [], []
-            for task in cached:
-                r = _from_cache(task)
-                if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
-                    retry.append(pool.submit(_render_partner, task))
+        # the two longest jobs first; this process meanwhile records the history, works out which
+        # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
+        side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
+                "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
+        history.record(analysis)
+        history.close()
+        taken: set[str] = set()
+        tasks, cached = [], []
+        keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
+        for pid in expected:
+            name = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
+            task = _Task(pid, qdir / name, cache_folder, keys.get(pid, ""))
+            hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
+            (cached if hit else tasks).append(task)
+        chunk = max(1, min(8, len(tasks) // (jobs * 8)))
+        rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
+        reused, retry = [], []
+        for task in cached:
+            r = _from_cache(task)
+            if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
+                retry.append(pool.submit(_render_partner, task))
+            else:
+                reused.append(r)
+        rendered += [reused, (f.result() for f in retry)]
+        outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
+        outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(
+            Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
+        keys_used, entries = [], {}
+        done = 0
+        for batch in rendered:
+            for r in batch:
+                done += 1
+                if r.error:
+                    result.failed[r.partner_id] = r.error
                 else:
-                    reused.append(r)
-            rendered += [reused, (f.result() for f in retry)]
-            outputs.atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
-            outputs.replace_folder(qdir / "feedback", lambda tmp: write_feedback(
-                Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
-            keys_used, entries = [], {}
-            done = 0
-            for batch in rendered:
-                for r in batch:
-                    done += 1
-                    if r.error:
-                        result.failed[r.partner_id] = r.error
-                    else:
-                        result.written[r.partner_id] = r.pdf
-                        entries[r.partner_id] = r.entry
-                        keys_used.append(r.key)
-                    if r.reused:
-                        result.reused.append(r.partner_id)
-                    result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
-                    result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
-                    progress("charts and PDFs", done, len(expected))
-            progress("portfolio")
-            result.timings["portfolio"] = side["portfolio"].result()
-            progress("audit files")
-            result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
+                    result.written[r.partner_id] = r.pdf
+                    entries[r.partner_id] = r.entry
+                    keys_used.append(r.key)
+                if r.reused:
+                    result.reused.append(r.partner_id)
+                result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+                result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+                progress("charts and PDFs", done, len(expected))
+        progress("portfolio")
+        result.timings["portfolio"] = side["portfolio"].result()
+        progress("audit files")
+        result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
     finally:
         history.close()
-        _RUN.clear()
-        gc.unfreeze()
     if cache_folder is not None:
         review_cache.prune(cache_folder, keys_used)
 

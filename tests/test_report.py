@@ -187,6 +187,18 @@ def test_no_registry_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.output and "registry" in result.output
 
 
+def test_a_run_that_stops_before_drawing_releases_its_workers(tmp_path):
+    """The worker processes are forked before the workbooks are read; a run that ends there (no partner
+    registry) must release them and exit, not wait for an analysis that never comes."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "actuals.csv").write_text("partner_id,kpi_id,period,value\nP1,K1,2026-Q1,3\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "pipeline", "report", "-i", str(folder), "-o", str(tmp_path / "out"), "-j", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "registry" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_output_inside_input_is_refused(portfolio):
     result = CliRunner().invoke(cli, ["report", "-i", str(portfolio), "-o", str(portfolio / "out")])
     assert result.exit_code == 1 and "input" in result.output
