@@ -80,52 +80,69 @@ def get(folder: Path, key: str) -> tuple[bytes, dict[str, Any]] | None:
     """The cached PDF and manifest record for `key`, or None. An entry whose checksum does not match, or
     that does not parse, is removed, not served."""
     path = Path(folder) / f"{key}.pdf"
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    head, sep, body = data.partition(b"\n")
-    parts = head.split(b" ")
-    if sep and len(parts) == 3 and b" ".join(parts[:2]) == FORMAT and parts[2] == hashlib.sha256(body).hexdigest().encode():
+    body = read_entry(path, FORMAT)
+    if body is not None:
         record, sep, pdf = body.partition(b"\n")
         try:
             entry = json.loads(record)
         except ValueError:
             entry = None
         if sep and isinstance(entry, dict) and pdf.startswith(b"%PDF"):
-            os.utime(path)
             return pdf, entry
-    try:
-        path.unlink()
-    except OSError:
-        pass
+        discard(path)
     return None
 
 
 def put(folder: Path, key: str, pdf: bytes, entry: dict[str, Any]) -> None:
-    """Store `pdf` and its manifest record under `key` (written aside and renamed; a failure to cache never
-    fails the run)."""
-    from pipeline.outputs import atomic_write
-
+    """Store `pdf` and its manifest record under `key`."""
     body = json.dumps(entry, ensure_ascii=True, sort_keys=True, default=str).encode() + b"\n" + pdf
-    try:
-        atomic_write(Path(folder) / f"{key}.pdf", FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-    except OSError:
-        pass
+    write_entry(Path(folder) / f"{key}.pdf", FORMAT, body)
 
 
-def prune(folder: Path, keep: Iterable[str]) -> int:
+def prune(folder: Path, keep: Iterable[str], suffix: str = ".pdf") -> int:
     """Delete the entries (and stray temp files) of `folder` whose key is not in `keep`."""
     folder = Path(folder)
-    wanted = {f"{k}.pdf" for k in keep}
+    wanted = {f"{k}{suffix}" for k in keep}
     removed = 0
     if not folder.is_dir():
         return 0
     for entry in folder.iterdir():
         if entry.is_file() and entry.name not in wanted:
-            try:
-                entry.unlink()
-                removed += 1
-            except OSError:
-                pass
+            removed += discard(entry)
     return removed
+
+
+# --- the entry format both caches share (this one and pipeline.readcache) ----------------------------
+
+def write_entry(path: Path, fmt: bytes, body: bytes) -> None:
+    """`body` behind a first line of the format and its SHA-256; written aside and renamed. A failure to
+    cache never fails the run."""
+    from pipeline.outputs import atomic_write
+
+    try:
+        atomic_write(path, fmt + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    except OSError:
+        pass
+
+
+def read_entry(path: Path, fmt: bytes) -> bytes | None:
+    """The body of the entry at `path` when its first line is `fmt` and the body's checksum; else None,
+    and a bad entry is deleted. A good entry's time is touched (the cache keeps what is used)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head, sep, body = data.partition(b"\n")
+    if sep and head == fmt + b" " + hashlib.sha256(body).hexdigest().encode():
+        os.utime(path)
+        return body
+    discard(path)
+    return None
+
+
+def discard(path: Path) -> int:
+    try:
+        path.unlink()
+        return 1
+    except OSError:
+        return 0

@@ -17,11 +17,12 @@ import datetime as dt
 import hashlib
 import json
 import marshal
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline import problems as P
+from pipeline.cache import discard, read_entry, write_entry
+from pipeline.cache import prune as cache_prune
 from pipeline.raw import CellError, RawSheet, RawWorkbook
 
 FORMAT = b"partner-review-read 1"
@@ -37,8 +38,6 @@ def entry_key(sha256: str, rel: str, limits: dict[str, Any]) -> str:
 
 def store(folder: Path, key: str, outcome: Any) -> None:
     """Keep a packed `FileOutcome` of a file that was read (never fails the run)."""
-    from pipeline.outputs import atomic_write
-
     book = outcome.workbook
     if book is None or len(outcome.packed) != len(book.sheets):
         return
@@ -51,10 +50,7 @@ def store(folder: Path, key: str, outcome: Any) -> None:
                s.hidden, sorted(s.hidden_rows)) for s in book.sheets]
     problems = [tuple(getattr(p, f) for f in _PROBLEM_FIELDS) for p in outcome.problems]
     body = marshal.dumps((outcome.kind, book.path, book.kind, sheets, list(outcome.packed), specials, problems))
-    try:
-        atomic_write(Path(folder) / f"{key}.bin", FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-    except OSError:
-        pass
+    write_entry(Path(folder) / f"{key}.bin", FORMAT, body)
 
 
 def load(folder: Path, key: str) -> Any | None:
@@ -62,14 +58,10 @@ def load(folder: Path, key: str) -> Any | None:
     from pipeline.read import FileOutcome
 
     path = Path(folder) / f"{key}.bin"
-    try:
-        data = path.read_bytes()
-    except OSError:
+    body = read_entry(path, FORMAT)
+    if body is None:
         return None
-    head, sep, body = data.partition(b"\n")
     try:
-        if not (sep and head == FORMAT + b" " + hashlib.sha256(body).hexdigest().encode()):
-            raise ValueError("checksum")
         kind, path_, book_kind, sheets, packed, specials, problems = marshal.loads(body)
         book = RawWorkbook(path=str(path_), kind=str(book_kind))
         for name, first_row, first_col, formulas, hidden, hidden_rows in sheets:
@@ -83,26 +75,14 @@ def load(folder: Path, key: str) -> Any | None:
                               specials=[[(int(r), int(c), _decode(tag, v)) for r, c, tag, v in s] for s in specials],
                               packed=list(packed))
     except (ValueError, TypeError, EOFError, KeyError, IndexError):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        discard(path)
         return None
-    os.utime(path)
     return outcome
 
 
 def prune(folder: Path, keep: Iterable[str]) -> None:
     """Delete the entries of `folder` whose key is not in `keep`."""
-    wanted = {f"{k}.bin" for k in keep}
-    if not Path(folder).is_dir():
-        return
-    for entry in Path(folder).iterdir():
-        if entry.is_file() and entry.name not in wanted:
-            try:
-                entry.unlink()
-            except OSError:
-                pass
+    cache_prune(folder, keep, suffix=".bin")
 
 
 def _encode(value: Any) -> tuple[str, Any]:
