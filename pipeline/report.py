@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -140,6 +141,15 @@ def _write_portfolio(target: Path) -> float:
     return time.process_time() - t0
 
 
+def _side(future: Any, job: Callable[[Path], float], target: Path, analysis: Any) -> float:
+    """The result of a portfolio or reconciled.xlsx job; written by this process if its worker died."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        _RUN["analysis"] = analysis
+        return job(target)
+
+
 def _write_reconciled(target: Path) -> float:
     """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
     t0 = time.process_time()
@@ -174,7 +184,7 @@ class _Workers:
     run in this process (`_Serial`). Leaving the block before `start` releases the waiting workers."""
 
     def __init__(self, jobs: int):
-        self.jobs, self.inbox, self.started = jobs, None, False
+        self.jobs, self.inbox, self.started, self.blob = jobs, None, False, ""
         if jobs <= 1:
             self.pool: Any = _Serial()
             return
@@ -184,16 +194,33 @@ class _Workers:
         context = multiprocessing.get_context("fork")
         self.inbox = context.SimpleQueue()
         self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start,
-                                        initargs=(self.inbox,))
+                                        initargs=(self.inbox, os.getpid()))
         self.pool.submit(int)  # forks every worker now (a fork pool starts them all at its first job)
 
-    def start(self, analysis: Any) -> None:
+    def start(self, analysis: Any, folder: Path) -> None:
+        """Hand the workers the analysis: pickled into a private file in `folder` (the output folder) whose
+        path each of them is sent (a few bytes, so this never blocks, even when a worker has died). The
+        file is removed at the end of the run; one left by a killed run is removed by the next."""
         if self.inbox is None:
             _RUN["analysis"] = analysis
         else:
-            blob = pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
+            import tempfile
+
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob(".run-*.analysis"):  # left by a run that was killed
+                if not _alive(old.name.split("-")[1]):
+                    old.unlink(missing_ok=True)
+            fd, self.blob = tempfile.mkstemp(prefix=f".run-{os.getpid()}-", suffix=".analysis", dir=folder)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
             for _ in range(self.jobs):
-                self.inbox.put(blob)
+                self.inbox.put(self.blob)
+            try:
+                self.pool.submit(int)
+            except BrokenProcessPool:  # a worker died before any work (killed, out of memory): draw here
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = _Serial()
+                _RUN["analysis"] = analysis
         self.started = True
 
     def __enter__(self) -> "_Workers":
@@ -207,10 +234,34 @@ class _Workers:
             self.pool.__exit__(*exc)
         finally:
             _RUN.clear()
+            if self.blob:
+                try:
+                    os.unlink(self.blob)
+                except OSError:
+                    pass
 
 
-def _worker_start(inbox: Any) -> None:
-    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis."""
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def default_jobs() -> int:
+    """The cores this process may use (a container's CPU limit, not the host's core count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _worker_start(inbox: Any, parent: int) -> None:
+    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
+    A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
+    _die_with_parent(parent)
     try:
         import importlib
 
@@ -222,10 +273,28 @@ def _worker_start(inbox: Any) -> None:
         _chart()
     except Exception:  # noqa: BLE001 - a failed warm-up only means the first job does it
         pass
-    payload = inbox.get()
-    if payload is not None:
-        _RUN["analysis"] = pickle.loads(payload)
+    while not inbox._reader.poll(1.0):  # SimpleQueue's pipe: wait, but notice a parent gone
+        if os.getppid() != parent:
+            os._exit(1)
+    path = inbox.get()
+    if path is not None:
+        with open(path, "rb") as fh:
+            _RUN["analysis"] = pickle.load(fh)
         gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this worker when its parent dies, even while it waits for a job."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the wait above still notices
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
 
 
 def _recipients(text: object) -> list[str]:
@@ -245,7 +314,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    with _Workers(jobs or os.cpu_count() or 1) as workers:
+    with _Workers(jobs or default_jobs()) as workers:
         return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache)
 
 
@@ -287,7 +356,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
     jobs = workers.jobs
     progress("charts and PDFs", 0, len(expected))
-    workers.start(analysis)
+    workers.start(analysis, Path(output_dir))
     pool = workers.pool
     try:
         # the two longest jobs first; this process meanwhile records the history, works out which
@@ -301,8 +370,9 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
         for pid in expected:
             name = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
-            task = _Task(pid, qdir / name, cache_folder, keys.get(pid, ""))
-            hit = cache_folder is not None and (cache_folder / f"{task.key}.pdf").is_file()
+            key = keys.get(pid, "")
+            task = _Task(pid, qdir / name, cache_folder if key else None, key)
+            hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
             (cached if hit else tasks).append(task)
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
         rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
@@ -310,7 +380,10 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         for task in cached:
             r = _from_cache(task)
             if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
-                retry.append(pool.submit(_render_partner, task))
+                try:
+                    retry.append(pool.submit(_render_partner, task))
+                except BrokenProcessPool as exc:
+                    reused.append(_Rendered(task.partner_id, error=f"not drawn: a worker process died ({exc})"))
             else:
                 reused.append(r)
         rendered += [reused, (f.result() for f in retry)]
@@ -320,23 +393,30 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         keys_used, entries = [], {}
         done = 0
         for batch in rendered:
-            for r in batch:
-                done += 1
-                if r.error:
-                    result.failed[r.partner_id] = r.error
-                else:
-                    result.written[r.partner_id] = r.pdf
-                    entries[r.partner_id] = r.entry
-                    keys_used.append(r.key)
-                if r.reused:
-                    result.reused.append(r.partner_id)
-                result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
-                result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
-                progress("charts and PDFs", done, len(expected))
+            try:
+                for r in batch:
+                    done += 1
+                    if r.error:
+                        result.failed[r.partner_id] = r.error
+                    else:
+                        result.written[r.partner_id] = r.pdf
+                        entries[r.partner_id] = r.entry
+                        keys_used.append(r.key)
+                    if r.reused:
+                        result.reused.append(r.partner_id)
+                    result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+                    result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+                    progress("charts and PDFs", done, len(expected))
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): say so per review
+                for task in tasks + cached:
+                    if task.partner_id not in result.written:
+                        result.failed.setdefault(task.partner_id, f"not drawn: a worker process died ({exc}); "
+                                                                  "run the report again")
         progress("portfolio")
-        result.timings["portfolio"] = side["portfolio"].result()
+        result.timings["portfolio"] = _side(side["portfolio"], _write_portfolio, qdir / portfolio_name, analysis)
         progress("audit files")
-        result.timings["reconciled.xlsx"] = side["reconciled.xlsx"].result()
+        result.timings["reconciled.xlsx"] = _side(side["reconciled.xlsx"], _write_reconciled,
+                                                  qdir / "reconciled.xlsx", analysis)
     finally:
         history.close()
     if cache_folder is not None:

@@ -254,3 +254,90 @@ def test_email_drafts_from_a_real_report(report_run):
         for other in manifest["partners"]:
             if other["partner_id"] != entry["partner_id"]:
                 assert other["partner_name"] not in body
+
+
+_DYING: dict = {}  # marker file and the real function, set by a test before the workers fork
+
+
+def _die_first(*args):
+    """Stands in for a worker function: the first worker process to reach it dies on the spot."""
+    try:
+        os.close(os.open(_DYING["marker"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return _DYING["original"](*args)
+    os._exit(3)
+
+
+def _first_worker_dies(marker: Path, original):
+    _DYING.update(marker=marker, original=original)
+    return _die_first
+
+
+def test_a_worker_killed_before_the_work_starts_the_reviews_are_drawn_here(portfolio, tmp_path, monkeypatch):
+    from pipeline import report
+
+    monkeypatch.setattr(report, "_worker_start", _first_worker_dies(tmp_path / "died", report._worker_start))
+    result = report.run_report(portfolio, tmp_path / "out", jobs=2)
+    assert (tmp_path / "died").exists()
+    assert result.ok and len(result.written) == len(result.expected) > 1
+    manifest = json.loads((tmp_path / "out" / QUARTER / "manifest.json").read_text())
+    assert sorted(m["partner_id"] for m in manifest["partners"]) == sorted(result.expected)
+
+
+def test_a_worker_dying_mid_run_fails_the_reviews_it_took_not_the_run(portfolio, tmp_path, monkeypatch):
+    from pipeline import report
+
+    monkeypatch.setattr(report, "_render_partner", _first_worker_dies(tmp_path / "died", report._render_partner))
+    result = report.run_report(portfolio, tmp_path / "out", jobs=2, cache=False)
+    qdir = tmp_path / "out" / QUARTER
+    assert result.failed and not result.ok
+    assert all("worker process died" in why for why in result.failed.values())
+    assert set(result.failed) | set(result.written) == set(result.expected)
+    manifest = json.loads((qdir / "manifest.json").read_text())
+    assert sorted(m["partner_id"] for m in manifest["partners"]) == sorted(result.written)
+    for name in result.written.values():
+        assert PdfReader(qdir / name).pages
+    assert (qdir / "reconciled.xlsx").exists() and list(qdir.glob("portfolio_*.pdf"))
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            kids.append(int(status.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_killing_a_run_leaves_no_worker_behind(portfolio, tmp_path):
+    cmd = [sys.executable, "-m", "pipeline", "report", "-i", str(portfolio), "-o", str(tmp_path / "out"), "-j", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_children(proc.pid)) < 2:
+        time.sleep(0.01)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the worker processes did not start"
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() and "zombie" not in
+                                         Path(f"/proc/{w}/status").read_text() for w in workers):
+        time.sleep(0.05)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "zombie" not in Path(f"/proc/{w}/status").read_text()]
+    assert alive == []
+
+
+def test_the_analysis_handed_to_the_workers_is_removed_and_a_stale_one_cleared(portfolio, tmp_path):
+    from pipeline.report import run_report
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".run-999999999-abc.analysis"          # left by a killed run (no such process)
+    stale.write_bytes(b"old")
+    result = run_report(portfolio, out, jobs=2)
+    assert result.ok
+    assert list(out.glob(".run-*.analysis")) == []
