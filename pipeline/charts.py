@@ -77,9 +77,11 @@ def _chart() -> dict[str, Any]:
                        zorder=4)
     actual, = ax.plot([], [], linestyle="-", linewidth=1.8, color=ACTUAL_COLOUR, marker="o", markersize=3.8,
                       markeredgewidth=0, label="Actual", zorder=5)
+    # parse_math off: a KPI named "Spend $ per $" is text, never mathtext (which could also fail to parse)
     title = fig.text(0.03, 0.93, "", fontsize=8, fontweight="bold", family=FONT_FAMILY, color=TITLE_COLOUR,
-                     va="center", ha="left")
-    note = fig.text(0.03, 0.012, "", fontsize=5.6, family=FONT_FAMILY, color="#666666", va="bottom", ha="left")
+                     va="center", ha="left", parse_math=False)
+    note = fig.text(0.03, 0.012, "", fontsize=5.6, family=FONT_FAMILY, color="#666666", va="bottom", ha="left",
+                    parse_math=False)
     y_axis = _y_axis_artists(fig, ax)
     _figure.update(fig=fig, ax=ax, shade=shade, actual=actual, target=target, partner=partner, title=title,
                    note=note, legend=None, locator=MaxNLocator(nbins=4, min_n_ticks=3), **y_axis, backgrounds={},

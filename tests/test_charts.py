@@ -212,3 +212,13 @@ def test_cached_text_at_a_whole_pixel_is_matplotlibs_own():
     fast, plain = draw(True), draw(False)
     assert (plain[..., 0] < 250).sum() > 200  # text was drawn
     assert np.abs(fast - plain).max() <= 2
+
+
+@pytest.mark.parametrize("title", ["Spend $ per \\lead $", "Revenue in $ and $$", "Cost $\\frac{a}{b}$"])
+def test_dollar_signs_in_a_kpi_name_are_text_not_mathtext(title):
+    """A KPI name is what the user typed: two dollar signs must not switch to mathtext (which can raise)."""
+    q = ["2026-Q1", "2026-Q2"]
+    png = trend_chart(q, [1.0, 2.0], [1.5, 1.5], title=title, unit="currency", current="2026-Q2")
+    assert Image.open(io.BytesIO(png)).size[0] > 100
+    text = charts._chart()["title"]
+    assert text.get_text() == title and not text._parse_math
