@@ -184,10 +184,17 @@ def partner_digests(analysis: Analysis) -> tuple[bytes, dict[str, bytes]]:
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """One 64-bit hash per row over every column. Numbers, booleans, dates and text hash by value (NaN and
-    None kept apart from any text); mixed object columns by ``repr``, so 1, 1.0 and "1" differ."""
+    """One 64-bit hash per row over every column. Numbers, booleans, dates and text hash by value (floats by
+    their bits, so -0.0 is not 0.0; NaN and None kept apart from any text); mixed object columns by
+    ``repr``, so 1, 1.0 and "1" differ."""
     if not len(frame.columns):
         return np.zeros(len(frame), dtype="uint64")
-    series = [frame.iloc[:, i] for i in range(frame.shape[1])]
-    cols = {str(i): (s.map(repr) if s.dtype == object else s) for i, s in enumerate(series)}
+    cols = {}
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i].reset_index(drop=True)  # aligned by position, whatever the frame's index
+        if s.dtype == object:
+            s = s.map(repr)
+        elif s.dtype.kind == "f":  # by their bits: pandas' hash takes -0.0 for 0.0, which print differently
+            s = pd.Series(s.to_numpy(dtype="float64").view("uint64"))
+        cols[str(i)] = s
     return pd.util.hash_pandas_object(pd.DataFrame(cols), index=False).to_numpy()

@@ -44,17 +44,26 @@ def fingerprint_files() -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
 
 
+# the libraries whose behaviour a review or a read grid depends on: a new version renders and reads again
+LIBRARIES = ("pandas", "numpy", "matplotlib", "pillow", "reportlab", "rl-accel", "python-calamine", "openpyxl",
+             "defusedxml")
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Package and library versions plus a hash of the package's source."""
-    import matplotlib
-    import pandas as pd
-    import reportlab
+    """The versions of this package and of `LIBRARIES`, plus a hash of the package's source."""
+    from importlib import metadata
 
     import pipeline
 
     h = hashlib.sha256()
-    h.update(f"{pipeline.__version__}|{matplotlib.__version__}|{reportlab.Version}|{pd.__version__}".encode())
+    for name in LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{name}={version}|".encode())
+    h.update(pipeline.__version__.encode())
     root = Path(pipeline.__file__).parent
     for rel in fingerprint_files():
         h.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
@@ -134,7 +143,10 @@ def read_entry(path: Path, fmt: bytes) -> bytes | None:
         return None
     head, sep, body = data.partition(b"\n")
     if sep and head == fmt + b" " + hashlib.sha256(body).hexdigest().encode():
-        os.utime(path)
+        try:
+            os.utime(path)
+        except OSError:
+            pass
         return body
     discard(path)
     return None

@@ -87,12 +87,13 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
         if not s.is_folder:
             inputs[s.path] = InputFile(s.path, status="skipped")
         problems[s.path] = [s.problem]
-    jobs, cached, keys = [], {}, {}
+    jobs, cached, keys, stamps = [], {}, {}, {}
     for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
         full = root / f.path
         inputs[f.path] = item = InputFile(f.path, kind=f.kind)
         problems[f.path] = []
         try:
+            stamps[f.path] = _stamp(full)
             item.sha256 = sha256_of(full)
         except OSError as exc:
             item.status = "refused"
@@ -111,8 +112,8 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
     for path, (status, value) in list(outcomes.items()) + list(cached.items()):
         item = inputs[path]
         if status == "ok":
-            if cache_dir is not None and path not in cached:
-                readcache.store(cache_dir, keys[path], value)
+            if cache_dir is not None and path not in cached and _stamp(root / path) == stamps[path]:
+                readcache.store(cache_dir, keys[path], value)  # not when the file changed while it was read
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
             problems[path].extend(outcome.problems)
@@ -136,6 +137,14 @@ def _isolation_problem(status: str, detail: Any, path: str, limits: dict) -> P.P
     if status == "memory":
         return P.make("FILE_MEMORY", file=path, megabytes=limits["file_memory_mb"])
     return P.make("FILE_CORRUPT", file=path, detail=f"the reader crashed on it ({detail})")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def sha256_of(path: Path) -> str:

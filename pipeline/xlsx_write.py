@@ -39,7 +39,7 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _INVALID_TITLE = re.compile(r"[\[\]:*?/\\]")
-_ESCAPED = re.compile(r"(_x[0-9a-fA-F]{4}_)")
+_ESCAPED = re.compile(r"_(?=x[0-9a-fA-F]{4}_)")  # an underscore starting _xHHHH_ (overlapping ones too)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\ufffe\uffff]")
 _XML_SPECIAL = re.compile(r"[&<>]")
@@ -103,7 +103,7 @@ def escape_text(text: str) -> str:
 
 def _escape(text: str, control: re.Pattern) -> str:
     if "_x" in text:
-        text = _ESCAPED.sub(r"_x005F\1", text)
+        text = _ESCAPED.sub("_x005F_", text)
     text = control.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
     if _XML_SPECIAL.search(text):
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -226,6 +226,9 @@ def test_row_hashes_tell_apart_values_that_print_alike():
 
     mixed = pd.DataFrame({"v": pd.Series([1, 1.0, "1", None, "None", float("nan")], dtype=object)})
     assert len(set(_row_hashes(mixed).tolist())) == 6
+    assert len(set(_row_hashes(pd.DataFrame({"v": [0.0, -0.0, float("nan")]})).tolist())) == 3
+    shuffled = pd.DataFrame({"a": [1.5, 2.5], "b": ["x", "y"]}, index=[7, 3])   # any index: rows by position
+    assert _row_hashes(shuffled).tolist() == _row_hashes(shuffled.reset_index(drop=True)).tolist()
     text = pd.DataFrame({"v": pd.Series(["nan", None, "", "a"], dtype="str")})
     assert len(set(_row_hashes(text).tolist())) == 4
     assert _row_hashes(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})).tolist() != \

@@ -283,3 +283,15 @@ def test_random_frames_round_trip(frames):
     data = frames_xlsx_bytes(frames)
     _assert_round_trip(frames, data, openpyxl_text=lambda s: "_x" not in s and "x005F_" not in s
                        and not re.search(r"[\x00-\x08\x0b-\x1f]", s))
+
+
+@pytest.mark.parametrize("text", ["_x0041_", "_x005F_x0041_", "__x0041__", "_x0041__x0042_", "a_x12_b", "\x01_x0001_"])
+def test_excel_escapes_decode_back_to_the_text(text):
+    """Excel reads ``_xHHHH_`` left to right as one character; what we write must read back as typed,
+    overlapping sequences included."""
+    import re
+
+    from pipeline.xlsx_write import escape_text
+
+    decoded = re.sub(r"_x([0-9a-fA-F]{4})_", lambda m: chr(int(m.group(1), 16)), escape_text(text))
+    assert decoded == text
