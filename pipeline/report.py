@@ -262,6 +262,10 @@ def _worker_start(inbox: Any, parent: int) -> None:
     """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
     A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
     _die_with_parent(parent)
+    try:  # below the parent: while it reads and analyses, the warm-up only takes what the parent leaves
+        os.nice(2)
+    except OSError:
+        pass
     try:
         import importlib
 
