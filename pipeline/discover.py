@@ -34,6 +34,15 @@ class Skipped:
     is_folder: bool = False
 
 
+def _shown(path: str) -> str:
+    """A path as text: bytes of the name that are not UTF-8 (Python keeps them as surrogates) become \ufffd."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "replace")
+
+
 def _is_readme(name: str) -> bool:
     return name.lower().split(".")[0] == "readme"
 
@@ -54,7 +63,7 @@ def discover(input_dir: Path) -> tuple[list[Found], list[Skipped]]:
         prefix = "" if rel_dir == "." else rel_dir + "/"
         for d in sorted(dirnames):
             if d.startswith("."):
-                rel = prefix + d + "/"
+                rel = _shown(prefix + d + "/")
                 skipped.append(Skipped(rel, P.make("FILE_HIDDEN", file=rel), is_folder=True))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -62,7 +71,9 @@ def discover(input_dir: Path) -> tuple[list[Found], list[Skipped]]:
             full = here / name
             if not prefix and name == CONFIG_FILE:
                 continue
-            if name.startswith("~$"):
+            if _shown(rel) != rel:  # bytes that are not UTF-8 in the name: it could not be shown or written
+                skipped.append(Skipped(_shown(rel), P.make("FILE_BAD_NAME", file=_shown(rel))))
+            elif name.startswith("~$"):
                 skipped.append(Skipped(rel, P.make("FILE_LOCK", file=rel)))
             elif name.startswith("."):
                 skipped.append(Skipped(rel, P.make("FILE_HIDDEN", file=rel)))

@@ -27,6 +27,7 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     # --- files -----------------------------------------------------------------------------------
     "FILE_LOCK": (NOTE, "skipped an Office lock file", "nothing to do: Excel leaves it while the workbook is open"),
     "FILE_HIDDEN": (NOTE, "skipped a hidden file", "nothing to do"),
+    "FILE_BAD_NAME": (ERROR, "the file's name is not valid text (shown with \ufffd where a byte could not be read), so it was not read", "rename the file, then run again"),
     "FILE_UNSUPPORTED": (NOTE, "skipped: not a workbook ({detail})", "save it as .xlsx if it holds review data"),
     "FILE_EMPTY": (ERROR, "the file is empty (0 bytes)", "copy the workbook again; the copy was cut off"),
     "FILE_CORRUPT": (ERROR, "the workbook cannot be opened: {detail}", "open it in Excel or LibreOffice, save it as .xlsx, and drop it again"),

@@ -341,3 +341,22 @@ def test_the_analysis_handed_to_the_workers_is_removed_and_a_stale_one_cleared(p
     result = run_report(portfolio, out, jobs=2)
     assert result.ok
     assert list(out.glob(".run-*.analysis")) == []
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_run_goes_on(portfolio, tmp_path):
+    import shutil
+
+    folder = tmp_path / "in"
+    shutil.copytree(portfolio, folder)
+    bad = os.path.join(os.fsencode(folder), b"P0001_donn\xe9es.xlsx")   # Latin-1 bytes, as an old share leaves them
+    with open(bad, "wb") as fh:
+        fh.write((folder / "registry.xlsx").read_bytes())
+    before = _tree_digest(folder)
+    result = CliRunner().invoke(cli, ["report", "-i", str(folder), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert "Traceback" not in result.output, result.output
+    assert "FILE_BAD_NAME" in result.output and "P0001_donn\ufffdes.xlsx" in result.output
+    manifest = json.loads((tmp_path / "out" / QUARTER / "manifest.json").read_text(encoding="utf-8"))
+    assert len(manifest["partners"]) == 5
+    assert load_workbook(tmp_path / "out" / QUARTER / "reconciled.xlsx", read_only=True)["problems"].max_row >= 2
+    assert _tree_digest(folder) == before
