@@ -109,3 +109,40 @@ def test_a_damaged_entry_is_removed_and_the_file_read_again(folders, damage):
     assert len(again.cached) == 2
     assert again.workbooks == first.workbooks
     assert len(list(cache.glob("*.bin"))) == 3   # stored again, whole
+
+
+def test_a_new_version_of_a_reading_library_reads_again(monkeypatch):
+    from importlib import metadata
+
+    from pipeline import cache
+
+    real = metadata.version
+    key = readcache.entry_key("ab" * 32, "book.xlsx", {"max_cells": 5})
+    cache.code_fingerprint.cache_clear()
+    monkeypatch.setattr(metadata, "version", lambda name: "99.0" if name == "python-calamine" else real(name))
+    try:
+        assert readcache.entry_key("ab" * 32, "book.xlsx", {"max_cells": 5}) != key
+    finally:
+        cache.code_fingerprint.cache_clear()
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_stored(folders, monkeypatch):
+    from pipeline import read
+
+    root, cache = folders
+    seen: set = set()
+    real = read._stamp
+
+    def moving(path):  # the second look at a file (after reading it) sees other bytes than the first
+        stamp = real(path)
+        if path.name in seen:
+            return stamp[0] + 1, stamp[1]
+        seen.add(path.name)
+        return stamp
+
+    monkeypatch.setattr(read, "_stamp", moving)
+    read_input(root, Config(), cache)
+    assert list(cache.glob("*.bin")) == []
+    monkeypatch.setattr(read, "_stamp", real)
+    read_input(root, Config(), cache)
+    assert len(list(cache.glob("*.bin"))) == 3
