@@ -38,9 +38,15 @@ def run_isolated(fn, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb
         return pool.run(jobs, seconds)
 
 
+def available_cores() -> int:
+    """The cores this process may use (a container's CPU limit, not the host's core count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_workers(jobs: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs, cores, 8))
+    return max(1, min(jobs, available_cores(), 8))
 
 
 class WorkerStartError(PipelineError):

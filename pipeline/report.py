@@ -68,7 +68,7 @@ def history_path_for(output_dir: Path, configured: str, explicit: Path | None) -
     return Path(output_dir) / HISTORY_FILE
 
 
-# this run's Analysis, set before the worker pool forks so that workers inherit it instead of being sent it
+# this run's Analysis where the jobs run: each worker's copy (see `_Workers.start`), or this process's own
 _RUN: dict[str, Any] = {}
 
 
@@ -158,7 +158,7 @@ def _write_reconciled(target: Path) -> float:
 
 
 class _Serial:
-    """The pool's interface, run in this process: for --jobs 1 and tiny portfolios."""
+    """The pool's interface, run in this process: for --jobs 1, or when the workers died before the work."""
 
     def __enter__(self) -> "_Serial":
         return self
@@ -251,13 +251,6 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def default_jobs() -> int:
-    """The cores this process may use (a container's CPU limit, not the host's core count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def _worker_start(inbox: Any, parent: int) -> None:
     """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
     A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
@@ -318,7 +311,9 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     output_dir = Path(output_dir)
     if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
         raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
-    with _Workers(jobs or default_jobs()) as workers:
+    from pipeline.isolation import available_cores
+
+    with _Workers(jobs or available_cores()) as workers:
         return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache)
 
 
@@ -380,14 +375,14 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
             (cached if hit else tasks).append(task)
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
         rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
-        reused, retry = [], []
+        reused, retry, broken = [], [], None
         for task in cached:
             r = _from_cache(task)
             if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
                 try:
                     retry.append(pool.submit(_render_partner, task))
                 except BrokenProcessPool as exc:
-                    reused.append(_Rendered(task.partner_id, error=f"not drawn: a worker process died ({exc})"))
+                    broken = exc
             else:
                 reused.append(r)
         rendered += [reused, (f.result() for f in retry)]
@@ -411,11 +406,11 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                     result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
                     result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
                     progress("charts and PDFs", done, len(expected))
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): say so per review
-                for task in tasks + cached:
-                    if task.partner_id not in result.written:
-                        result.failed.setdefault(task.partner_id, f"not drawn: a worker process died ({exc}); "
-                                                                  "run the report again")
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): the rest of this batch is lost
+                broken = exc
+        for pid in expected:
+            if broken is not None and pid not in result.written and pid not in result.failed:
+                result.failed[pid] = f"not drawn: a worker process died ({broken}); run the report again"
         progress("portfolio")
         result.timings["portfolio"] = _side(side["portfolio"], _write_portfolio, qdir / portfolio_name, analysis)
         progress("audit files")

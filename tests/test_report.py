@@ -293,6 +293,7 @@ def test_a_worker_dying_mid_run_fails_the_reviews_it_took_not_the_run(portfolio,
     assert result.failed and not result.ok
     assert all("worker process died" in why for why in result.failed.values())
     assert set(result.failed) | set(result.written) == set(result.expected)
+    assert not set(result.failed) & set(result.written)
     manifest = json.loads((qdir / "manifest.json").read_text())
     assert sorted(m["partner_id"] for m in manifest["partners"]) == sorted(result.written)
     for name in result.written.values():
@@ -360,3 +361,19 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_run_goes_on(portfolio,
     assert len(manifest["partners"]) == 5
     assert load_workbook(tmp_path / "out" / QUARTER / "reconciled.xlsx", read_only=True)["problems"].max_row >= 2
     assert _tree_digest(folder) == before
+
+
+def test_reviews_from_the_cache_are_kept_when_a_worker_dies(portfolio, tmp_path, monkeypatch):
+    from pipeline import cache, report
+
+    out = tmp_path / "out"
+    assert report.run_report(portfolio, out, jobs=1).ok
+    entries = sorted(cache.cache_dir(out, QUARTER).glob("*.pdf"))
+    for entry in entries[:2]:          # two reviews to draw again, the others come from the cache
+        entry.unlink()
+    monkeypatch.setattr(report, "_render_partner", _first_worker_dies(tmp_path / "died", report._render_partner))
+    result = report.run_report(portfolio, out, jobs=2)
+    assert len(result.reused) == len(result.expected) - 2
+    assert set(result.reused) <= set(result.written)
+    assert result.failed and not set(result.failed) & set(result.written)
+    assert set(result.failed) | set(result.written) == set(result.expected)
