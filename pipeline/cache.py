@@ -2,10 +2,10 @@
 
 A partner PDF is made from its `PartnerView`, the report date, the library versions and our code.
 `review_keys` gives every partner's key at once: a hash of what all views share (quarter, config, KPI
-definitions, the frames' columns and dtypes; `analyse.partner_digests`), of the partner's own rows in
-every frame it is sliced from, of the report date, and of the source of the whole package with the
-versions of pandas, matplotlib and reportlab. So a review is served from the cache only when nothing it is
-made from changed, and any code change renders everything again.
+definitions, the frames' columns; `analyse.partner_digests`), of the partner's own rows in every frame it
+is sliced from, of the report date, and of `code_fingerprint` (the source of the whole package and the
+versions of the `LIBRARIES` that read and draw). So a review is served from the cache only when nothing
+it is made from changed, and any code or library change renders everything again.
 
 An entry is stored under ``OUTPUT/.cache/<quarter>/<key>.pdf``: a first line with the format and the
 SHA-256 of the rest, the partner's manifest record as one line of JSON, then the PDF. It is served only

@@ -71,8 +71,9 @@ def discover(input_dir: Path) -> tuple[list[Found], list[Skipped]]:
             full = here / name
             if not prefix and name == CONFIG_FILE:
                 continue
-            if _shown(rel) != rel:  # bytes that are not UTF-8 in the name: it could not be shown or written
-                skipped.append(Skipped(_shown(rel), P.make("FILE_BAD_NAME", file=_shown(rel))))
+            shown = _shown(rel)
+            if shown != rel:  # bytes that are not UTF-8 in the name: it could not be shown or written
+                skipped.append(Skipped(shown, P.make("FILE_BAD_NAME", file=shown)))
             elif name.startswith("~$"):
                 skipped.append(Skipped(rel, P.make("FILE_LOCK", file=rel)))
             elif name.startswith("."):

@@ -70,7 +70,7 @@ class Reconciled:
 class PartnerView:
     """One partner's slice of the analysis: the only thing a partner review is rendered from.
 
-    Built by `Analysis.for_partner`; holds no other partner's rows and no ``internal_note``.
+    Built by `pipeline.analyse.partner_view`; holds no other partner's rows and no ``internal_note``.
     """
 
     quarter: Quarter

@@ -65,11 +65,12 @@ def flags_csv_bytes(flags: pd.DataFrame) -> bytes:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(FLAGS_CSV_COLUMNS)
     for row in flags.reindex(columns=list(FLAGS_CSV_COLUMNS)).itertuples(index=False):
-        writer.writerow(["" if _blank(v) else v for v in row])
+        writer.writerow(["" if is_blank(v) else v for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA: a value an output file leaves empty."""
     if value is None:
         return True
     try:

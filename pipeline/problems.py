@@ -145,9 +145,6 @@ class Problems:
         """Errors and warnings: what makes ``validate`` exit 1."""
         return [p for p in self.items if p.severity != NOTE]
 
-    def for_partner(self, partner_id: str) -> list[Problem]:
-        return [p for p in self.items if p.partner_id == partner_id]
-
     def codes(self) -> list[str]:
         return [p.code for p in self.items]
 

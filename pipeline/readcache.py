@@ -3,8 +3,8 @@
 The entry of one input file is its cell grids and read problems exactly as the worker reading it gave them
 back (`pipeline.read.FileOutcome`, packed), stored under ``OUTPUT/.cache/read/<key>.bin``. The key hashes
 the file's bytes (its SHA-256, computed anyway for the manifest), its path in the input folder, the
-reading limits and the source of the whole package (`pipeline.cache.code_fingerprint`): the same bytes
-read by the same code under the same limits give the same grids. Only files that were read are stored;
+reading limits and `pipeline.cache.code_fingerprint` (the package's source and the versions of the
+libraries that read): the same bytes read by the same code under the same limits give the same grids. Only files that were read are stored;
 a refused file is tried again every run.
 
 Entries are marshal data (no pickle: loading one runs no code) behind a first line with the format and
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline import problems as P
-from pipeline.cache import discard, read_entry, write_entry
+from pipeline.cache import code_fingerprint, discard, read_entry, write_entry
 from pipeline.cache import prune as cache_prune
 from pipeline.raw import CellError, RawSheet, RawWorkbook
 
@@ -30,8 +30,6 @@ _PROBLEM_FIELDS = tuple(P.Problem.__dataclass_fields__)
 
 
 def entry_key(sha256: str, rel: str, limits: dict[str, Any]) -> str:
-    from pipeline.cache import code_fingerprint
-
     text = json.dumps([sha256, rel, sorted(limits.items()), code_fingerprint()], default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
