@@ -7,6 +7,7 @@ Pure over frames: the only I/O is reading the (optional) history. docs/analysis.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,10 @@ def flagged_partner_ids(rec: Reconciled) -> list[str]:
     return [str(p) for p in rec.active_partner_ids()]
 
 
-def analyse(rec: Reconciled, quarter: Quarter, history: "History | None" = None) -> Analysis:
-    """Analyse ``quarter`` over the reconciled frames, comparing with ``history`` when given."""
+def analyse(rec: Reconciled, quarter: Quarter, history: "History | None" = None,
+            as_of: dt.date | None = None) -> Analysis:
+    """Analyse ``quarter`` over the reconciled frames, comparing with ``history`` when given; the reviews
+    bear the date `as_of` (default today)."""
     config = rec.config
     defs = kpi_definitions(rec.kpis)
     partner_ids = flagged_partner_ids(rec)
@@ -69,7 +72,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: "History | None" = None)
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
-                            "restated": fi.restated, "track_record": track, "disagreements": recon})
+                            "restated": fi.restated, "track_record": track, "disagreements": recon},
+                    as_of=as_of or dt.date.today())
 
 
 class _PartnerSlices:
@@ -140,7 +144,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
         flags=sl.take("flags", partner_id), health=health, health_breakdown=breakdown,
         checkins=sl.take("checkins", partner_id), problems=list(sl.problems.get(partner_id, [])),
-        sources=list(sl.sources.get(partner_id, [])), config=rec.config,
+        sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
         extras={"changes": list(sl.changes.get(partner_id, [])), "why": score_explanation(health, breakdown),
                 "track_record": sl.take("track_record", partner_id),
                 "disagreements": sl.take("disagreements", partner_id)})
@@ -151,26 +155,36 @@ def _definitions(analysis: Analysis) -> pd.DataFrame:
     return kpi_definitions(analysis.reconciled.kpis) if defs is None else defs
 
 
-def partner_digests(analysis: Analysis) -> tuple[bytes, dict[str, bytes]]:
+# settings that change nothing a review says: left out of the content fingerprint
+_NOT_SHOWN = {("report", "history_file"), ("limits", None)}
+
+
+def partner_digests(analysis: Analysis, content: bool = False) -> tuple[bytes, dict[str, bytes]]:
     """What `partner_view` is made from, hashed: (the part every view shares, partner_id -> its own part).
 
     Computed for the whole portfolio at once (one vectorised hash per frame row), so a re-run can tell
     which reviews are unchanged without building any view. Shared: the quarter and trend window, the
     organisation, the config, the KPI definitions, and each sliced frame's columns. Own: the partner's rows
-    of every sliced frame (with the frame's dtypes), its problems, source files and change sentences."""
+    of every sliced frame (with the frame's dtypes), its problems, source files and change sentences.
+
+    With `content`, what the review says rather than its exact inputs (the send log's fingerprint): floats
+    to 9 significant digits (a library's last-bit drift is not new content), no dtypes, and no setting that
+    changes nothing shown (file limits, the history file's path)."""
     sl = _slices(analysis)
     rec = analysis.reconciled
+    settings = {sec: {k: v for k, v in keys.items() if not content or (sec, k) not in _NOT_SHOWN}
+                for sec, keys in rec.config.values.items() if not content or (sec, None) not in _NOT_SHOWN}
     shared = hashlib.sha256()
     shared.update(repr((analysis.quarter.label, [q.label for q in analysis.quarters], rec.config.organisation,
-                        sorted(rec.config.values.items(), key=repr))).encode("utf-8", "surrogatepass"))
+                        sorted(settings.items(), key=repr))).encode("utf-8", "surrogatepass"))
     defs = _definitions(analysis)
-    shared.update(_row_hashes(defs).tobytes() + repr(list(map(str, defs.columns))).encode())
+    shared.update(_row_hashes(defs, content).tobytes() + repr(list(map(str, defs.columns))).encode())
     rows, dtypes = {}, {}
     for name, (frame, _spans) in sl.frames.items():
         shared.update(repr((name, list(map(str, frame.columns)))).encode())
         # dtypes count only where the partner has rows: an empty frame's dtypes are not data
-        dtypes[name] = repr([str(t) for t in frame.dtypes]).encode()
-        rows[name] = _row_hashes(frame)
+        dtypes[name] = b"" if content else repr([str(t) for t in frame.dtypes]).encode()
+        rows[name] = _row_hashes(frame, content)
     own: dict[str, bytes] = {}
     for pid in sl.frames["partners"][1]:
         h = hashlib.sha256()
@@ -183,10 +197,19 @@ def partner_digests(analysis: Analysis) -> tuple[bytes, dict[str, bytes]]:
     return shared.digest(), own
 
 
-def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+def _significant(values: np.ndarray, digits: int = 9) -> np.ndarray:
+    """Floats rounded to `digits` significant digits (zeros, NaN and infinities as they are)."""
+    out = values.astype("float64", copy=True)
+    ok = np.isfinite(out) & (out != 0)
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(out[ok]))))
+    out[ok] = np.round(out[ok] * scale) / scale
+    return out
+
+
+def _row_hashes(frame: pd.DataFrame, content: bool = False) -> np.ndarray:
     """One 64-bit hash per row over every column. Numbers, booleans, dates and text hash by value (floats by
     their bits, so -0.0 is not 0.0; NaN and None kept apart from any text); mixed object columns by
-    ``repr``, so 1, 1.0 and "1" differ."""
+    ``repr``, so 1, 1.0 and "1" differ. With `content`, floats first rounded to 9 significant digits."""
     if not len(frame.columns):
         return np.zeros(len(frame), dtype="uint64")
     cols = {}
@@ -195,6 +218,7 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
         if s.dtype == object:
             s = s.map(repr)
         elif s.dtype.kind == "f":  # by their bits: pandas' hash takes -0.0 for 0.0, which print differently
-            s = pd.Series(s.to_numpy(dtype="float64").view("uint64"))
+            x = s.to_numpy(dtype="float64")
+            s = pd.Series((_significant(x) if content else x).view("uint64"))
         cols[str(i)] = s
     return pd.util.hash_pandas_object(pd.DataFrame(cols), index=False).to_numpy()

@@ -70,19 +70,32 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def review_keys(analysis: Any, report_date: dt.date | None = None) -> dict[str, str]:
-    """partner_id -> the cache key of its review, for every partner in the registry."""
+def review_identities(analysis: Any, report_date: dt.date) -> dict[str, tuple[str, str]]:
+    """partner_id -> (the cache key of its review, its content fingerprint), for every partner in the registry.
+
+    The key covers everything the PDF's bytes depend on (`code_fingerprint`, the report date, the data);
+    the fingerprint only what the review says: the data it is made from (`analyse.partner_digests` with
+    ``content``), not the date it bears, the library versions, settings it does not show, or the bytes.
+    The send log recognises a review by it."""
     from pipeline.analyse import partner_digests
 
     shared, own = partner_digests(analysis)
+    shown, says = partner_digests(analysis, content=True)
     base = hashlib.sha256()
-    base.update(code_fingerprint().encode() + b"|" + str(report_date or dt.date.today()).encode() + b"|" + shared)
-    keys = {}
+    base.update(code_fingerprint().encode() + b"|" + str(report_date).encode() + b"|" + shared)
+    content = hashlib.sha256(b"partner-review content 1|" + shown)
+    out = {}
     for pid, digest in own.items():
-        h = base.copy()
-        h.update(pid.encode("utf-8", "surrogatepass") + b"|" + digest)
-        keys[pid] = h.hexdigest()
-    return keys
+        key, fingerprint = base.copy(), content.copy()
+        key.update(pid.encode("utf-8", "surrogatepass") + b"|" + digest)
+        fingerprint.update(pid.encode("utf-8", "surrogatepass") + b"|" + says[pid])
+        out[pid] = (key.hexdigest(), fingerprint.hexdigest()[:32])
+    return out
+
+
+def review_keys(analysis: Any, report_date: dt.date | None = None) -> dict[str, str]:
+    """partner_id -> the cache key of its review, for every partner in the registry."""
+    return {pid: key for pid, (key, _fp) in review_identities(analysis, report_date or dt.date.today()).items()}
 
 
 def get(folder: Path, key: str) -> tuple[bytes, dict[str, Any]] | None:

@@ -1,8 +1,13 @@
 """The command line: a thin Click layer. Each command parses options, calls one library function and
-maps its outcome to an exit code (0 fine, 1 problems, 2 usage). A traceback only with ``--debug``.
+maps its outcome to an exit code (0 fine, 1 problems, 2 usage or a run that cannot start as asked: an output
+folder that cannot be written, a history file that cannot be used; 141 when the reader of the output went
+away, as in ``validate | head``). A traceback only with ``--debug``. Text from the input is printed with its
+control characters escaped (`pipeline.console.echo`).
 """
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import functools
 import json
 import os
@@ -14,6 +19,7 @@ import click
 from pipeline import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE: `validate | head` with pipefail
 
 
 def _debug_option(f):
@@ -45,24 +51,66 @@ def _guarded(f):
         except PipelineError as exc:
             if debug:
                 raise
-            from pipeline.console import echo_problems
+            from pipeline.console import echo, echo_problems
 
-            click.secho(f"error: {exc}", fg="red", err=True)
+            echo(f"error: {exc}", fg="red", err=True)
             echo_problems(exc.problems, err=True)
-            sys.exit(1)
+            sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # the reader of our output went away (`validate | head`): not an error
+            _quiet_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
             if debug:
                 raise
-            click.secho(f"internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            from pipeline.console import echo
+
+            text = _os_error_text(exc, "--reviews" if f.__name__ == "email" else "--output") \
+                if isinstance(exc, OSError) else ""
+            if text:  # a condition the user can fix: which file, and what to do
+                echo(f"error: {text}", fg="red", err=True)
+                sys.exit(2)
+            echo(f"internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
             click.echo("Run again with --debug for the traceback, and please report it.", err=True)
             sys.exit(1)
 
     return wrapper
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, the Python docs' recipe ("Note on SIGPIPE"): point stdout at /dev/null, so that
+    flushing it at exit cannot fail again and print a traceback."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (a test runner's buffer)
+        pass
+
+
+_OS_HINTS = {
+    errno.EACCES: "you may not write there: choose another folder ({option}) or ask for write access",
+    errno.EPERM: "you may not write there: choose another folder ({option}) or ask for write access",
+    errno.EROFS: "the drive is read-only: choose a folder on a writable drive ({option})",
+    errno.ENOTDIR: "part of that path is a file, not a folder: choose another folder ({option}) or move the file away",
+    errno.EEXIST: "a file is in the way where a folder is needed: move it away, or choose another folder ({option})",
+    errno.EISDIR: "a folder is in the way where a file is needed: move it away, or choose another folder ({option})",
+    errno.ENOSPC: "the disk is full: free some space and run again",
+    errno.EDQUOT: "the disk quota is used up: free some space and run again",
+    errno.ENAMETOOLONG: "the path is too long: choose a shorter folder ({option})",
+}
+
+
+def _os_error_text(exc: OSError, option: str) -> str:
+    """What went wrong with which file and what to do, for the errors a user can fix ('' for the others:
+    those are internal errors)."""
+    hint = _OS_HINTS.get(exc.errno or 0, "")
+    if not hint and not exc.filename:
+        return ""
+    where = f"{exc.filename}: " if exc.filename else "cannot write the output: "
+    return f"{where}{exc.strerror or exc}; {hint.format(option=option) or 'check the path and run again'}"
 
 
 @click.group(context_settings=CONTEXT)
@@ -82,10 +130,11 @@ def cli() -> None:
 @_guarded
 def templates(output_dir: Path, debug: bool) -> None:
     """Write the blank input workbooks: registry, KPI plan, actuals, commitments."""
+    from pipeline.console import echo
     from pipeline.templates import write_templates
 
     for path in write_templates(output_dir):
-        click.echo(str(path))
+        echo(path)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -100,7 +149,7 @@ def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool)
 
     Exit 0 when clean, 1 when there are errors or warnings (notes do not count).
     """
-    from pipeline.console import echo_problems, summary_line
+    from pipeline.console import echo_problems, summary_line, visible_json
     from pipeline.load import load
 
     rec = load(input_dir)
@@ -112,7 +161,7 @@ def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool)
             "problems": [p.to_dict() for p in problems],
             "summary": rec.problems.counts(),
         }
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(visible_json(json.dumps(payload, indent=2, ensure_ascii=False)))
     else:
         echo_problems(problems, quiet=quiet, verbose=verbose)
         click.echo(summary_line(rec))
@@ -129,17 +178,19 @@ def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool)
               help="SQLite history file (default: OUTPUT/history.sqlite).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
               help="Processes for charts and PDFs (default: the machine's cores).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="DATE",
+              help="The date the reviews bear, e.g. 2026-10-02 (default: today). Same inputs and date: the same PDFs.")
 @_verbosity_options
 @_debug_option
 @_guarded
 def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path: Path | None,
-           jobs: int | None, quiet: bool, verbose: bool, debug: bool) -> None:
+           jobs: int | None, as_of: dt.datetime | None, quiet: bool, verbose: bool, debug: bool) -> None:
     """Reconcile, analyse and write the quarter's reviews.
 
     Writes one PDF per active partner, the portfolio PDF, flags.csv, reconciled.xlsx and
     manifest.json to OUTPUT/<quarter>/. Exit 0 when every active partner got its review, 1 otherwise.
     """
-    from pipeline.console import Progress, echo_problems
+    from pipeline.console import Progress, echo, echo_problems
     from pipeline.report import run_report
 
     q = None
@@ -152,10 +203,11 @@ def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path:
             raise click.BadParameter(str(exc), param_hint="--quarter")
     with Progress(enabled=not quiet) as progress:
         result = run_report(input_dir, output_dir, quarter=q, history_path=history_path, jobs=jobs,
-                            progress=progress)
+                            progress=progress, as_of=as_of.date() if as_of else None,
+                            echo=lambda line: echo(line, err=True))
     if not quiet:
         echo_problems(list(result.problems), quiet=True, verbose=verbose)
-    click.echo(result.summary())
+    echo(result.summary())
     sys.exit(0 if result.ok else 1)
 
 
@@ -184,13 +236,14 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
     Drafts go to REVIEWS/email/<pdf stem>.eml. With --send, a send log (REVIEWS/email/sent.jsonl)
     makes sure nothing is sent twice unless --resend is given.
     """
+    from pipeline.console import echo
     from pipeline.distribute import SmtpSettings, run_email
 
     smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
                         password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
     result = run_email(reviews_dir, send=send, smtp=smtp, sender=sender, only=list(only), resend=resend,
-                       echo=None if quiet else click.echo)
-    click.echo(result.summary())
+                       echo=None if quiet else echo)
+    echo(result.summary())
     sys.exit(0 if result.ok else 1)
 
 
@@ -206,6 +259,7 @@ def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
     Each copy gets a first sheet listing its problems with links to their cells; the sender fixes it in
     place and sends it back. The originals are never touched. Exit 0, also when there is nothing to write.
     """
+    from pipeline.console import echo
     from pipeline.feedback import check_output_dir, write_feedback
     from pipeline.load import load
 
@@ -214,13 +268,12 @@ def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
     rec = load(input_dir)
-    written = write_feedback(input_dir, rec.problems, output_dir, echo=click.echo,
-                             limits=rec.config.values["limits"])
+    written = write_feedback(input_dir, rec.problems, output_dir, echo=echo, limits=rec.config.values["limits"])
     for path in written:
-        click.echo(str(path))
+        echo(path)
     n = len(rec.problems.actionable)
     if written:
-        click.echo(f"{len(written)} feedback file(s) written to {output_dir} ({n} errors and warnings in all)")
+        echo(f"{len(written)} feedback file(s) written to {output_dir} ({n} errors and warnings in all)")
     else:
         extra = f" ({n} problem(s) not tied to a workbook: see `partner-review validate`)" if n else ""
         click.echo(f"nothing to write: no workbook has errors or warnings{extra}")

@@ -5,6 +5,8 @@ test). Unknown keys and bad values become ``CONFIG_INVALID`` problems and the de
 """
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +97,17 @@ def load_config(input_dir: Path | None) -> tuple[Config, list[P.Problem]]:
     if input_dir is None:
         return config, problems
     path = Path(input_dir) / CONFIG_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
+        return config, problems
+    try:
+        raw = _read_small(path)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"it cannot be read ({why}); every default is used"))
         return config, problems
     config.source = CONFIG_FILE
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"not valid TOML ({exc}); every default is used"))
         return config, problems
@@ -119,6 +127,22 @@ def load_config(input_dir: Path | None) -> tuple[Config, list[P.Problem]]:
                 continue
             config.values[section][key] = ok
     return config, problems
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_small(path: Path) -> bytes:
+    """The config file's bytes: a regular file (opened without blocking, so a FIFO costs nothing) of at
+    most `MAX_CONFIG_BYTES` (a pseudo-file that streams forever is cut off). Raises OSError, ValueError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"it is larger than {MAX_CONFIG_BYTES // 2**20} MB")
+    return data
 
 
 def _coerce(value: Any, default: Any) -> Any:

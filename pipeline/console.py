@@ -1,6 +1,12 @@
-"""Terminal output: the problem listing, summary lines and progress (quiet in a pipe)."""
+r"""Terminal output: the problem listing, summary lines and progress (quiet in a pipe).
+
+Text from the input (cell values, sheet and file names) is never printed raw: every C0 and C1 control
+character, DEL included, is shown as an escape (`visible`), so a value typed as ``\x1b[2J`` cannot clear
+or recolour the terminal and a NUL or newline cannot hide or fake a line.
+"""
 from __future__ import annotations
 
+import re
 import sys
 from typing import Iterable
 
@@ -9,14 +15,37 @@ import click
 from pipeline.problems import ERROR, NOTE, WARNING, Problem
 
 _COLOURS = {ERROR: "red", WARNING: "yellow", NOTE: "blue"}
+_C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
+
+
+def visible(text: object) -> str:
+    """`text` with every control character escaped (`pipeline.values.escape_controls`)."""
+    from pipeline.values import escape_controls
+
+    return escape_controls(str(text))
+
+
+def visible_lines(text: object) -> str:
+    """Like `visible`, but the line breaks our own multi-line messages are made of are kept."""
+    return "\n".join(visible(line) for line in str(text).split("\n"))
+
+
+def visible_json(text: str) -> str:
+    r"""JSON text with DEL and C1 characters as ``\u00HH`` (json escapes C0 itself): the same JSON value."""
+    return _C1_OR_DEL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def echo(text: object = "", *, err: bool = False, **style) -> None:
+    """`click.secho` for text that may hold input: control characters escaped, our line breaks kept."""
+    click.secho(visible_lines(text), err=err, **style)
 
 
 def format_problem(p: Problem) -> str:
-    """One line: ``severity  where  [CODE] message -> fix``."""
+    """One line: ``severity  where  [CODE] message -> fix``, control characters escaped."""
     where = p.where or "(input folder)"
     col = f" ({p.column})" if p.column and p.column not in p.message else ""
     fix = f" -> {p.fix}" if p.fix else ""
-    return f"{p.severity:<7} {where}{col}  [{p.code}] {p.message}{fix}"
+    return visible(f"{p.severity:<7} {where}{col}  [{p.code}] {p.message}{fix}")
 
 
 def echo_problems(problems: Iterable[Problem], *, quiet: bool = False, verbose: bool = False, err: bool = False) -> None:

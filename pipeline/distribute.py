@@ -1,17 +1,22 @@
 """Distribute the reviews: one ``.eml`` draft per partner and, with ``--send``, delivery over SMTP.
 
 The input is a quarter folder written by ``report`` (its ``manifest.json``). Each partner's message goes
-To its partner leads, Cc its internal owner, and carries that partner's PDF and nothing else: every
-message is parsed back before it is written or sent, and refused unless its single attachment equals
-the partner's PDF byte for byte and is not the portfolio PDF.
+To its partner leads, Cc its internal owner, and carries that partner's PDF and nothing else. Before a
+message is built, the PDF must prove it is that partner's review: the identity in its own metadata
+(`pipeline.identity`: partner_id, quarter, content fingerprint) must be the manifest entry's, and no two
+entries may name one file (then nothing at all is drafted or sent). Every message is parsed back before
+it is written or sent, and refused unless its single attachment equals the partner's PDF byte for byte
+and is not the portfolio PDF.
 
-Sending is exactly-once per review: after the server accepts a message, one JSON line is appended and
-fsynced to ``email/sent.jsonl`` (partner_id, pdf, sha256, recipients, refused, message_id, time). A
-review counts as sent when the log has its partner_id with the PDF's current sha256, so a second
-``--send`` sends nothing and a run cut off halfway resumes with the unsent ones. A PDF whose sha256
-changed is a new review and goes out again; the log then shows both. ``--resend`` sends regardless.
-The one window left: a crash after the server accepted a message but before its log line is written
-sends that message again on the next run (at least once, never silently lost).
+Sending is exactly-once per review: one ``--send`` at a time per quarter folder (`pipeline.locks`; it also
+takes the output folder's report lock, so no report rewrites the quarter meanwhile). After the server
+accepts a message, one JSON line is appended and fsynced to ``email/sent.jsonl`` (partner_id, pdf,
+sha256, fingerprint, recipients, refused, message_id, time). A review counts as sent when the partner's
+latest record has its content fingerprint: deleting the cache, a library upgrade or a re-run on another
+day (new bytes, same content) sends nothing; a review whose content changed goes out again, and the log
+then shows both. ``--resend`` sends regardless. The one window left: a crash after the server accepted a
+message but before its log line is written sends that message again on the next run (at least once,
+never silently lost).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, _addresses, build_message, check_message  # noqa: F401 (re-exported codes)
+from pipeline.identity import pdf_identity
 from pipeline.outputs import atomic_write as write_atomic
 from pipeline.problems import PipelineError
 
@@ -35,6 +41,7 @@ PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
 DRAFTED, SENT, ALREADY_SENT, FAILED = "drafted", "sent", "already_sent", "failed"
 # why a partner failed: stable codes (tests and tools compare these, never the message text)
 UNKNOWN_PARTNER = "UNKNOWN_PARTNER"        # --only names a partner the manifest does not have
+PDF_NOT_PARTNERS = "PDF_NOT_PARTNERS"      # the PDF's own metadata names another partner, quarter or content
 NO_SENDER = "NO_SENDER"                    # no --from and no internal owner address to send from
 PDF_MISSING = "PDF_MISSING"                # the manifest's PDF is not there (or points outside the folder)
 ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
@@ -123,6 +130,32 @@ def read_manifest(reviews_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("partners"), list):
         raise PipelineError(f"{path} has no 'partners' list; run `partner-review report` again")
     return manifest
+
+
+def _same_review(sent: dict[str, Any], fingerprint: str, sha: str) -> bool:
+    """Whether the partner's latest sent review is this one: the same content fingerprint (whatever the
+    bytes, the date or the library versions); for a review without one, the same bytes. A record from
+    before fingerprints (none in it) counts as this review: a send is never repeated on a guess."""
+    if fingerprint:
+        return sent.get("fingerprint", fingerprint) == fingerprint
+    return sent.get("sha256") == sha
+
+
+def _not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """(code, why) when this PDF is not the review the manifest entry says it is (('', '') when it is), from
+    the identity the PDF carries in its own metadata (`pipeline.identity`): partner, quarter and content."""
+    found = pdf_identity(pdf)
+    if "portfolio" in found:
+        return ATTACHMENT_REFUSED, "it is the portfolio review, which never leaves the house"
+    if not found:
+        return PDF_NOT_PARTNERS, "the PDF carries no partner identity (it was not written by `partner-review report`)"
+    if str(found.get("partner_id")) != str(entry["partner_id"]):
+        return PDF_NOT_PARTNERS, f"the PDF is the review of partner {found.get('partner_id')!r}, not of {entry['partner_id']!r}"
+    if manifest.get("quarter") and found.get("quarter") != manifest.get("quarter"):
+        return PDF_NOT_PARTNERS, f"the PDF is the {found.get('quarter')} review, not the {manifest.get('quarter')} one"
+    if entry.get("fingerprint") and found.get("fingerprint") != entry.get("fingerprint"):
+        return PDF_NOT_PARTNERS, "the PDF says something else than the review manifest.json lists; run `partner-review report` again"
+    return "", ""
 
 
 def _inside(reviews_dir: Path, rel: object) -> Path | None:
@@ -273,11 +306,45 @@ def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | Non
     """Write ``REVIEWS/email/<pdf stem>.eml`` for each partner and, with ``send``, deliver each review
     not yet in the send log (all of them with ``resend``). ``only`` limits the run to those partner_ids."""
     reviews_dir = Path(reviews_dir)
-    manifest = read_manifest(reviews_dir)
     smtp = smtp or SmtpSettings()
-    if send:
-        _check_settings(smtp)
+    if not send:
+        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+    _check_settings(smtp)
+    from contextlib import ExitStack
+
+    from pipeline.locks import REPORT, SEND, hold, lock_path
+
+    with ExitStack() as locks:  # the send lock, then (where `report` writes) the output folder's report lock
+        locks.enter_context(hold(reviews_dir, SEND, "partner-review email --send", echo=echo))
+        output_dir = reviews_dir.resolve().parent
+        if lock_path(output_dir, REPORT).is_file():  # no report rewrites this quarter while it is sent
+            locks.enter_context(hold(output_dir, REPORT, "partner-review email --send", echo=echo))
+        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+
+
+def _refuse_shared_files(reviews_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """A PipelineError naming them when two partners' entries name one file (as a case-insensitive disk
+    tells names apart): then one review was overwritten by another, and nothing may be sent."""
+    from pipeline.outputs import name_key
+
+    owners: dict[str, list[str]] = {}
+    for e in entries:
+        path = _inside(reviews_dir, e.get("pdf"))
+        if path is not None:
+            owners.setdefault(name_key(str(path)), []).append(str(e["partner_id"]))
+    shared = {k: v for k, v in owners.items() if len(v) > 1}
+    if shared:
+        pairs = "; ".join(" and ".join(v) for v in shared.values())
+        raise PipelineError(f"partners {pairs} share one review file in manifest.json, so one review may hold "
+                            "another partner's figures: nothing was drafted or sent. Run `partner-review report` "
+                            "again (it names every partner's file uniquely), then send")
+
+
+def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | None, only: list[str] | None,
+               resend: bool, echo: Callable[[str], None] | None) -> EmailResult:
+    manifest = read_manifest(reviews_dir)  # read under the locks: the quarter as it is sent
     entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
+    _refuse_shared_files(reviews_dir, entries)
     result = EmailResult(send=send)
     if only:
         known = {str(e["partner_id"]) for e in entries}
@@ -288,8 +355,9 @@ def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | Non
     run = _Run(reviews_dir, manifest, sender, send, resend, portfolio_path,
                portfolio_path.read_bytes() if portfolio_path and portfolio_path.is_file() else None,
                _Mailer(smtp) if send else None)
-    if send:
-        run.sent_before = {(r.get("partner_id"), r.get("sha256")): r for r in read_send_log(run.log_path)}
+    if send:  # read under the send lock: a send that ran meanwhile is in it
+        for r in read_send_log(run.log_path):
+            run.last_sent[str(r.get("partner_id"))] = r
     try:
         for entry in entries:
             result.outcomes.append(_one(run, entry))
@@ -317,7 +385,7 @@ class _Run:
     portfolio_path: Path | None
     portfolio: bytes | None
     mailer: _Mailer | None
-    sent_before: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    last_sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # partner_id -> its latest send log record
 
     @property
     def log_path(self) -> Path:
@@ -338,6 +406,10 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
         out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, "the manifest names the portfolio PDF as this partner's review"
         return out
     pdf = pdf_path.read_bytes()
+    code, why = _not_partners_own(pdf, entry, run.manifest)
+    if why:
+        out.status, out.code, out.detail = FAILED, code, f"refused to write or send {pdf_path.name}: {why}"
+        return out
     try:
         msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender)
     except Unsendable as exc:
@@ -358,17 +430,21 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     if not run.send:
         return out
     sha = hashlib.sha256(pdf).hexdigest()
-    before = run.sent_before.get((pid, sha))
-    if before and not run.resend:
+    fingerprint = str(entry.get("fingerprint") or "")
+    before = run.last_sent.get(pid)
+    if before and not run.resend and _same_review(before, fingerprint, sha):
         out.status = ALREADY_SENT
-        out.detail = f"already sent {before.get('time', '')} to {', '.join(before.get('recipients', []))} (--resend to send again)"
+        legacy = " by an earlier version, which could not tell what a review says" if fingerprint and not before.get("fingerprint") else ""
+        out.detail = (f"already sent{legacy} {before.get('time', '')} to {', '.join(before.get('recipients', []))} "
+                      "(--resend to send again)")
         return out
     rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
     rcpts = _addresses(rcpts)
     if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
-        rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "recipients": out.recipients,
+        rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "fingerprint": fingerprint,
+               "recipients": out.recipients,
                "refused": out.refused, "message_id": str(msg["Message-ID"]),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quarter": run.manifest.get("quarter")}
         append_send_log(run.log_path, rec)
-        run.sent_before[(pid, sha)] = rec
+        run.last_sent[pid] = rec
     return out

@@ -69,7 +69,8 @@ def write_feedback(input_dir: Path, problems: Iterable[Problem], output_dir: Pat
     from pipeline.isolation import run_isolated
 
     limits = limits or {k: v[0] for k, v in DEFAULTS["limits"].items()}
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    # absolute: the copies are made in worker processes that run in another folder
+    input_dir, output_dir = Path(input_dir).absolute(), Path(output_dir)
     check_output_dir(input_dir, output_dir)
     by_file, unreadable = group_problems(problems)
     sources: dict[str, Path] = {}
@@ -124,11 +125,12 @@ def _copy_job(src: str, rel: str, items: list[Problem]) -> tuple[bytes | None, o
 
 
 def check_output_dir(input_dir: Path, output_dir: Path) -> None:
-    """Refuse an output folder that is the input folder or inside it."""
-    inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
-    if out == inp or inp in out.parents:
-        raise ValueError(f"the output folder {output_dir} is inside the input folder {input_dir}; "
-                         "choose a folder outside it (the input folder is never written to)")
+    """Refuse an output folder that is the input folder, inside it, or holds it (`outputs.overlap`)."""
+    from pipeline.outputs import overlap
+
+    why = overlap(input_dir, output_dir)
+    if why:
+        raise ValueError(why)
 
 
 def group_problems(problems: Iterable[Problem]) -> tuple[dict[str, list[Problem]], list[Problem]]:

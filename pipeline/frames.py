@@ -5,6 +5,7 @@ Column meanings are documented in `pipeline.schema.FRAMES` and `pipeline.schema.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,7 @@ class PartnerView:
     sources: list[str]                      # input files that held this partner's rows (relative paths)
     config: Config = field(default_factory=Config)
     extras: dict[str, Any] = field(default_factory=dict)  # room for later sections (e.g. change sentences)
+    as_of: dt.date = field(default_factory=dt.date.today)  # the date the review bears (report --as-of)
 
 
 @dataclass
@@ -105,3 +107,4 @@ class Analysis:
     health_breakdown: pd.DataFrame
     reconciled: Reconciled
     extras: dict[str, Any] = field(default_factory=dict)
+    as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)

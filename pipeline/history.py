@@ -7,11 +7,14 @@ re-run is idempotent. Queries always look at runs *before* a given quarter, so r
 never compares it with itself.
 
 The schema is versioned with ``PRAGMA user_version``; `MIGRATIONS` maps each version to the SQL that
-brings the previous version up to it, and `History` applies the missing ones when it opens a file.
+brings the previous version up to it, and `History` applies the missing ones when it opens a file. A file
+that is damaged, not a history, written by a newer version, locked or not writable raises `HistoryUnusable`
+(exit 2) with what to do, never a bare sqlite error.
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipeline.periods import Quarter
+from pipeline.problems import RunRefused
 
 if TYPE_CHECKING:
     from pipeline.frames import Analysis
@@ -51,24 +55,63 @@ _COMMITMENT_COLS = ["partner_id", "commitment_id", "party", "description", "owne
                     "slip_count", "slip_days", "note"]
 
 
+class HistoryUnusable(RunRefused):
+    """The history file cannot be used as it is; the message names it and says what to do. Exit code 2."""
+
+
 class History:
     """The SQLite history file; a context manager. Created (with its schema) when missing."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path))
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        try:  # created here, 0666 less the umask like every output (sqlite would make it 0644 whatever the umask)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            pass
+        try:
+            self.conn = sqlite3.connect(str(self.path))
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
+        try:
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
 
     # ---------------------------------------------------------------------------------------------
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version <= SCHEMA_VERSION and self.conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("its integrity check failed")
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
         if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} was written by a newer partner-review (schema {version} > {SCHEMA_VERSION})")
+            raise HistoryUnusable(f"the history file {self.path} was written by a newer partner-review (history "
+                                  f"schema {version}; this version reads up to {SCHEMA_VERSION}): upgrade "
+                                  "partner-review, or pass --history with another file")
         for v in range(version + 1, SCHEMA_VERSION + 1):
-            with self.conn:
-                self.conn.executescript("BEGIN;" + MIGRATIONS[v] + f"PRAGMA user_version = {v};COMMIT;")
+            try:
+                with self.conn:
+                    self.conn.executescript("BEGIN;" + MIGRATIONS[v] + f"PRAGMA user_version = {v};COMMIT;")
+            except sqlite3.Error as exc:
+                raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: sqlite3.Error) -> HistoryUnusable:
+        """What an sqlite error on the history file means for the user, and what to do."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return HistoryUnusable(f"the history file {self.path} is in use by another program ({text}): "
+                                   "wait for it to finish, then run again")
+        if "readonly" in text or "read-only" in text or "unable to open" in text or "disk" in text:
+            return HistoryUnusable(f"the history file {self.path} cannot be written ({text}): check that it and "
+                                   "its folder are writable and the disk has space, or pass --history with another "
+                                   "file")
+        return HistoryUnusable(f"the history file {self.path} cannot be read ({text}): it is damaged or not a "
+                               "partner-review history. Move it aside (or restore it from a backup) and run again; "
+                               "without it the report starts a new, empty history")
 
     @property
     def schema_version(self) -> int:
@@ -106,13 +149,16 @@ class History:
         h.insert(0, "run_qindex", run)
         hb = analysis.health_breakdown.reindex(columns=["partner_id", "component", "points", "max_points", "value"]).copy()
         hb.insert(0, "run_qindex", run)
-        with self.conn:
-            for table in TABLES:
-                self.conn.execute(f"DELETE FROM {table} WHERE run_qindex = ?", (run,))
-            self.conn.execute("INSERT INTO run VALUES (?, ?, ?)",
-                              (run, analysis.quarter.label, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
-            for table, frame in (("kpi_value", kv), ("commitment", cs), ("health", h), ("health_component", hb)):
-                self._insert(table, frame)
+        try:
+            with self.conn:
+                for table in TABLES:
+                    self.conn.execute(f"DELETE FROM {table} WHERE run_qindex = ?", (run,))
+                now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                self.conn.execute("INSERT INTO run VALUES (?, ?, ?)", (run, analysis.quarter.label, now))
+                for table, frame in (("kpi_value", kv), ("commitment", cs), ("health", h), ("health_component", hb)):
+                    self._insert(table, frame)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
 
     def _insert(self, table: str, frame: pd.DataFrame) -> None:
         if not len(frame):

@@ -57,13 +57,16 @@ def _resolve(values: pd.DataFrame, value_col: str, by_source: bool) -> pd.DataFr
     out = values.iloc[firsts.index.to_numpy()].drop(columns=[value_col]).reset_index(drop=True)
     out[value_col] = stats["fav"].to_numpy() * out["sign"].to_numpy()
     out["high"], out["low"] = stats["high"].to_numpy(), stats["low"].to_numpy()
-    out["conflict"] = (out["high"] - out["low"]) > 1e-9 * np.maximum(1.0, out["high"].abs())
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 against -1e308: an infinite gap is a conflict
+        out["conflict"] = (out["high"] - out["low"]) > 1e-9 * np.maximum(1.0, out["high"].abs())
     return out
 
 
 def _rollup(resolved: pd.DataFrame, value_col: str, by_source: bool) -> pd.DataFrame:
     """Quarter figures: a quarterly row as reported, else the months rolled up by the KPI's aggregation.
-    ``months_reported`` counts the months behind a monthly roll-up (0 for a quarterly figure)."""
+    ``months_reported`` counts the months behind a monthly roll-up (0 for a quarterly figure). A roll-up
+    that is not finite is missing (NaN), never infinite: `pipeline.reconcile` reports and drops the rows
+    behind one, so this only guards frames handed in directly."""
     keys = KEYS + (["source"] if by_source else [])
     cols = keys + [value_col, "months_reported", "conflict"]
     is_q = (resolved["period_kind"] == "quarter").to_numpy()
@@ -75,12 +78,14 @@ def _rollup(resolved: pd.DataFrame, value_col: str, by_source: bool) -> pd.DataF
         monthly, key = monthly.iloc[order], key[order]
         num = pd.DataFrame({"k": key, "v": monthly[value_col].to_numpy(), "c": monthly["conflict"].to_numpy(dtype=bool)})
         g = num.groupby("k", sort=True)
-        stats = g.agg(s=("v", "sum"), mean=("v", "mean"), last=("v", "last"), n=("v", "size"), c=("c", "any"))
+        with np.errstate(over="ignore", invalid="ignore"):  # the sum of a `last` KPI may overflow unused
+            stats = g.agg(s=("v", "sum"), mean=("v", "mean"), last=("v", "last"), n=("v", "size"), c=("c", "any"))
         first = ~np.r_[False, key[1:] == key[:-1]]
         m = monthly[first][keys + ["aggregation"]].reset_index(drop=True)
         agg = m.pop("aggregation").to_numpy()
         m[value_col] = np.select([agg == "sum", agg == "last"], [stats["s"].to_numpy(), stats["last"].to_numpy()],
                                  stats["mean"].to_numpy())
+        m[value_col] = m[value_col].where(np.isfinite(m[value_col]))
         m["months_reported"] = stats["n"].to_numpy()
         m["conflict"] = stats["c"].to_numpy()
         if len(q):  # a quarterly figure wins over months of the same source
@@ -119,6 +124,8 @@ def _from_history(hist: pd.DataFrame) -> pd.DataFrame:
     """History's recorded rows (source internal | partner | target) in the wide shape."""
     if hist is None or not len(hist):
         return pd.DataFrame(columns=KEYS)
+    value = pd.to_numeric(hist["value"], errors="coerce").astype(float)
+    hist = hist.assign(value=value.where(np.isfinite(value)))  # an infinite figure recorded before: missing
     act = hist[hist["source"].isin(["internal", "partner"])].assign(conflict=False)
     tgt = hist[hist["source"] == "target"].rename(columns={"value": "target"})
     return _widen(act[KEYS + ["source", "value", "months_reported", "conflict"]], tgt[KEYS + ["target"]])
@@ -234,15 +241,18 @@ def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
     w["attainment"] = attainment(comparable, w["target"], w["direction"], config["health.attainment_cap"])
     both = w["internal"].notna() & w["partner"].notna()
     base = w[driving].abs()
-    gap = (w["internal"] - w["partner"]).abs()
-    w["discrepancy"] = np.where(both, np.where(base > 0, gap / base.where(base > 0, 1), np.where(gap > 0, np.inf, 0.0)), np.nan)
+    with np.errstate(over="ignore"):  # a gap too large for a float is infinite, like a gap over a zero base
+        gap = (w["internal"] - w["partner"]).abs()
+        w["discrepancy"] = np.where(both, np.where(base > 0, gap / base.where(base > 0, 1), np.where(gap > 0, np.inf, 0.0)), np.nan)
     w["status"] = _status(w, config)
     w = w.sort_values(["partner_id", "kpi_id", "qindex"], kind="stable").reset_index(drop=True)
     w["comparable"] = w["actual"].where(~w["partial"])
     for col, lag in (("change_qoq", 1), ("change_yoy", 4)):
         prev = w[["partner_id", "kpi_id", "qindex", "comparable"]].assign(qindex=w["qindex"] + lag)
         prev = w[["partner_id", "kpi_id", "qindex"]].merge(prev, on=["partner_id", "kpi_id", "qindex"], how="left")["comparable"]
-        w[col] = ((w["comparable"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
+        with np.errstate(over="ignore"):
+            change = ((w["comparable"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
+        w[col] = change.where(np.isfinite(change))  # a change too large to compute is unknown, never infinite
     cols = ["partner_id", "kpi_id", "quarter", "qindex", "target", "internal", "partner", "actual", "actual_source",
             "months_reported", "partial", "attainment", "change_qoq", "change_yoy", "status", "discrepancy", "conflict",
             "conflict_source", "origin", "sources", "internal_cells", "partner_cells", "target_cells"]
@@ -258,17 +268,19 @@ def attainment(actual: pd.Series, target: pd.Series, direction: pd.Series, cap: 
     """actual/target for direction=higher, target/actual for lower; NaN when either is missing.
 
     Degenerate denominators (a target of zero or below; for lower, an actual of zero or below) give
-    ``cap`` when the actual meets the target and 0 when it does not, so no division by zero is shown."""
+    ``cap`` when the actual meets the target and 0 when it does not, so no division by zero is shown;
+    so does a ratio too large for a float (1e300 against a target of 1e-10), never an infinite one."""
     actual, target = actual.astype(float), target.astype(float)
     lower = direction == "lower"
     num = np.where(lower, target, actual)
     den = np.where(lower, actual, target)
     known = actual.notna() & target.notna()
     ok_den = den > 0
-    ratio = np.divide(num, den, out=np.full(len(actual), np.nan), where=ok_den & known.to_numpy())
+    with np.errstate(over="ignore"):
+        ratio = np.divide(num, den, out=np.full(len(actual), np.nan), where=ok_den & known.to_numpy())
     meets = np.where(lower, actual <= target, actual >= target)
     degenerate = np.where(meets, float(cap), 0.0)
-    out = np.where(known, np.where(ok_den, ratio, degenerate), np.nan)
+    out = np.where(known, np.where(ok_den & ~np.isinf(ratio), ratio, degenerate), np.nan)
     return pd.Series(out, index=actual.index, dtype=float)
 
 

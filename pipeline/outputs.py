@@ -5,25 +5,61 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import os
 import re
-import tempfile
+import secrets
 import unicodedata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
 from pipeline.schema import FLAGS_CSV_COLUMNS
 
 
+def _ancestry(path: Path) -> list[tuple[int, int]]:
+    """(device, inode) of `path` and of each folder above it that exists: how a case-insensitive or linked
+    file system knows a folder, whatever the spelling of its path."""
+    out = []
+    for p in (path, *path.parents):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((st.st_dev, st.st_ino))
+    return out
+
+
+def overlap(input_dir: Path, output_dir: Path) -> str:
+    """Why `output_dir` must not be written for `input_dir` ('' when the two are apart): the same folder,
+    or one inside the other, as the file system sees them (links resolved, and case or accents on disks
+    that do not tell them apart). The input is never written to, and an output folder that holds the
+    input would have its outputs read back as input or the input replaced as old output."""
+    inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
+    inp_id = _ancestry(inp)[:1]
+    out_id = _ancestry(out)[:1] if out.exists() else []
+    if out == inp or (inp_id and inp_id == out_id):
+        return f"the output folder {output_dir} is the input folder; choose a folder outside it (the input is never written to)"
+    if inp in out.parents or (inp_id and inp_id[0] in _ancestry(out)):
+        return (f"the output folder {output_dir} is inside the input folder {input_dir}; "
+                "choose a folder outside it (the input folder is never written to)")
+    if out in inp.parents or (out_id and out_id[0] in _ancestry(inp)):
+        return (f"the input folder {input_dir} is inside the output folder {output_dir}; move the workbooks "
+                "out of it, or choose another output folder (outputs there are replaced, never read as input)")
+    return ""
+
+
 def atomic_write(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` whole or not at all: a temp file in the same folder, fsync, rename."""
+    """Write `data` to `path` whole or not at all: a temp file in the same folder, fsync, rename.
+
+    The file gets the mode any file the user creates gets (0666 less the umask, or the folder's default
+    ACL), so colleagues on a shared drive can open it; `tempfile.mkstemp` would make it 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = _create_aside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -39,20 +75,85 @@ def atomic_write(path: Path, data: bytes) -> Path:
     return path
 
 
-def slug(text: str, limit: int = 60) -> str:
-    """A file-name-safe version of a partner name that a person can still read (letters of any script kept)."""
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | \
+    getattr(os, "O_BINARY", 0)
+
+
+def _aside_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+
+
+def _make_aside(target: Path, make: Callable[[str], Any]) -> tuple[Any, str]:
+    """``make(name)`` for a fresh unused name beside `target` (it must fail with FileExistsError when the
+    name is taken): (what it returned, the name)."""
+    for _ in range(100):
+        tmp = str(_aside_name(target))
+        try:
+            return make(tmp), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name beside it", str(target))
+
+
+def _create_aside(target: Path) -> tuple[int, str]:
+    """A new, exclusive temp file beside `target`, created 0666 so that the kernel applies the umask (no
+    process-wide ``os.umask`` dance, so no race with other threads)."""
+    return _make_aside(target, lambda tmp: os.open(tmp, _CREATE, 0o666))
+
+
+def _mkdir_aside(target: Path) -> Path:
+    """A new, empty folder beside `target`, created 0777 less the umask (`tempfile.mkdtemp` makes it 0700)."""
+    return Path(_make_aside(target, lambda tmp: os.mkdir(tmp, 0o777))[1])
+
+
+def slug(text: str, limit: int = 60, max_bytes: int = 100) -> str:
+    """A file-name-safe version of a partner name that a person can still read (letters of any script kept):
+    at most `limit` characters and `max_bytes` bytes of UTF-8, no dots (Windows reads ``CON.x`` as a device)."""
     text = unicodedata.normalize("NFC", str(text)).strip()
-    text = re.sub(r"[^\w.]+", "-", text, flags=re.UNICODE).strip("-._")
-    return (text[:limit].rstrip("-._") or "partner")
+    text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")[:limit]
+    while len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        text = text[:-1]
+    return text.rstrip("-_") or "partner"
 
 
-def partner_pdf_name(quarter: str, partner_name: str, partner_id: str, taken: set[str]) -> str:
-    """``Brightwave-Analytics_2026-Q3_partnership-review.pdf``; the partner_id is added on a name clash."""
-    name = f"{slug(partner_name)}_{quarter}_partnership-review.pdf"
-    if name.lower() in taken:
-        name = f"{slug(partner_name)}_{slug(partner_id)}_{quarter}_partnership-review.pdf"
-    taken.add(name.lower())
-    return name
+def name_key(name: str) -> str:
+    """A file name as a case-insensitive, normalising file system (macOS, Windows) tells names apart."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+REVIEW_SUFFIX = "_partnership-review.pdf"
+
+
+def review_file_names(quarter: str, partners: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """partner_id -> the file name of its review, ``Brightwave-Analytics_2026-Q3_partnership-review.pdf``.
+
+    Unique by construction, also where case and Unicode normalisation do not tell names apart and after
+    long names are cut: partners whose names give the same file name all get their partner_id added, and
+    a name that still clashes (ids that read alike) gets a short hash of the partner_id. A partner's name
+    depends on the whole registry, never on the order of its rows."""
+    import hashlib
+    from collections import Counter
+
+    base = {str(pid): slug(name) for pid, name in partners}
+
+    def clashing(names: dict[str, str]) -> set[str]:
+        counts = Counter(name_key(n) for n in names.values())
+        return {pid for pid, n in names.items() if counts[name_key(n)] > 1}
+
+    names = dict(base)
+    for pid in clashing(names):
+        names[pid] = f"{base[pid]}_{slug(pid, 40, 40)}"
+    for pid in clashing(names):
+        names[pid] = f"{base[pid]}_{hashlib.sha256(pid.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+    taken: set[str] = set()
+    for pid in sorted(names):  # a clash of ten hex digits: numbered, so no two partners ever share a file
+        n, i = names[pid], 1
+        while name_key(n) in taken:
+            i += 1
+            n = f"{names[pid]}-{i}"
+        taken.add(name_key(n))
+        names[pid] = n
+    return {pid: f"{n}_{quarter}{REVIEW_SUFFIX}" for pid, n in names.items()}
 
 
 def portfolio_pdf_name(quarter: str) -> str:
@@ -60,13 +161,34 @@ def portfolio_pdf_name(quarter: str) -> str:
 
 
 def flags_csv_bytes(flags: pd.DataFrame) -> bytes:
-    """flags.csv: exactly the spec's columns, UTF-8 with BOM so Excel opens names in any script right."""
+    """flags.csv: exactly the spec's columns, UTF-8 with BOM so Excel opens names in any script right.
+    Text Excel would run as a formula is escaped (`csv_cell`)."""
+    return csv_bytes(FLAGS_CSV_COLUMNS, flags.reindex(columns=list(FLAGS_CSV_COLUMNS)).itertuples(index=False))
+
+
+def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
+    """A CSV file as we write every one: UTF-8 with BOM, ``\\n`` line ends, blanks empty, every text cell
+    through `csv_cell`. A row holding a carriage return has its text cells quoted (the csv module quotes
+    only the characters of its line end, and a bare CR splits the row in Excel)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(FLAGS_CSV_COLUMNS)
-    for row in flags.reindex(columns=list(FLAGS_CSV_COLUMNS)).itertuples(index=False):
-        writer.writerow(["" if is_blank(v) else v for v in row])
+    quoting = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    for row in [list(header), *rows]:
+        cells = ["" if is_blank(v) else csv_cell(v) for v in row]
+        (quoting if any(isinstance(v, str) and "\r" in v for v in cells) else writer).writerow(cells)
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell: text that starts like a formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, tab,
+    CR) gets a leading ``'`` so that Excel shows it instead of running it (OWASP's rule for CSV injection).
+    Numbers stay numbers, so a negative figure is still ``-3.5``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def is_blank(value: Any) -> bool:
@@ -124,7 +246,7 @@ def replace_folder(final: Path, fill) -> Path:
 
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    tmp = _mkdir_aside(final)
     try:
         fill(tmp)
         old = None

@@ -39,6 +39,12 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     "FILE_MEMORY": (ERROR, "reading needed more than {megabytes} MB and was stopped", "save it as a fresh .xlsx with only the review sheets"),
     "FILE_STRICT_XML": (WARNING, "Strict Open XML workbook: {detail}", "in Excel use Save As > Excel Workbook (.xlsx), not Strict Open XML"),
     "FILE_NO_SHEETS": (WARNING, "no sheet of a known type in this workbook", "name the sheets as the templates do (Partners, KPIs, Targets, Actuals, Commitments, Check-ins, FX Rates)"),
+    "FILE_LINK_OUTSIDE": (WARNING, "skipped: the link leads outside the input folder ({detail}), so it was not read", "copy the workbook into the input folder instead of linking to it"),
+    "FILE_LINK_BROKEN": (WARNING, "the link leads nowhere ({detail}), so nothing was read", "point the link at the workbook again, or copy the workbook here instead"),
+    "FOLDER_UNREADABLE": (WARNING, "the folder could not be listed ({detail}); the files in it were not read", "give the account that runs partner-review read access to the folder, or move the workbooks out of it"),
+    "FOLDER_LINK_OUTSIDE": (WARNING, "skipped: the linked folder leads outside the input folder ({detail}); the files there were not read", "copy the folder into the input folder instead of linking to it"),
+    "FOLDER_LOOP": (NOTE, "skipped: the linked folder leads to {detail}, which is read already", "nothing to do (its files are read once, under their own path); delete the link if it is a mistake"),
+    "PATH_TOO_LONG": (WARNING, "the path is longer than the system allows ({detail}), so it was not read", "move the workbooks to a folder nearer the top of the input folder, or shorten the folder names"),
     "CSV_UNKNOWN": (NOTE, "skipped: the CSV header matches no sheet type", "use the header row of one of the templates"),
     "CONFIG_INVALID": (ERROR, "partner-review.toml: {detail}", "fix the setting; the documented default is used meanwhile"),
     # --- sheets ----------------------------------------------------------------------------------
@@ -53,17 +59,25 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     "WIDE_BAD_PERIOD_HEADER": (ERROR, "column header '{value}' is not a period, so its {count} values were not read", "write the header as 2026-Q2, Q2 2026 or Jan 2026"),
     "VALUE_BAD_PERIOD": (ERROR, "'{value}' is not a period; the row was excluded", "write the period as 2026-Q2, Q2 2026, 2026-05 or a date"),
     "VALUE_BAD_DATE": (ERROR, "'{value}' is not a date", "enter a real date or ISO text such as 2026-05-31"),
+    "VALUE_DATE_BEFORE_1900": (ERROR, "'{value}' is a date before March 1900, which no workbook stores reliably (date serials there differ by a day between programs); the value was excluded", "check the year and enter the date again, e.g. 2026-05-31"),
     "VALUE_BAD_CHOICE": (ERROR, "'{value}' is not one of {detail}", "choose one of {detail}"),
     "VALUE_UNMAPPED_STATUS": (WARNING, "status '{value}' could not be mapped; treated as {detail}", "use one of not_started, in_progress, done, blocked, cancelled"),
     "VALUE_FORMULA_NO_VALUE": (ERROR, "formula {value} has no stored value (the file was saved by a program that does not calculate); excluded, not read as zero", "open and save it in Excel or LibreOffice"),
     "VALUE_ERROR_CELL": (ERROR, "the cell holds the error {value}; the value was excluded", "fix the formula so it yields a number"),
     "VALUE_BAD_EMAIL": (WARNING, "'{value}' does not look like an e-mail address", "write addresses like name@example.com, separated by ; or ,"),
+    "VALUE_EMAIL_CONTROL_CHAR": (ERROR, "the address '{shown}' holds a control character ({detail}), which no e-mail address can; it was not used", "retype the address (control characters come with text copied from other programs)"),
     "REF_UNKNOWN_PARTNER": (ERROR, "partner '{value}' is not in the registry{detail}; the row was excluded", "use the partner_id or exact partner_name from the Partners sheet"),
+    "REF_AMBIGUOUS_PARTNER": (ERROR, "partner '{value}' could mean {detail}; the row was excluded, not given to either", "use the partner_id, and give every partner a name that is no other partner's name or id"),
+    "REF_AMBIGUOUS_KPI": (ERROR, "KPI '{value}' could mean {detail}; the row was excluded", "use the kpi_id, and give every KPI a name that is no other KPI's name or id"),
+    "PARTNER_DUPLICATE_NAME": (ERROR, "partner name '{value}' of '{partner}' is also {detail}; rows that name it cannot be told apart and are excluded (both partners are still reviewed under their ids)", "give each partner its own name, or refer to them by partner_id"),
+    "KPI_DUPLICATE_NAME": (WARNING, "KPI name '{value}' of '{kpi}' is also {detail}; rows that name it cannot be told apart and are excluded", "give each KPI its own name, or refer to them by kpi_id"),
     "REF_UNKNOWN_KPI": (ERROR, "KPI '{value}' is not defined{detail}; the row was excluded", "use a kpi_id from the KPIs sheet, or add the KPI there"),
     "REF_UNKNOWN_LINKED_KPI": (WARNING, "linked KPI '{value}' is not defined{detail}; the link was ignored", "use a kpi_id from the KPIs sheet, or leave it blank"),
     "VALUE_OUT_OF_RANGE": (ERROR, "'{value}' is out of range: {detail}; the value was excluded", "enter {detail}"),
     "DUPLICATE_KEY": (ERROR, "{column} '{value}' is defined again (first at {detail}); this row was excluded", "keep one row per {column}"),
     "FX_MISSING_RATE": (ERROR, "no FX rate for {value} in {detail}; the value was excluded", "add the rate to the FX Rates sheet"),
+    "FX_OVERFLOW": (ERROR, "'{value}' converted at the {detail} is too large to compute with; the value was excluded", "check the figure and its rate: one of them is far too large (a typo or a unit mix-up?)"),
+    "ROLLUP_OVERFLOW": (ERROR, "'{value}' and the other months of {detail} add up to more than a number can hold; those months were excluded, so the quarter has no figure", "check these figures: one of them is far too large (a typo or a unit mix-up?)"),
     "NO_PARTNERS": (ERROR, "no partner registry found: no sheet of type Partners in any workbook", "add the partner registry (see input_templates/)"),
 }
 
@@ -160,6 +174,15 @@ def problems_frame(problems: Iterable[Problem]):
 class PipelineError(Exception):
     """A problem that stops every review (no registry, unreadable input folder). Exit code 1."""
 
+    exit_code = 1
+
     def __init__(self, message: str, problems: Iterable[Problem] = ()):  # noqa: D401
         super().__init__(message)
         self.problems = list(problems)
+
+
+class RunRefused(PipelineError):
+    """The run cannot start as asked, whatever the input holds: folders that overlap, another run holding the
+    lock, an output folder that cannot be written, a history file that cannot be used. Exit code 2."""
+
+    exit_code = 2

@@ -40,9 +40,14 @@ class RawSheet:
 
 @dataclass
 class RawWorkbook:
+    """One workbook's sheets. ``date1904``: the workbook counts serial dates from 1904-01-01 (the 1904
+    date system of older Mac Excel, ``<workbookPr date1904="1"/>``), so a serial typed as a number is
+    read in that system (`pipeline.values.parse_date`); calamine already converts date-formatted cells."""
+
     path: str                  # relative to the input folder, '/' separators
     kind: str                  # xlsx, xlsm, xls, ods, csv
     sheets: list[RawSheet] = field(default_factory=list)
+    date1904: bool = False
 
 
 def column_letter(col: int) -> str:

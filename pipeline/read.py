@@ -1,10 +1,12 @@
 """Read every workbook in the input folder into cell grids (`RawWorkbook`), safely.
 
-`read_input` discovers the files, hashes them, and has each one read by `read_file` in an isolated
-worker process (`pipeline.isolation.run_isolated`) with a time and memory limit. `read_file` sniffs the
-file, hardens zip packages (`pipeline.safety`), reads the cells with python-calamine (csv with the csv
-module) and overlays what calamine does not report: error values, formulas without a stored value,
-hidden rows. Problems with a file are collected as FILE_* problems; nothing raises for one bad file.
+`read_input` discovers the files and has each one read by `read_file` in an isolated worker process
+(`pipeline.isolation.run_isolated`) with a time and memory limit; this process never opens an input
+file. `read_file` hashes the file (at most ``limits.max_file_mb`` of it, a regular file only), takes it
+from the read cache or sniffs it, hardens zip packages (`pipeline.safety`), reads the cells with
+python-calamine (csv with the csv module) and overlays what calamine does not report: error values,
+formulas without a stored value, hidden rows. Problems with a file are collected as FILE_* problems;
+nothing raises for one bad file.
 
 This module imports no pandas at import time: the workers import it.
 """
@@ -14,6 +16,8 @@ import csv
 import hashlib
 import io
 import marshal
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +54,8 @@ class FileOutcome:
     problems: list[P.Problem] = field(default_factory=list)
     specials: list[list[tuple[int, int, Any]]] = field(default_factory=list)
     packed: list[bytes] = field(default_factory=list)
+    sha256: str = ""         # of the bytes read ('' when the file was refused before it was read whole)
+    cached: bool = False     # taken from the read cache, not read
 
     def pack(self) -> "FileOutcome":
         if self.workbook is not None:
@@ -83,37 +89,31 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
     found, skipped = discover(root)
     inputs: dict[str, InputFile] = {}
     problems: dict[str, list[P.Problem]] = {}
-    for s in skipped:  # a hidden folder has its note but no InputFile: it is not a file
+    for s in skipped:  # a skipped folder has its problem but no InputFile: it is not a file
         if not s.is_folder:
             inputs[s.path] = InputFile(s.path, status="skipped")
         problems[s.path] = [s.problem]
-    jobs, cached, keys, stamps = [], {}, {}, {}
+    lookup = None if cache_dir is None else (str(cache_dir), readcache.code_fingerprint())
+    jobs, cached, keys, stamps = [], [], {}, {}
     for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
         full = root / f.path
-        inputs[f.path] = item = InputFile(f.path, kind=f.kind)
+        inputs[f.path] = InputFile(f.path, kind=f.kind)
         problems[f.path] = []
-        try:
-            stamps[f.path] = _stamp(full)
-            item.sha256 = sha256_of(full)
-        except OSError as exc:
-            item.status = "refused"
-            problems[f.path].append(P.make("FILE_CORRUPT", file=f.path, detail=f"it cannot be opened ({exc.strerror or exc})"))
-            continue
-        if cache_dir is not None:
-            keys[f.path] = readcache.entry_key(item.sha256, f.path, limits)
-            hit = readcache.load(cache_dir, keys[f.path])
-            if hit is not None:
-                cached[f.path] = ("ok", hit)
-                continue
-        jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits)))
+        stamps[f.path] = _stamp(full)
+        jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits, lookup)))
     outcomes = run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
                             memory_mb=int(limits["file_memory_mb"]))
     workbooks: list[RawWorkbook] = []
-    for path, (status, value) in list(outcomes.items()) + list(cached.items()):
+    for path, (status, value) in outcomes.items():
         item = inputs[path]
         if status == "ok":
-            if cache_dir is not None and path not in cached and _stamp(root / path) == stamps[path]:
-                readcache.store(cache_dir, keys[path], value)  # not when the file changed while it was read
+            item.sha256 = value.sha256
+            if cache_dir is not None and value.sha256:
+                keys[path] = readcache.entry_key(value.sha256, path, limits)
+                if value.cached:
+                    cached.append(path)
+                elif _stamp(root / path) == stamps[path]:  # not when the file changed while it was read
+                    readcache.store(cache_dir, keys[path], value)
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
             problems[path].extend(outcome.problems)
@@ -147,40 +147,86 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+HEAD = 4096  # bytes sniffed
+
+
+def hash_bounded(path: Path, size: int, limits: dict) -> tuple[str, bytes]:
+    """(SHA-256, first bytes) of a regular file of at most ``limits.max_file_mb``, read once, streaming.
+
+    Raises `Refused`: FILE_UNSUPPORTED for anything but a regular file (opened without blocking, so a
+    FIFO swapped in since the walk costs nothing), FILE_TOO_LARGE past the limit, on disk or while read
+    (a file that grows, or a pseudo-file of size 0 that streams forever). An empty file gives b''."""
+    cap = int(limits["max_file_mb"]) * 2**20
+
+    def too_large(what: str) -> S.Refused:
+        return S.Refused("FILE_TOO_LARGE", detail=f"{what}; the limit is {limits['max_file_mb']} MB (limits.max_file_mb)")
+
+    if size > cap:
+        raise too_large(f"the file is {size // 2**20} MB")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise S.Refused("FILE_CORRUPT", detail=f"it cannot be opened ({exc.strerror or exc})") from exc
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise S.Refused("FILE_UNSUPPORTED", detail="not a regular file")
+        if st.st_size > cap:
+            raise too_large(f"the file is {st.st_size // 2**20} MB")
+        h, head, total = hashlib.sha256(), b"", 0
+        try:
+            while chunk := fh.read(S.CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    raise too_large("it gave more bytes than that when read (it grows, or is not a real file)")
+                h.update(chunk)
+                if len(head) < HEAD:
+                    head += chunk[:HEAD - len(head)]
+        except OSError as exc:
+            raise S.Refused("FILE_CORRUPT", detail=f"it cannot be read ({exc.strerror or exc})") from exc
+    return h.hexdigest(), head
 
 
 # --- one file (runs in a worker process) ----------------------------------------------------------
 
-def read_file(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
-    """Read one file in this process: sniff, harden, parse. Refusals become problems, never exceptions."""
-    return _outcome(full, rel, kind, size, limits).resolve()
+def read_file(full: str, rel: str, kind: str, size: int, limits: dict,
+              cache: tuple[str, str] | None = None) -> FileOutcome:
+    """Read one file in this process: hash, sniff, harden, parse. Refusals become problems, never exceptions.
+
+    With ``cache`` (the read cache's folder and the run's `code_fingerprint`) a file read before with the
+    same bytes is taken from there (``cached``) instead of being parsed."""
+    return _outcome(full, rel, kind, size, limits, cache).resolve()
 
 
-def read_file_packed(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+def read_file_packed(full: str, rel: str, kind: str, size: int, limits: dict,
+                     cache: tuple[str, str] | None = None) -> FileOutcome:
     """`read_file` for a worker process: the grids packed for the trip back (see `FileOutcome`)."""
-    return _outcome(full, rel, kind, size, limits).pack()
+    out = _outcome(full, rel, kind, size, limits, cache)
+    return out if out.cached else out.pack()   # a cached entry comes packed
 
 
-def _outcome(full: str, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
+def _outcome(full: str, rel: str, kind: str, size: int, limits: dict, cache: tuple[str, str] | None) -> FileOutcome:
+    path = Path(full)
     try:
-        return _read_file(Path(full), rel, kind, size, limits)
+        sha, head = hash_bounded(path, size, limits)
     except S.Refused as r:
         return FileOutcome(kind, None, [P.make(r.code, file=rel, **r.context)])
+    if cache is not None:
+        from pipeline import readcache
+
+        hit = readcache.load(Path(cache[0]), readcache.entry_key(sha, rel, limits, fingerprint=cache[1]))
+        if hit is not None:
+            hit.sha256, hit.cached = sha, True
+            return hit
+    try:
+        out = _read_file(path, rel, kind, head, limits)  # no bytes: FILE_EMPTY
+    except S.Refused as r:
+        out = FileOutcome(kind, None, [P.make(r.code, file=rel, **r.context)])
+    out.sha256 = sha
+    return out
 
 
-def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> FileOutcome:
-    if size == 0:
-        raise S.Refused("FILE_EMPTY")
-    if size > int(limits["max_file_mb"]) * 2**20:
-        raise S.Refused("FILE_TOO_LARGE", detail=f"the file is {size // 2**20} MB; the limit is {limits['max_file_mb']} MB (limits.max_file_mb)")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
+def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> FileOutcome:
     fmt = S.sniff(head)
     if fmt == "":
         raise S.Refused("FILE_EMPTY")
@@ -195,7 +241,7 @@ def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> File
                 raise S.Refused("FILE_ENCRYPTED")
             raise S.Refused("FILE_CORRUPT", detail="it is an OLE file with no workbook stream (a Word or other Office document?)")
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls")
+            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls", date1904=S.biff_date1904(path))
         except S.Refused as r:
             if r.code != "FILE_CORRUPT":
                 raise
@@ -204,7 +250,7 @@ def _read_file(path: Path, rel: str, kind: str, size: int, limits: dict) -> File
     if fmt == "biff":
         version = S.BIFF_BOFS[head[:2]]
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=True)
+            return _read_calamine(path, rel, "xls", from_bytes=True, date1904=S.biff_date1904(path))
         except S.Refused:
             raise S.Refused("FILE_OLD_FORMAT", detail=f"{version} (BIFF)") from None
     if kind == "csv" and (fmt == "text" or head[:2] in (b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
@@ -227,19 +273,19 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
         parts, strict = S.sheet_parts(pkg)
         scans = S.scan_package(pkg, parts, limits)
         refuse = _too_large(pkg, parts, scans, rel, int(limits["max_cells"]))
-        odd_names = pkg.odd_names
+        odd_names, date1904 = pkg.odd_names, pkg.date1904
     finally:
         pkg.close()
     kind = kind if kind in ("xlsx", "xlsm") else "xlsx"
     by_name = {p.name: scans.get(p.part) for p in parts}
     try:
         out = _read_calamine(path, rel, kind, from_bytes=path.suffix.lower() not in (".xlsx", ".xlsm"),
-                             scans=by_name, skip=refuse)
+                             scans=by_name, skip=refuse, date1904=date1904)
     except S.Refused as r:
         if r.code != "FILE_CORRUPT":
             raise
         if odd_names:  # backslashes or odd case in part names: retry on a normalised copy in memory
-            out = _read_normalised(path, rel, kind, by_name, refuse)
+            out = _read_normalised(path, rel, kind, by_name, refuse, date1904)
         elif strict:
             raise S.Refused("FILE_STRICT_XML", severity=P.ERROR,
                             detail=f"it could not be read ({r.context.get('detail', '')})") from None
@@ -269,7 +315,7 @@ def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, S.Shee
     return refuse
 
 
-def _read_normalised(path: Path, rel: str, kind: str, scans: dict, refuse: dict) -> FileOutcome:
+def _read_normalised(path: Path, rel: str, kind: str, scans: dict, refuse: dict, date1904: bool = False) -> FileOutcome:
     pkg = S.Package(path)
     try:
         S.sheet_parts(pkg)  # learns how the relationships spell the parts
@@ -277,18 +323,21 @@ def _read_normalised(path: Path, rel: str, kind: str, scans: dict, refuse: dict)
         pkg.normalised_copy(buffer)
     finally:
         pkg.close()
-    return _read_calamine(path, rel, kind, data=buffer.getvalue(), scans=scans, skip=refuse)
+    return _read_calamine(path, rel, kind, data=buffer.getvalue(), scans=scans, skip=refuse, date1904=date1904)
 
 
 def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False, data: bytes | None = None,
-                   scans: dict[str, S.SheetScan | None] | None = None, skip: dict | None = None) -> FileOutcome:
+                   scans: dict[str, S.SheetScan | None] | None = None, skip: dict | None = None,
+                   date1904: bool = False) -> FileOutcome:
     """Cells of every worksheet (except those in ``skip``) via python-calamine, read from the path, or
-    from the file's bytes when its extension would mislead calamine, or from ``data`` (a repaired copy)."""
+    from the file's bytes when its extension would mislead calamine, or from ``data`` (a repaired copy).
+    ``date1904``: the workbook's date system, found by the caller in the package (calamine converts the
+    date-formatted cells itself but says nothing of the system, which serials typed as numbers need)."""
     import python_calamine as pc
 
     scans = scans or {}
     skip = skip or {}
-    book = RawWorkbook(path=rel, kind=kind)
+    book = RawWorkbook(path=rel, kind=kind, date1904=date1904)
     specials: list[list[tuple[int, int, Any]]] = []
     try:
         if data is not None:

@@ -1,7 +1,7 @@
 """Workbooks already read, kept between runs, so a re-run reads only the files that changed.
 
-The entry of one input file is its cell grids and read problems exactly as the worker reading it gave them
-back (`pipeline.read.FileOutcome`, packed), stored under ``OUTPUT/.cache/read/<key>.bin``. The key hashes
+The entry of one input file is its cell grids, its date system and read problems exactly as the worker reading
+it gave them back (`pipeline.read.FileOutcome`, packed), stored under ``OUTPUT/.cache/read/<key>.bin``. The key hashes
 the file's bytes (its SHA-256, computed anyway for the manifest), its path in the input folder, the
 reading limits and `pipeline.cache.code_fingerprint` (the package's source and the versions of the
 libraries that read): the same bytes read by the same code under the same limits give the same grids. Only files that were read are stored;
@@ -25,12 +25,13 @@ from pipeline.cache import code_fingerprint, discard, read_entry, write_entry
 from pipeline.cache import prune as cache_prune
 from pipeline.raw import CellError, RawSheet, RawWorkbook
 
-FORMAT = b"partner-review-read 1"
+FORMAT = b"partner-review-read 2"
 _PROBLEM_FIELDS = tuple(P.Problem.__dataclass_fields__)
 
 
-def entry_key(sha256: str, rel: str, limits: dict[str, Any]) -> str:
-    text = json.dumps([sha256, rel, sorted(limits.items()), code_fingerprint()], default=str)
+def entry_key(sha256: str, rel: str, limits: dict[str, Any], fingerprint: str | None = None) -> str:
+    """The entry's key; a worker process is given the `code_fingerprint` of the run that started it."""
+    text = json.dumps([sha256, rel, sorted(limits.items()), fingerprint or code_fingerprint()], default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -47,7 +48,8 @@ def store(folder: Path, key: str, outcome: Any) -> None:
     sheets = [(s.name, s.first_row, s.first_col, [(r, c, f) for (r, c), f in s.formulas_without_value.items()],
                s.hidden, sorted(s.hidden_rows)) for s in book.sheets]
     problems = [tuple(getattr(p, f) for f in _PROBLEM_FIELDS) for p in outcome.problems]
-    body = marshal.dumps((outcome.kind, book.path, book.kind, sheets, list(outcome.packed), specials, problems))
+    body = marshal.dumps((outcome.kind, book.path, book.kind, bool(book.date1904), sheets, list(outcome.packed),
+                          specials, problems))
     write_entry(Path(folder) / f"{key}.bin", FORMAT, body)
 
 
@@ -60,8 +62,10 @@ def load(folder: Path, key: str) -> Any | None:
     if body is None:
         return None
     try:
-        kind, path_, book_kind, sheets, packed, specials, problems = marshal.loads(body)
-        book = RawWorkbook(path=str(path_), kind=str(book_kind))
+        kind, path_, book_kind, date1904, sheets, packed, specials, problems = marshal.loads(body)
+        if not isinstance(date1904, bool):
+            raise ValueError("shape")
+        book = RawWorkbook(path=str(path_), kind=str(book_kind), date1904=date1904)
         for name, first_row, first_col, formulas, hidden, hidden_rows in sheets:
             book.sheets.append(RawSheet(name=str(name), rows=[], first_row=int(first_row), first_col=int(first_col),
                                         formulas_without_value={(int(r), int(c)): str(f) for r, c, f in formulas},

@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import math
 import re
+import unicodedata
 from typing import Any, Callable
 
 import pandas as pd
@@ -22,7 +23,8 @@ from pipeline.periods import quarter_of_date
 from pipeline.raw import CellError, RawWorkbook, column_letter
 from pipeline.schema import FRAMES, PROVENANCE
 from pipeline.sheets import Table, classify, read_table
-from pipeline.values import map_status, parse_choice, parse_date, parse_number, parse_percent, parse_period, split_emails
+from pipeline.values import (EarlyDate, control_characters, escape_controls, map_status, parse_choice, parse_date,
+                             parse_number, parse_percent, parse_period, split_emails)
 
 ORDER = ("partners", "kpis", "fx_rates", "targets", "actuals", "commitments", "checkins")
 _PLAIN_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
@@ -45,7 +47,7 @@ def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Rec
                 continue
             known += 1
             rec.has_checkins_sheet |= stype.key == "checkins"
-            table, problems = read_table(sheet, stype, wb.path, config.fy_start)
+            table, problems = read_table(sheet, stype, wb.path, config.fy_start, wb.date1904)
             rec.problems.extend(problems)
             if table is None:
                 continue
@@ -78,7 +80,7 @@ def _text(v: Any) -> str:
     """A cell as trimmed text: 101.0 -> '101', dates as ISO."""
     if v is None:
         return ""
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
         return str(int(v))
     if isinstance(v, dt.datetime):
         return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
@@ -87,46 +89,90 @@ def _text(v: Any) -> str:
     return " ".join(str(v).split())
 
 
+def _exact(v: Any) -> str:
+    return unicodedata.normalize("NFC", _text(v))
+
+
 def _key(v: Any) -> str:
-    return _text(v).casefold()
+    return _exact(v).casefold()
 
 
 class _Refs:
-    """Keys (partner_id, kpi_id) matched trimmed and case-insensitively, or by display name."""
+    """Keys (partner_id, kpi_id) and display names a reference may use, matched trimmed (`matches`). A
+    reference that matches two entries (one entry's key and another's name, or two names) resolves to
+    nothing: it is ambiguous, never given to the first."""
 
     def __init__(self) -> None:
-        self.ids: dict[str, str] = {}
-        self.names: dict[str, str] = {}
+        self.ids: dict[str, str] = {}            # casefolded key -> key
+        self.exact_ids: dict[str, str] = {}      # key as typed (trimmed) -> key
+        self.owners: dict[str, list[str]] = {}   # casefolded name -> every key with that name
+        self.exact_owners: dict[str, list[str]] = {}  # name as typed (trimmed) -> every key with that name
         self.first: dict[str, str] = {}      # key -> where it was first defined
-        self.display_names: dict[str, str] = {}  # casefolded name -> name as typed
+        self.key_names: dict[str, str] = {}      # key -> its name as typed
         self._hints: dict[str, str] = {}
         self._cache: dict[Any, str | None] = {}
 
+    def clash(self, key: str, name: str) -> str:
+        """What a new entry (key, name) could be taken for, in words ('' when nothing): another entry with
+        the same name (ignoring case), an entry whose key is this name, or one whose name is this key."""
+        def who(k: str) -> str:
+            where = self.first.get(k.casefold(), "")
+            return f"{k!r} ({self.key_names.get(k, '')}{', ' + where if where else ''})"
+
+        found = [f"the name of {who(k)}" for k in self.owners.get(_key(name), []) if k != key]
+        other = self.ids.get(_key(name))
+        if other is not None and other != key:
+            found.append(f"the id of {who(other)}" + ("" if _exact(name) == _exact(other) else " but for case"))
+        if _key(key) != _key(name):
+            found += [f"the name of {who(k)}, which is this partner's id" for k in self.owners.get(_key(key), [])
+                      if k != key]
+        return " and ".join(found)
+
     def add(self, key: str, name: str) -> None:
-        self.ids[key.casefold()] = key
-        self.names.setdefault(name.casefold(), key)
-        self.display_names[name.casefold()] = name
+        self.ids[_key(key)] = key
+        self.exact_ids[_exact(key)] = key
+        self.owners.setdefault(_key(name), []).append(key)
+        self.exact_owners.setdefault(_exact(name), []).append(key)
+        self.key_names[key] = name
         self._cache.clear()
+
+    def matches(self, v: Any) -> list[tuple[str, str]]:
+        """Every entry `v` refers to, as (key, 'id' or 'name'). A key typed exactly (trimmed) is matched with
+        the names typed exactly; otherwise keys and names are matched ignoring case. Names that differ only
+        in case are one name: a reference to it is ambiguous, however it is typed."""
+        exact = _exact(v)
+        if exact in self.exact_ids:
+            found = [(self.exact_ids[exact], "id")]
+            owners = self.exact_owners.get(exact, [])
+        else:
+            k = _key(v)
+            found = [(self.ids[k], "id")] if k in self.ids else []
+            owners = self.owners.get(k, [])
+        return found + [(key, "name") for key in owners if key not in {f for f, _ in found}]
 
     def resolve(self, v: Any) -> str | None:
         try:
             return self._cache[v]
         except (KeyError, TypeError):
             pass
-        k = _key(v)
-        found = self.ids.get(k) or self.names.get(k)
+        hits = self.matches(v)
+        found = hits[0][0] if len(hits) == 1 else None
         try:
             self._cache[v] = found
         except TypeError:
             pass
         return found
 
+    def describe(self, hits: list[tuple[str, str]]) -> str:
+        """'P1 (Northwind) by its id or NW (P1) by its name'."""
+        return " or ".join(f"{key!r} ({self.key_names.get(key, '')}) by its {how}" for key, how in hits)
+
     def hint(self, v: Any) -> str:
         """' (did you mean 'A', 'B'?)' from the closest ids and names, or ''."""
         text = _text(v)
         if text not in self._hints:
-            display = {**self.ids, **{k: self.display_names.get(k, k) for k in self.names}}
-            close = difflib.get_close_matches(text.casefold(), list(display), n=3, cutoff=0.6)
+            display = {**self.ids, **{k: self.key_names[keys[0]] for k, keys in self.owners.items()}}
+            close = difflib.get_close_matches(_key(text), list(display), n=3, cutoff=0.6)
             shown = list(dict.fromkeys(display[c] for c in close))
             self._hints[text] = f" (did you mean {', '.join(repr(s) for s in shown)}?)" if shown else ""
         return self._hints[text]
@@ -186,18 +232,19 @@ class _Context:
         for p in problems:
             self.rec.problems.add(p.with_partner(partner_id) if partner_id else p)
 
-    def _period(self, v: Any):
+    def _period(self, v: Any, date1904: bool = False):
+        key = (v, True) if date1904 and v.__class__ in (int, float) else v  # a serial means another day in 1904
         try:
-            hit = self._periods.get(v)
+            hit = self._periods.get(key)
         except TypeError:
             hit = None
         if hit is None:
             try:
-                hit = parse_period(v, self.fy)
+                hit = parse_period(v, self.fy, date1904)
             except ValueError as exc:
                 hit = exc
             try:
-                self._periods[v] = hit
+                self._periods[key] = hit
             except TypeError:
                 pass
         if isinstance(hit, ValueError):
@@ -205,16 +252,22 @@ class _Context:
         return hit
 
     def _partner(self, v: Any, get_problem: Callable, field: str = "partner_id") -> str | None:
-        pid = self.partner_refs.resolve(v)
-        if pid is None:
-            get_problem("REF_UNKNOWN_PARTNER", field, detail=self.partner_refs.hint(v))
-        return pid
+        return self._ref(self.partner_refs, v, get_problem, field, "REF_UNKNOWN_PARTNER", "REF_AMBIGUOUS_PARTNER")
 
     def _kpi(self, v: Any, get_problem: Callable, code: str = "REF_UNKNOWN_KPI", field: str = "kpi_id") -> str | None:
-        kid = self.kpi_refs.resolve(v)
-        if kid is None:
-            get_problem(code, field, detail=self.kpi_refs.hint(v))
-        return kid
+        return self._ref(self.kpi_refs, v, get_problem, field, code, "REF_AMBIGUOUS_KPI")
+
+    @staticmethod
+    def _ref(refs: _Refs, v: Any, get_problem: Callable, field: str, unknown: str, ambiguous: str) -> str | None:
+        """The key `v` refers to; None with the problem reported when it refers to none, or to two."""
+        key = refs.resolve(v)
+        if key is None:
+            hits = refs.matches(v)
+            if len(hits) > 1:
+                get_problem(ambiguous, field, detail=refs.describe(hits))
+            else:
+                get_problem(unknown, field, detail=refs.hint(v))
+        return key
 
     def _choice(self, get, problem, field: str, choices: tuple[str, ...], default: str, required: bool = False):
         v = get(field)
@@ -238,15 +291,17 @@ class _Context:
         problem("VALUE_BAD_CHOICE", field, detail=", ".join(choices), **({} if required else {"severity": P.WARNING}))
         return None if required else default
 
-    def _date(self, get, problem, field: str) -> dt.date | None:
+    def _date(self, get, problem, field: str, date1904: bool = False) -> dt.date | None:
         v = get(field)
         if v is None:
             return None
         try:
-            return parse_date(v, self.day_first)
+            return parse_date(v, self.day_first, date1904)
+        except EarlyDate:
+            problem("VALUE_DATE_BEFORE_1900", field)
         except ValueError:
             problem("VALUE_BAD_DATE", field)
-            return None
+        return None
 
     def _duplicate(self, seen: dict[str, str], key: str, table: Table, r: int, cols, problem, field: str) -> bool:
         """True (and DUPLICATE_KEY reported) when `key` was defined before; else remember where it is defined."""
@@ -274,12 +329,21 @@ class _Context:
                 self._emit(out, self.partner_refs.resolve(pid) if pid is not None else None)
                 continue
             name_text = _text(name)
+            clash = self.partner_refs.clash(pid_text, name_text)
             self.partner_refs.add(pid_text, name_text)
+            if clash:
+                problem("PARTNER_DUPLICATE_NAME", "partner_name", detail=clash, partner=pid_text)
+                self.rec.problems.add(out.pop())  # it names another partner: for us alone, never in a review
             emails = {}
             for field in ("partner_lead_email", "internal_owner_email"):
                 valid, invalid = split_emails(get(field))
                 for bad in invalid:
-                    problem("VALUE_BAD_EMAIL", field, value=bad)
+                    hidden = control_characters(bad)
+                    if hidden:
+                        problem("VALUE_EMAIL_CONTROL_CHAR", field, value=bad, shown=escape_controls(bad),
+                                detail=", ".join(hidden))
+                    else:
+                        problem("VALUE_BAD_EMAIL", field, value=bad)
                 emails[field] = "; ".join(valid)
             self._add("partners", {
                 "partner_id": pid_text, "partner_name": name_text, "tier": _text(get("tier")),
@@ -313,6 +377,9 @@ class _Context:
                         weight = 1.0
                 except ValueError:
                     problem("VALUE_NOT_NUMBER", "weight", severity=P.WARNING)
+            clash = self.kpi_refs.clash(kid_text, _text(name))
+            if clash:
+                problem("KPI_DUPLICATE_NAME", "kpi_name", detail=clash, kpi=kid_text)
             self.kpi_refs.add(kid_text, _text(name))
             self.kpi_unit[kid_text] = unit
             self._add("kpis", {
@@ -325,7 +392,7 @@ class _Context:
     def fx_rates(self, table: Table) -> None:
         for r, vals, cols in table.records:
             get, problem, out = self._row(table, r, vals, cols, ("period", "currency", "rate"))
-            period, cur, rate = self._read_period(get, problem), _text(get("currency")).upper(), None
+            period, cur, rate = self._read_period(get, problem, table.date1904), _text(get("currency")).upper(), None
             raw_rate = get("rate")
             if raw_rate is not None:
                 try:
@@ -345,15 +412,17 @@ class _Context:
                                                   **self._prov(table, r)})
             self._emit(out, None)
 
-    def _read_period(self, get, problem):
+    def _read_period(self, get, problem, date1904: bool = False):
         v = get("period")
         if v is None:
             return None
         try:
-            return self._period(v)
+            return self._period(v, date1904)
+        except EarlyDate:
+            problem("VALUE_DATE_BEFORE_1900", "period")
         except ValueError:
             problem("VALUE_BAD_PERIOD", "period")
-            return None
+        return None
 
     def _kpi_record(self, table: Table, r: int, vals: list, cols: list, value_field: str):
         """Shared by targets and actuals: (get, problem, out, pid, kid, period, number) of one record."""
@@ -365,7 +434,7 @@ class _Context:
             pid = "*" if value_field == "target" and _text(raw_pid) == "*" else self._partner(raw_pid, problem)
         raw_kid = get("kpi_id")
         kid = self._kpi(raw_kid, problem) if raw_kid is not None else None
-        period = self._read_period(get, problem)
+        period = self._read_period(get, problem, table.date1904)
         raw = get(value_field)
         number = None
         if raw is not None:
@@ -410,6 +479,11 @@ class _Context:
                         self._emit(out, pid)
                         continue
                     value = number * rate
+                    if not math.isfinite(value):
+                        found = period.label if (period.label, cur) in self.fx else period.quarter.label
+                        problem("FX_OVERFLOW", "value", detail=f"{cur} rate {_text(rate)} for {found}")
+                        self._emit(out, pid)
+                        continue
                 self._add("kpi_values", {
                     "partner_id": pid, "kpi_id": kid, "period": period.label, "period_kind": period.kind,
                     "quarter": period.quarter.label, "value": value, "source": source, "currency": cur,
@@ -457,11 +531,11 @@ class _Context:
                 linked = self._kpi(raw_link, problem, "REF_UNKNOWN_LINKED_KPI", "linked_kpi_id") or ""
             self._add("commitments", {
                 "commitment_id": _text(cid), "partner_id": pid, "party": party, "description": str(desc).strip(),
-                "owner": _text(get("owner")), "due_date": self._date(get, problem, "due_date"),
-                "baseline_due_date": self._date(get, problem, "baseline_due_date"), "status": status,
+                "owner": _text(get("owner")), "due_date": self._date(get, problem, "due_date", table.date1904),
+                "baseline_due_date": self._date(get, problem, "baseline_due_date", table.date1904), "status": status,
                 "status_raw": status_raw, "percent_complete": pct, "linked_kpi_id": linked,
-                "last_updated": self._date(get, problem, "last_updated"),
-                "completed_date": self._date(get, problem, "completed_date"),
+                "last_updated": self._date(get, problem, "last_updated", table.date1904),
+                "completed_date": self._date(get, problem, "completed_date", table.date1904),
                 "note": _text_keep(get("note")), "internal_note": _text_keep(get("internal_note")),
                 **self._prov(table, r)})
             self._emit(out, pid)
@@ -471,7 +545,7 @@ class _Context:
             get, problem, out = self._row(table, r, vals, cols, ("partner_id", "date"))
             raw_pid = get("partner_id")
             pid = self._partner(raw_pid, problem) if raw_pid is not None else None
-            day = self._date(get, problem, "date")
+            day = self._date(get, problem, "date", table.date1904)
             if pid and day:
                 self._add("checkins", {
                     "partner_id": pid, "date": day, "quarter": quarter_of_date(day, self.fy).label,
@@ -487,8 +561,57 @@ class _Context:
             for pid in self.partner_refs.ids.values():
                 if (pid, star["kpi_id"], star["period"]) not in own:
                     self._add("targets", {**star, "partner_id": pid, "from_default": True})
+        self._drop_overflowing("kpi_values", "value", "original_value")
+        self._drop_overflowing("targets", "target", "target")
         for name in FRAMES:
             setattr(self.rec, name, _frame(name, self.data[name]))
+
+    def _drop_overflowing(self, name: str, column: str, typed: str) -> None:
+        """The rows of `name` whose months would roll up to a quarter figure that is not finite (three months
+        of 1e308 sum to infinity): each is ROLLUP_OVERFLOW and dropped, so that quarter has no figure from
+        that source, never an infinite one. The roll-up is `pipeline.kpis._rollup`'s: per partner, KPI,
+        quarter (and source, for actuals) the months are added up (``sum``, and ``mean`` through the sum),
+        one figure per month (for actuals the less favourable of two, for targets the more demanding); a
+        quarterly row wins over its months, which are then never added, and ``last`` adds nothing up."""
+        d = self.data[name]
+        values = d[column]
+        if math.isfinite(sum(map(abs, values))):  # nothing can overflow: the usual case, one pass
+            return
+        k = self.data["kpis"]
+        aggregation, direction = dict(zip(k["kpi_id"], k["aggregation"])), dict(zip(k["kpi_id"], k["direction"]))
+        actuals = name == "kpi_values"
+        quarterly: set[tuple] = set()
+        months: dict[tuple, list[int]] = {}
+        for i, (pid, kid, quarter, kind) in enumerate(zip(d["partner_id"], d["kpi_id"], d["quarter"], d["period_kind"])):
+            key = (pid, kid, quarter, d["source"][i] if actuals else "")
+            if kind == "quarter":
+                quarterly.add(key)
+            else:
+                months.setdefault(key, []).append(i)
+        drop: list[int] = []
+        for key, rows in months.items():
+            if key in quarterly or aggregation.get(key[1]) == "last":
+                continue
+            pick = min if (direction.get(key[1]) == "lower") != actuals else max
+            figure: dict[str, float] = {}
+            for i in rows:
+                period = d["period"][i]
+                figure[period] = pick(figure[period], values[i]) if period in figure else values[i]
+            total = 0.0
+            for period in sorted(figure):
+                total += figure[period]
+            if not math.isfinite(total):
+                drop.extend(rows)
+        for i in sorted(drop, key=lambda i: (d["file"][i], d["sheet"][i], d["row"][i])):
+            kid, quarter = d["kpi_id"][i], d["quarter"][i]
+            what = f"{kid} for {quarter} ({d['source'][i]} figures)" if actuals else f"the {kid} target for {quarter}"
+            own = actuals or not d["from_default"][i]
+            self.rec.problems.add(P.make("ROLLUP_OVERFLOW", file=d["file"][i], sheet=d["sheet"][i], cell=d["cell"][i],
+                                         value=_text(d[typed][i]), detail=what,
+                                         partner_id=d["partner_id"][i] if own else ""))
+        gone = set(drop)
+        for c, col in d.items():
+            d[c] = [v for j, v in enumerate(col) if j not in gone]
 
     def _add(self, name: str, row: dict[str, Any]) -> None:
         for c, values in self.data[name].items():
@@ -527,7 +650,7 @@ class _Context:
         pids, pmap = lookup("partner_id", ref(self.partner_refs))
         kids, kmap = lookup("kpi_id", ref(self.kpi_refs))
         def period(v: Any) -> tuple[str, str, str] | None:
-            p = self._period(v) if v is not None else None
+            p = self._period(v, table.date1904) if v is not None else None
             return (p.label, p.kind, p.quarter.label) if p else None
 
         pers, permap = lookup("period", period)
@@ -566,6 +689,8 @@ class _Context:
                 if rate is None:
                     continue
                 value = x * rate
+                if not math.isfinite(value):
+                    continue
             col = cols[vi]
             letter = letters.get(col) or letters.setdefault(col, column_letter(col))
             label, kind, quarter = per
@@ -598,7 +723,7 @@ class _Context:
             return found
 
         def period(v: Any) -> tuple[str, str, str]:
-            p = self._period(v)
+            p = self._period(v, table.date1904)
             return p.label, p.kind, p.quarter.label
 
         pmap = mapped("partner_id", lambda v: "*" if _text(v) == "*" else self.partner_refs.resolve(v))

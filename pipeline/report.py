@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from pipeline import outputs
 from pipeline.periods import Quarter
-from pipeline.problems import ERROR, PipelineError, Problems
+from pipeline.problems import ERROR, PipelineError, Problems, RunRefused
 
 HISTORY_FILE = "history.sqlite"
 MANIFEST = "manifest.json"
@@ -78,6 +78,7 @@ class _Task:
     target: Path              # the PDF to write
     cache: Path | None        # the quarter's cache folder to store the review in, or None
     key: str = ""             # its cache key
+    fingerprint: str = ""     # what the review says (`cache.review_identities`): in its metadata and the manifest
 
 
 @dataclass
@@ -104,11 +105,11 @@ def _render_partner(task: _Task) -> _Rendered:
 
         view = partner_view(_RUN["analysis"], task.partner_id)
         # as JSON gives it back, so a record from the cache and a fresh one are the same
-        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences)))
+        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences, task.fingerprint)))
         t0 = time.process_time()
         charts = partner_charts(view)
         t1 = time.process_time()
-        pdf = partner_pdf(view, charts)
+        pdf = partner_pdf(view, charts, task.fingerprint)
         out.chart_s, out.pdf_s = t1 - t0, time.process_time() - t1
         outputs.atomic_write(task.target, pdf)
         if task.cache is not None:
@@ -302,23 +303,31 @@ def _recipients(text: object) -> list[str]:
 
 def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = None,
                history_path: Path | None = None, jobs: int | None = None,
-               progress: Callable[..., None] | None = None, cache: bool = True) -> ReportResult:
-    """Run the quarter. Raises PipelineError only when no review at all can be written.
+               progress: Callable[..., None] | None = None, cache: bool = True, as_of: dt.date | None = None,
+               echo: Callable[[str], None] | None = None) -> ReportResult:
+    """Run the quarter, its reviews dated `as_of` (default today). Raises PipelineError only when no review
+    at all can be written, RunRefused (exit 2) when the folders overlap or another report holds the
+    output folder's lock (`pipeline.locks`; `echo` is told while this run waits for it).
 
     With `cache` (the default) a partner's PDF is copied from ``OUTPUT/.cache/`` when nothing it is made
-    from changed since a previous run (see `pipeline.cache`); the output is the same either way."""
+    from changed since a previous run (see `pipeline.cache`); the output is the same either way: the same
+    inputs, settings, version and `as_of` give byte-identical PDFs."""
     progress = progress or (lambda *a, **k: None)
     output_dir = Path(output_dir)
-    if output_dir.resolve() == Path(input_dir).resolve() or Path(input_dir).resolve() in output_dir.resolve().parents:
-        raise PipelineError("the output folder must not be inside the input folder: the input is never written to")
+    why = outputs.overlap(input_dir, output_dir)
+    if why:
+        raise RunRefused(why)
     from pipeline.isolation import available_cores
+    from pipeline.locks import REPORT, hold
 
-    with _Workers(jobs or available_cores()) as workers:
-        return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache)
+    with hold(output_dir, REPORT, "partner-review report", echo=echo):
+        with _Workers(jobs or available_cores()) as workers:
+            return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache,
+                        as_of or dt.date.today())
 
 
 def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: _Workers,
-         progress: Callable[..., None], cache: bool) -> ReportResult:
+         progress: Callable[..., None], cache: bool, as_of: dt.date) -> ReportResult:
     from pipeline import cache as review_cache
     from pipeline.analyse import analyse, default_quarter
     from pipeline.feedback import write_feedback
@@ -336,12 +345,15 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     qdir = output_dir / q.label
     qdir.mkdir(parents=True, exist_ok=True)
     hist_file = history_path_for(output_dir, rec.config["report.history_file"], history_path)
+    if Path(input_dir).resolve() in hist_file.resolve().parents:
+        raise RunRefused(f"the history file {hist_file} is inside the input folder {input_dir}, which is never "
+                         "written to; keep it in the output folder (the default) or elsewhere")
     hist_file.parent.mkdir(parents=True, exist_ok=True)
 
     progress("analyse")
     history = History(hist_file)
     try:
-        analysis = analyse(rec, q, history)
+        analysis = analyse(rec, q, history, as_of=as_of)
     except BaseException:
         history.close()
         raise
@@ -364,13 +376,13 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
         history.record(analysis)
         history.close()
-        taken: set[str] = set()
         tasks, cached = [], []
-        keys = review_cache.review_keys(analysis, dt.date.today()) if cache else {}
+        identities = review_cache.review_identities(analysis, as_of)
+        names = outputs.review_file_names(q.label, [(pid, partners.loc[pid, "partner_name"]) for pid in expected])
         for pid in expected:
-            name = outputs.partner_pdf_name(q.label, partners.loc[pid, "partner_name"], pid, taken)
-            key = keys.get(pid, "")
-            task = _Task(pid, qdir / name, cache_folder if key else None, key)
+            key, fingerprint = identities[pid]
+            key = key if cache else ""
+            task = _Task(pid, qdir / names[pid], cache_folder if key else None, key, fingerprint)
             hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
             (cached if hit else tasks).append(task)
         chunk = max(1, min(8, len(tasks) // (jobs * 8)))
@@ -425,6 +437,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     manifest = {
         "quarter": q.label,
         "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "as_of": as_of.isoformat(),
         "organisation": rec.config.organisation,
         "inputs": [{"path": f.path, "sha256": f.sha256} for f in rec.inputs if f.sha256],
         "portfolio_pdf": portfolio_name,
@@ -441,7 +454,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     return result
 
 
-def _manifest_entry(view: Any, summary_sentences: Callable) -> dict[str, Any]:
+def _manifest_entry(view: Any, summary_sentences: Callable, fingerprint: str) -> dict[str, Any]:
     """One partner's manifest record (its ``pdf`` is added once the review is written)."""
     flags = view.flags
     return {
@@ -457,6 +470,7 @@ def _manifest_entry(view: Any, summary_sentences: Callable) -> dict[str, Any]:
         "internal_owner": view.partner.get("internal_owner") or "",
         "summary": " ".join(summary_sentences(view)),
         "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
+        "fingerprint": fingerprint,
     }
 
 

@@ -39,6 +39,7 @@ class Table:
     wide: bool = False
     data_rows: list[int] = field(default_factory=list)  # every non-blank Excel row below the header
     period_headers: dict[int, str] = field(default_factory=dict)  # wide layout: Excel col -> header as typed
+    date1904: bool = False                      # the workbook's serial dates count from 1904 (`RawWorkbook`)
 
     @property
     def index(self) -> dict[str, int]:
@@ -130,8 +131,8 @@ def _match_header(sheet: RawSheet, i: int, stype: SheetType, fy_start: int) -> _
                     parse_period(v, fy_start)
                     periods.append((col, v))
                 except ValueError:
-                    if isinstance(v, str) and _PERIODISH.search(v):
-                        near.append((col, _header_text(v)))
+                    if isinstance(v, dt.date) or _PERIODISH.search(v):  # a date before 1900 too
+                        near.append((col, _header_text(_show_header(v))))
             continue
         name, rank = hit
         if name not in best or rank < best[name][0]:
@@ -190,8 +191,10 @@ def classify(sheet: RawSheet, csv: bool = False, fy_start: int = 1) -> SheetType
     return (None if csv else type_by_name(sheet.name)) or type_by_header(sheet, fy_start)
 
 
-def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1) -> tuple[Table | None, list[P.Problem]]:
-    """The table of a sheet known to be of `stype`, or None (with the problem) when its header is unusable."""
+def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1,
+               date1904: bool = False) -> tuple[Table | None, list[P.Problem]]:
+    """The table of a sheet known to be of `stype`, or None (with the problem) when its header is unusable.
+    ``date1904``: the workbook's date system, kept on the table for reading its serial dates."""
     where = {"file": file, "sheet": sheet.name}
     problems: list[P.Problem] = []
     header = find_header(sheet, stype, fy_start)
@@ -212,7 +215,8 @@ def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1) 
     if wide:
         fields = [f for f in fields if f not in ("period", stype.wide_value)] + ["period", stype.wide_value]
     headers = {f: header.columns[f][1] for f in fields if f in header.columns}
-    table = Table(file, sheet.name, stype, fields, headers, header.row, wide=wide, formulas=sheet.formulas_without_value)
+    table = Table(file, sheet.name, stype, fields, headers, header.row, wide=wide, formulas=sheet.formulas_without_value,
+                  date1904=date1904)
     formula_rows = {r for r, _ in sheet.formulas_without_value}
     j0 = sheet.first_col
     start = header.row - sheet.first_row + 1

@@ -37,8 +37,17 @@ _MONTH_NAME_FORMS = (
     re.compile(r"^(?P<n>[a-z]{3,9})\.?\s*[-/ ,]?\s*(?P<y>\d{4}|\d{2})$"),        # May 2026, May-26, Jan 2026
     re.compile(r"^(?P<y>\d{4})\s*[-/ ,]?\s*(?P<n>[a-z]{3,9})$"),                 # 2026 May, 2026-May
 )
-_SERIAL_RANGE = (20_000, 80_000)  # Excel serials 1954..2119: anything else is not a date
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_SERIAL_RANGE = (20_000, 80_000)  # Excel serials 1954..2119 (1900 system): anything else is not a date
+_EXCEL_EPOCH = dt.date(1899, 12, 30)    # day 0 of the 1900 date system (right from 1900-03-01 on)
+_EPOCH_1904 = dt.date(1904, 1, 1)       # day 0 of the 1904 date system (older Mac Excel)
+_SHIFT_1904 = (_EPOCH_1904 - _EXCEL_EPOCH).days  # 1462: a 1904 serial plus this is the 1900 serial
+_FIRST_DATE = dt.date(1900, 3, 1)       # before it the 1900 system's serials are off by a day (its 1900-02-29)
+
+
+class EarlyDate(ValueError):
+    """A date before March 1900: no workbook stores one reliably (Excel's 1900 system counts a 29 February
+    1900 that never was, so programs disagree by a day there; the 1904 system starts later). Reported,
+    never shifted."""
 
 
 @dataclass(frozen=True)
@@ -73,19 +82,22 @@ def _match_quarter(text: str) -> Period | None:
     return None
 
 
-def parse_period(value: object, fy_start: int = 1) -> Period:
+def parse_period(value: object, fy_start: int = 1, date1904: bool = False) -> Period:
     """A period from a cell: quarter text (``2026-Q2``, ``Q2 2026``, ``2026Q2``, ``FY2026 Q2``), a month
-    (``2026-05``, ``May 2026``), a date, ISO date text or an Excel date serial.
+    (``2026-05``, ``May 2026``), a date, ISO date text or an Excel date serial (in the 1904 date system
+    when ``date1904``: the workbook's own).
 
     Quarter text names a *fiscal* quarter. Months and dates become the calendar month they name, which
-    falls in its fiscal quarter (``fy_start`` = first month of the fiscal year).
+    falls in its fiscal quarter (``fy_start`` = first month of the fiscal year). A date before March 1900
+    raises `EarlyDate`.
     """
     if value is None or isinstance(value, bool):
         raise ValueError("not a period")
     if isinstance(value, (dt.date, dt.datetime)):
+        _check_early(value)
         return _month_period(value.year, value.month, fy_start)
     if isinstance(value, (int, float)):
-        return parse_period(_serial_date(value), fy_start)
+        return parse_period(_serial_date(value, date1904), fy_start)
     text = re.sub(r"\s+", " ", str(value).replace("\u00a0", " ")).strip().lower()
     if not text:
         raise ValueError("blank")
@@ -101,10 +113,10 @@ def parse_period(value: object, fy_start: int = 1) -> Period:
         if m and m.group("n") in _MONTHS:
             return _month_period(_two_digit_year(m.group("y")), _MONTHS[m.group("n")], fy_start)
     try:
-        return parse_period(_iso_date(text), fy_start)
+        day = _iso_date(text)
     except ValueError:
-        pass
-    raise ValueError(f"{value!r} is not a period")
+        raise ValueError(f"{value!r} is not a period") from None
+    return parse_period(day, fy_start)
 
 
 def parse_quarter_option(text: str) -> Quarter:
@@ -187,12 +199,19 @@ _ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t ]\d{1,2}:\d{2}(?::
 _DAY_FIRST = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 
 
-def _serial_date(value: float) -> dt.date:
+def _serial_date(value: float, date1904: bool = False) -> dt.date:
+    """The day of an Excel serial in the 1900 date system, or the 1904 one (``date1904``)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("not a date")
-    if not _SERIAL_RANGE[0] <= value < _SERIAL_RANGE[1]:
+    if not _SERIAL_RANGE[0] <= value + (_SHIFT_1904 if date1904 else 0) < _SERIAL_RANGE[1]:
         raise ValueError(f"{value!r} is not a date")
-    return _EXCEL_EPOCH + dt.timedelta(days=int(value))
+    return (_EPOCH_1904 if date1904 else _EXCEL_EPOCH) + dt.timedelta(days=int(value))
+
+
+def _check_early(day: dt.date) -> dt.date:
+    if (day.date() if isinstance(day, dt.datetime) else day) < _FIRST_DATE:
+        raise EarlyDate(f"{day.isoformat()} is before March 1900")
+    return day
 
 
 def _iso_date(text: str) -> dt.date:
@@ -202,28 +221,32 @@ def _iso_date(text: str) -> dt.date:
     return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
-def parse_date(value: object, day_first: bool = False) -> dt.date:
-    """A date from a cell: a real date, an Excel serial, ISO text (``2026-05-31``, also ``2026/05/31``),
-    and day-first text (``31/05/2026``, ``31.05.2026``) only when ``day_first``."""
+def parse_date(value: object, day_first: bool = False, date1904: bool = False) -> dt.date:
+    """A date from a cell: a real date, an Excel serial (in the 1904 date system when ``date1904``: the
+    workbook's own), ISO text (``2026-05-31``, also ``2026/05/31``), and day-first text (``31/05/2026``,
+    ``31.05.2026``) only when ``day_first``. A date before March 1900 raises `EarlyDate`."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return _check_early(value.date())
     if isinstance(value, dt.date):
-        return value
+        return _check_early(value)
     if isinstance(value, bool) or value is None:
         raise ValueError("not a date")
     if isinstance(value, (int, float)):
-        return _serial_date(value)
+        return _serial_date(value, date1904)
     text = str(value).strip()
     try:
-        return _iso_date(text)
+        day = _iso_date(text)
     except ValueError:
         pass
+    else:
+        return _check_early(day)
     m = _DAY_FIRST.match(text)
     if m and day_first:
         try:
-            return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+            day = dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a date ({exc})") from None
+        return _check_early(day)
     if m:
         raise ValueError(f"{value!r} is ambiguous: write it as ISO text (2026-05-31) or a real date")
     raise ValueError(f"{value!r} is not a date")
@@ -307,11 +330,27 @@ def map_status(text: object) -> tuple[str, bool]:
 # e-mail addresses
 
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[a-z]{2,}$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_characters(text: str) -> list[str]:
+    """The distinct C0/C1 control characters (DEL included) in `text`, as ``U+0000``, in order of appearance."""
+    return list(dict.fromkeys(f"U+{ord(c):04X}" for c in _CONTROL.findall(text)))
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    r"""`text` with every C0/C1 control character (DEL included) as a visible escape: ``\n``, ``\r``, ``\t``,
+    else ``\xHH`` (ESC ``[31m`` becomes ``\x1b[31m``). Backslashes are left as they are."""
+    return _CONTROL.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def split_emails(text: object) -> tuple[list[str], list[str]]:
     """Addresses separated by ``;``, ``,`` or line breaks -> (valid, invalid). ``Name <a@b.org>`` gives
-    ``a@b.org``. Blank gives two empty lists."""
+    ``a@b.org``. Blank gives two empty lists. A piece holding a control character (`control_characters`;
+    a NUL or an escape sequence would end up in a mail header) is never valid."""
     valid: list[str] = []
     invalid: list[str] = []
     for piece in re.split(r"[;,\n\r]+", "" if text is None else str(text)):
@@ -320,7 +359,7 @@ def split_emails(text: object) -> tuple[list[str], list[str]]:
             continue
         _, addr = parseaddr(piece)
         addr = addr.strip()
-        if addr and _EMAIL.match(addr) and ("<" not in piece or piece.endswith(">")):
+        if addr and _EMAIL.match(addr) and ("<" not in piece or piece.endswith(">")) and not _CONTROL.search(piece):
             if addr not in valid:
                 valid.append(addr)
         else:

@@ -24,6 +24,7 @@ class RecordingHandler:
     fail_data: set[int] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
     data_count: int = 0
+    delay: float = 0.0  # seconds each DATA takes, like a slow server (lets two senders overlap)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse:
@@ -32,6 +33,10 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         self.data_count += 1
         if self.data_count in self.fail_data:
             server.transport.close()
@@ -47,11 +52,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(refuse: set[str] = frozenset(), fail_data: set[int] = frozenset()) -> Iterator[tuple[int, RecordingHandler]]:
+def smtp_server(refuse: set[str] = frozenset(), fail_data: set[int] = frozenset(),
+                delay: float = 0.0) -> Iterator[tuple[int, RecordingHandler]]:
     """Run a recording SMTP server on 127.0.0.1; yields (port, handler)."""
     from aiosmtpd.controller import Controller
 
-    handler = RecordingHandler(refuse={a.lower() for a in refuse}, fail_data=set(fail_data))
+    handler = RecordingHandler(refuse={a.lower() for a in refuse}, fail_data=set(fail_data), delay=delay)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:

@@ -214,7 +214,8 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
         "kpis": "shared definitions + kpi_quarterly", "partner": "partners", "kpi_quarterly": "kpi_quarterly",
         "commitments": "commitments", "delivery": "delivery", "flags": "flags", "health": "health",
         "health_breakdown": "health_breakdown", "checkins": "checkins", "problems": "problems",
-        "sources": "sources", "extras": "changes, track_record, disagreements; why from health"}
+        "sources": "sources", "extras": "changes, track_record, disagreements; why from health",
+        "as_of": "the report date: in the key itself (cache.review_identities), not in the content fingerprint"}
     assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
     assert set(view.extras) == {"changes", "why", "track_record", "disagreements"}
 
@@ -246,3 +247,40 @@ def test_every_module_of_the_package_is_part_of_the_key():
     files = set(fingerprint_files())
     assert {p.relative_to(root).as_posix() for p in root.rglob("*.py")} == files
     assert {"charts.py", "render/partner.py", "render/layout.py", "analyse.py", "report.py"} <= files
+
+
+def test_the_content_fingerprint_knows_what_a_review_says_not_how_it_was_made(first):
+    """The send log's fingerprint: the same on another day, with other file limits and after last-bit float
+    drift (a library upgrade); different when a figure the review shows changes."""
+    import datetime as dt
+
+    import numpy as np
+
+    def fingerprints(analysis):
+        # a fresh copy each time: the per-partner slices are memoised on the analysis
+        return {pid: fp for pid, (_k, fp) in cache.review_identities(analysis, dt.date(2026, 10, 5)).items()}
+
+    analysis = _analysis(first)
+    base = fingerprints(pickle.loads(pickle.dumps(analysis)))
+    other_day = {pid: fp for pid, (_k, fp) in cache.review_identities(pickle.loads(pickle.dumps(analysis)),
+                                                                       dt.date(2027, 1, 9)).items()}
+    assert other_day == base and len(set(base.values())) == len(base)
+
+    limits = pickle.loads(pickle.dumps(analysis))
+    limits.reconciled.config.values["limits"]["file_seconds"] = 7
+    limits.reconciled.config.values["report"]["history_file"] = "elsewhere.sqlite"
+    assert fingerprints(limits) == base
+
+    drift = pickle.loads(pickle.dumps(analysis))
+    kq = drift.kpi_quarterly
+    actual = kq["actual"].to_numpy(dtype="float64")
+    kq["actual"] = np.nextafter(actual, np.inf)  # one ulp up, everywhere
+    assert fingerprints(drift) == base
+
+    changed = pickle.loads(pickle.dumps(analysis))
+    kq = changed.kpi_quarterly
+    row = kq.index[(kq["partner_id"] == "P0002") & kq["actual"].notna()][0]
+    kq.loc[row, "actual"] = kq.loc[row, "actual"] * 1.01 + 1
+    now = fingerprints(changed)
+    assert now["P0002"] != base["P0002"] and {p: f for p, f in now.items() if p != "P0002"} == \
+        {p: f for p, f in base.items() if p != "P0002"}

@@ -33,13 +33,17 @@ PARTNERS = [
 ]
 
 
-def _pdf(text: str) -> bytes:
+def _pdf(text: str, partner_id: str | None = None, quarter: str = "2026-Q3") -> bytes:
+    """A one-line PDF carrying the identity `report` writes into a partner's review (or the portfolio's)."""
     from io import BytesIO
 
     from reportlab.pdfgen.canvas import Canvas
 
+    from pipeline.identity import portfolio_keywords, review_keywords
+
     buf = BytesIO()
     c = Canvas(buf, invariant=1)
+    c.setKeywords(review_keywords(partner_id, quarter, "") if partner_id else portfolio_keywords(quarter))
     c.drawString(72, 720, text)
     c.save()
     return buf.getvalue()
@@ -51,7 +55,7 @@ def make_quarter(root: Path, partners: list[dict] = PARTNERS, organisation: str 
     for p in partners:
         path = q / p["pdf"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_pdf(f"Review of {p['partner_name']}"))
+        path.write_bytes(_pdf(f"Review of {p['partner_name']}", p["partner_id"]))
     (q / "portfolio.pdf").write_bytes(_pdf("Portfolio: every partner side by side"))
     manifest = {"quarter": "2026-Q3", "generated_at": "2026-10-02T09:00:00Z", "inputs": [],
                 "portfolio_pdf": "portfolio.pdf", "partners": partners, "problems": 0}
@@ -254,7 +258,7 @@ def test_a_changed_pdf_is_a_new_review(tmp_path):
     q = make_quarter(tmp_path)
     with smtp_server() as (port, handler):
         invoke(*send_args(q, port))
-        (q / "globex.pdf").write_bytes(_pdf("Review of Globex, corrected"))
+        (q / "globex.pdf").write_bytes(_pdf("Review of Globex, corrected", "P1"))
         res = invoke(*send_args(q, port))
         assert "1 sent, 2 already sent" in res.output
         [(_, msg)] = by_partner(handler)["globex.pdf"][1:]

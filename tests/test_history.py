@@ -8,7 +8,7 @@ import pytest
 
 from analysis_fixtures import Book, Q
 from pipeline.analyse import analyse
-from pipeline.history import SCHEMA_VERSION, History
+from pipeline.history import SCHEMA_VERSION, History, HistoryUnusable
 
 D = dt.date
 
@@ -50,7 +50,7 @@ def test_schema_is_versioned_and_reopens(tmp_path):
     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     con.commit()
     con.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(HistoryUnusable, match="newer"):
         History(path)
 
 

@@ -1,6 +1,7 @@
 """The PDFs, tested by what a reader gets: the text pypdf extracts, the fonts the file embeds, the size."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pipeline.render.partner import SECTION_TITLES
 from pipeline.render.portfolio import SECTION_TITLES as PORTFOLIO_TITLES
 
 MB = 1024 * 1024
+AS_OF = dt.date(2026, 10, 2)
 
 
 def _flat(s: str) -> str:
@@ -247,7 +249,7 @@ def _table_pdf(make_cell, valign: str) -> bytes:
                  make_cell("x", "cellr"), make_cell("", "cell"), make_cell("two\nlines", "cellb")])
     t = L.table(rows, [40 * L.MM, 30 * L.MM, 30 * L.MM, 30 * L.MM],
                 extra=[("VALIGN", (0, 1), (-1, -1), valign), ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 9)])
-    return L.build([t], L.Page("h", "r"), title="t", author="a")
+    return L.build([t], L.Page("h", "r"), title="t", author="a", as_of=AS_OF)
 
 
 def _png(pdf: bytes, tmp_path, name: str) -> bytes:
@@ -354,8 +356,8 @@ def test_png_passthrough_draws_the_same_pixels(mode, tmp_path, charts):
     ours = [L.image(p, 60 * L.MM, 40 * L.MM) for p in pngs]
     theirs = [Image(io.BytesIO(p), width=60 * L.MM, height=40 * L.MM) for p in pngs]
     assert not any(isinstance(f, Image) for f in ours)
-    a = L.build(ours, L.Page("h", "r"), title="t", author="a")
-    b = L.build(theirs, L.Page("h", "r"), title="t", author="a")
+    a = L.build(ours, L.Page("h", "r"), title="t", author="a", as_of=AS_OF)
+    b = L.build(theirs, L.Page("h", "r"), title="t", author="a", as_of=AS_OF)
     assert _png(a, tmp_path, "ours") == _png(b, tmp_path, "theirs")
     assert len(a) < len(b)
 
@@ -382,7 +384,7 @@ def test_png_passthrough_leaves_what_it_cannot_take_to_reportlab():
     for png in (transparent, interlaced, alpha):
         assert isinstance(L.image(png, 20, 20), Image)
     for png in (transparent, alpha):  # and reportlab draws them (the hand-made interlaced one is not a real one)
-        pdf = L.build([L.image(png, 20, 20), L.para("after the image")], L.Page("h", "r"), title="t", author="a")
+        pdf = L.build([L.image(png, 20, 20), L.para("after the image")], L.Page("h", "r"), title="t", author="a", as_of=AS_OF)
         assert "after the image" in _text(pdf)[1]
 
 
@@ -430,7 +432,7 @@ def test_paragraph_rewraps_when_the_width_changes():
     p.wrap(90, 1000)
     first, rest = p.split(90, 40)  # a split drops the paragraph's own layout
     assert first.wrap(90, 40)[1] <= 40 and rest.wrap(90, 1000)[1] > 0
-    pdf = L.build([p, paragraph(text, st)], L.Page("h", "r"), title="t", author="a")
+    pdf = L.build([p, paragraph(text, st)], L.Page("h", "r"), title="t", author="a", as_of=AS_OF)
     assert _text(pdf)[1].count("word") == 120
 
 
@@ -596,7 +598,7 @@ def test_bold_cells_render_exactly_like_bold_markup(tmp_path):
         rows = [[make("Joint customer NPS", "cell"), make("EUR 1.25M", "cellr"), make("Overdue", "cell")],
                 [make("Renewal rate " * 6, "cell"), make("88.0%", "cellr"), make(F.GREEK, "cell")]]
         return L.build([L.table(rows, [45 * L.MM, 30 * L.MM, 30 * L.MM], header_rows=0)], L.Page("h", "r"),
-                       title="t", author="a")
+                       title="t", author="a", as_of=AS_OF)
 
     markup = pdf(lambda v, s: L.para(f"<b>{L.text(v)}</b>", s, markup=True))
     cells = pdf(lambda v, s: L.cell(v, {"cell": "cellb", "cellr": "cellrb"}[s]))

@@ -201,7 +201,7 @@ def test_a_run_that_stops_before_drawing_releases_its_workers(tmp_path):
 
 def test_output_inside_input_is_refused(portfolio):
     result = CliRunner().invoke(cli, ["report", "-i", str(portfolio), "-o", str(portfolio / "out")])
-    assert result.exit_code == 1 and "input" in result.output
+    assert result.exit_code == 2 and "input" in result.output
     assert not (portfolio / "out").exists()
 
 

@@ -7,6 +7,7 @@ escaped (``R&D <urgent>`` prints as typed) and capped so that no cell can outgro
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from dataclasses import dataclass
@@ -319,15 +320,18 @@ def content_width(landscape: bool = False) -> float:
     return page_size(landscape)[0] - 2 * MARGIN
 
 
-def _numbered_canvas_class():
+def _numbered_canvas_class(as_of: dt.date):
     from reportlab.pdfgen.canvas import Canvas
 
+    stamp = f"D:{as_of:%Y%m%d}000000+00'00'"
+
     class NumberedCanvas(Canvas):
-        """Defers each page so that the footer can say "Page x of y"."""
+        """Defers each page so that the footer can say "Page x of y"; dated `as_of`, not by the clock."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._saved: list[dict] = []
+            self.setDateFormatter(lambda *_ymdhms: stamp)
 
         def showPage(self) -> None:  # noqa: N802 (reportlab API)
             self._saved.append(dict(self.__dict__))
@@ -386,8 +390,12 @@ def _fit(canv: Any, s: str, width: float) -> str:
     return s + "…"
 
 
-def build(story: list, page: Page, *, title: str, author: str, subject: str = "") -> bytes:
-    """Lay out `story` on house pages and return the PDF bytes."""
+def build(story: list, page: Page, *, title: str, author: str, as_of: dt.date, subject: str = "",
+          keywords: str = "") -> bytes:
+    """Lay out `story` on house pages and return the PDF bytes.
+
+    Deterministic: the PDF's creation date is `as_of` and its document id is derived from its content
+    (reportlab's invariant mode), so the same story on the same date gives the same bytes on any day."""
     register_fonts()
     from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
 
@@ -395,11 +403,11 @@ def build(story: list, page: Page, *, title: str, author: str, subject: str = ""
     buf = io.BytesIO()
     doc = BaseDocTemplate(buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN,
                           topMargin=MARGIN, bottomMargin=MARGIN, title=title, author=author,
-                          subject=subject, creator="partner-review", initialFontName=FONT,
-                          initialFontSize=9, initialLeading=12, invariant=False)
+                          subject=subject, keywords=keywords, creator="partner-review", initialFontName=FONT,
+                          initialFontSize=9, initialLeading=12, invariant=True)
     frame = Frame(MARGIN, FOOTER_GAP + 3 * MM, size[0] - 2 * MARGIN,
                   size[1] - HEADER_GAP - FOOTER_GAP - 6 * MM, id="body", leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=_decorate(page))])
-    doc.build(story, canvasmaker=_numbered_canvas_class())
+    doc.build(story, canvasmaker=_numbered_canvas_class(as_of))
     return buf.getvalue()

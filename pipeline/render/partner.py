@@ -6,12 +6,12 @@ is computed. Each section is one function returning flowables. ``internal_note``
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.identity import review_keywords
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
 from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, count, true
@@ -25,8 +25,9 @@ SECTION_TITLES = ("Flagged gaps", "KPI scorecard", "Trends", "Commitments", "Age
                   "Data notes", "How the health score is computed")
 
 
-def partner_pdf(view: "PartnerView", charts: dict[str, bytes]) -> bytes:
-    """The partner review as PDF bytes."""
+def partner_pdf(view: "PartnerView", charts: dict[str, bytes], fingerprint: str = "") -> bytes:
+    """The partner review as PDF bytes. Its metadata names the partner, the quarter and `fingerprint` (what
+    the review says, `pipeline.cache.review_identities`): the identity the sender checks before attaching it."""
     from reportlab.platypus import PageBreak
 
     c = Ctx(view)
@@ -42,8 +43,9 @@ def partner_pdf(view: "PartnerView", charts: dict[str, bytes]) -> bytes:
     story += health_method(c)
     page = L.Page(header_left=f"{c.partner} · {c.q} partner review · prepared for {c.lead}",
                   header_right=f"prepared by {c.us}", watermark=str(view.config["organisation.watermark"] or ""))
-    return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us,
-                   subject=f"Quarterly partner review {c.q}")
+    return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us, as_of=view.as_of,
+                   subject=f"Quarterly partner review {c.q}",
+                   keywords=review_keywords(str(view.partner["partner_id"]), c.q, fingerprint))
 
 
 # --------------------------------------------------------------------------------------------- page one
@@ -57,7 +59,7 @@ def _first_page(c: Ctx) -> list:
         ("Prepared for", f"{c.lead}, {c.partner}" if c.lead != c.partner else c.partner),
         ("Prepared by", c.us + (f" ({v.partner.get('internal_owner')})" if v.partner.get("internal_owner") else "")),
         ("Quarter", c.q + (f" · tier {v.partner.get('tier')}" if v.partner.get("tier") else "")),
-        ("Date", fmt_date(_report_date(v))),
+        ("Date", fmt_date(v.as_of)),
     ]
     fact_rows = [[L.cell(k, "label"), L.cell(val, "value")] for k, val in facts]
     facts_t = L.table(fact_rows, [26 * L.MM, w - 78 * L.MM], header_rows=0, zebra=False,
@@ -109,11 +111,6 @@ def _tiles(c: Ctx):
                    extra=[("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)), ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
                           ("LINEAFTER", (0, 0), (-2, -1), 0.5, L.color(L.RULE)), ("TOPPADDING", (0, 0), (-1, -1), 5),
                           ("BOTTOMPADDING", (0, 0), (-1, -1), 6)])
-
-
-def _report_date(v: "PartnerView") -> Any:
-    d = v.extras.get("date") or v.extras.get("generated_at")
-    return pd.Timestamp(d) if d else dt.date.today()
 
 
 def _signed(x: float) -> str:

@@ -6,11 +6,11 @@ notes on commitments (this document is ours alone, so ``internal_note`` may appe
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.identity import portfolio_keywords
 from pipeline.render import layout as L
 from pipeline.render.layout import fmt_pct, is_missing, para
 from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS
@@ -42,7 +42,7 @@ def portfolio_pdf(analysis: "Analysis") -> bytes:
     ranked = _ranked(analysis, names)
     story: list = [para(f"PORTFOLIO REVIEW · {q} · INTERNAL, NOT FOR PARTNERS", "subtitle"),
                    para(f"{len(ranked)} partners, {q}", "title"),
-                   para(f"Prepared by {org} on {dt.date.today():%d %b %Y}.", "body"), Spacer(1, 4)]
+                   para(f"Prepared by {org} on {analysis.as_of:%d %b %Y}.", "body"), Spacer(1, 4)]
     story += _ranking(analysis, ranked)
     story += _heatmap(analysis, ranked)
     story += _flag_matrix(analysis, ranked)
@@ -51,7 +51,8 @@ def portfolio_pdf(analysis: "Analysis") -> bytes:
     story += _internal_notes(analysis, names)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
                   watermark=str(rec.config["organisation.watermark"] or ""))
-    return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal")
+    return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal", as_of=analysis.as_of,
+                   keywords=portfolio_keywords(q))
 
 
 def _ranked(a: "Analysis", names: dict) -> pd.DataFrame:
