@@ -18,6 +18,7 @@ import io
 import marshal
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,15 +95,24 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
             inputs[s.path] = InputFile(s.path, status="skipped")
         problems[s.path] = [s.problem]
     lookup = None if cache_dir is None else (str(cache_dir), readcache.code_fingerprint())
-    jobs, cached, keys, stamps = [], [], {}, {}
+    known = readcache.load_stamps(cache_dir) if cache_dir is not None else {}
+    jobs, cached, keys, stamps, outcomes = [], [], {}, {}, {}
     for f in sorted(found, key=lambda f: -f.size):  # the largest first: the workers finish together
         full = root / f.path
         inputs[f.path] = InputFile(f.path, kind=f.kind)
         problems[f.path] = []
-        stamps[f.path] = _stamp(full)
-        jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits, lookup)))
-    outcomes = run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
-                            memory_mb=int(limits["file_memory_mb"]))
+        stamps[f.path] = readcache.stamp_of(full)
+        sha = readcache.known_sha(known, f.path, stamps[f.path]) if cache_dir is not None else ""
+        hit = readcache.load(cache_dir, readcache.entry_key(sha, f.path, limits)) if sha else None
+        if hit is not None:  # read by an earlier run and not changed since: not even hashed again
+            hit.sha256, hit.cached = sha, True
+            outcomes[f.path] = ("ok", hit)
+        else:
+            jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits, lookup)))
+    outcomes.update(run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
+                                 memory_mb=int(limits["file_memory_mb"])))
+    now = time.time_ns()
+    seen: dict[str, tuple] = {}
     workbooks: list[RawWorkbook] = []
     for path, (status, value) in outcomes.items():
         item = inputs[path]
@@ -110,10 +120,15 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
             item.sha256 = value.sha256
             if cache_dir is not None and value.sha256:
                 keys[path] = readcache.entry_key(value.sha256, path, limits)
+                unchanged = readcache.stamp_of(root / path) == stamps[path]  # not changed while it was read
                 if value.cached:
                     cached.append(path)
-                elif _stamp(root / path) == stamps[path]:  # not when the file changed while it was read
+                elif unchanged:
                     readcache.store(cache_dir, keys[path], value)
+                if unchanged and stamps[path] is not None:
+                    before = known.get(path)
+                    same = before is not None and tuple(before[0]) == stamps[path] and before[1] == value.sha256
+                    seen[path] = (stamps[path], value.sha256, before[2] if same else now)
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
             problems[path].extend(outcome.problems)
@@ -127,6 +142,8 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
     workbooks.sort(key=lambda w: w.path)
     if cache_dir is not None:
         readcache.prune(cache_dir, keys.values())
+        if seen != known:
+            readcache.save_stamps(cache_dir, seen)
     return ReadResult(inputs=[inputs[p] for p in sorted(inputs)], workbooks=workbooks,
                       problems=[pr for p in sorted(problems) for pr in problems[p]], cached=sorted(cached))
 
@@ -137,14 +154,6 @@ def _isolation_problem(status: str, detail: Any, path: str, limits: dict) -> P.P
     if status == "memory":
         return P.make("FILE_MEMORY", file=path, megabytes=limits["file_memory_mb"])
     return P.make("FILE_CORRUPT", file=path, detail=f"the reader crashed on it ({detail})")
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 HEAD = 4096  # bytes sniffed

@@ -7,6 +7,12 @@ reading limits and `pipeline.cache.code_fingerprint` (the package's source and t
 libraries that read): the same bytes read by the same code under the same limits give the same grids. Only files that were read are stored;
 a refused file is tried again every run.
 
+A file is known without being read again when its stat (device, inode, size, modification time in ns) is
+the one recorded after the last run read it, and that modification lies more than two seconds before the
+record (``.cache/read.stamps``; git's rule for changes in the same clock tick): then this process takes
+its entry directly, and no worker hashes it. Any other file is hashed (in a worker, under the file's
+limits) and looked up by its bytes. Deleting the cache folder is always safe.
+
 Entries are marshal data (no pickle: loading one runs no code) behind a first line with the format and
 the SHA-256 of the rest. An entry that does not check out or does not have the expected shape is deleted
 and the file is read again. Entries a run did not use are pruned at its end.
@@ -80,6 +86,50 @@ def load(folder: Path, key: str) -> Any | None:
         discard(path)
         return None
     return outcome
+
+
+# --- stamps: the files whose bytes are known without reading them ---------------------------------------
+STAMPS_FORMAT = b"partner-review-stamps 1"
+RACY_NS = 2 * 10**9  # a file changed within this long of its stamp could change again unseen: read it
+
+
+def stamp_of(path: Path) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, mtime in ns) of the file at `path` (a stat, nothing read), or None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _stamps_file(folder: Path) -> Path:
+    """Beside the entries' folder (``.cache/read.stamps``), so that pruning the entries leaves it alone."""
+    return Path(folder).with_name(Path(folder).name + ".stamps")
+
+
+def load_stamps(folder: Path) -> dict[str, tuple]:
+    """rel path -> (stamp, sha256, when it was taken in ns) from the last run; {} when there is none."""
+    body = read_entry(_stamps_file(folder), STAMPS_FORMAT)
+    try:
+        found = marshal.loads(body) if body is not None else {}
+        return {str(rel): (tuple(map(int, st)), str(sha), int(at)) for rel, (st, sha, at) in found.items()}
+    except (ValueError, TypeError, EOFError):
+        return {}
+
+
+def known_sha(stamps: dict[str, tuple], rel: str, stamp: tuple | None) -> str:
+    """The SHA-256 of the file `rel` when its stamp is the one recorded, long enough after its last change
+    that a change in the same clock tick cannot hide (git's "racy" rule); else ''. The stat-only shortcut
+    that lets a re-run skip the files it has read before, as make and rsync do."""
+    known = stamps.get(rel)
+    if stamp is None or known is None or tuple(known[0]) != tuple(stamp) or stamp[3] >= known[2] - RACY_NS:
+        return ""
+    return known[1]
+
+
+def save_stamps(folder: Path, stamps: dict[str, tuple]) -> None:
+    write_entry(_stamps_file(folder), STAMPS_FORMAT, marshal.dumps({rel: (list(st), sha, at) for rel, (st, sha, at)
+                                                                    in stamps.items()}))
 
 
 def prune(folder: Path, keep: Iterable[str]) -> None:
