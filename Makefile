@@ -8,11 +8,12 @@ OUTPUT ?= output
 SAMPLES := samples/drops
 ARGS   ?=
 
-.PHONY: install report sample test bench clean help
+.PHONY: install report sample test lint bench clean help
 
 help:
 	@echo "make report   quarterly reviews from $(INPUT)/ (or the bundled samples when it holds no workbooks)"
 	@echo "make test     the whole test suite"
+	@echo "make lint     ruff over pipeline/"
 	@echo "make bench    time a large synthetic portfolio (N=200 by default: make bench N=1000)"
 	@echo "make install  create $(VENV) with the project and its test tools"
 
@@ -42,6 +43,9 @@ sample: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline
 
 N ?= 200
 bench: $(STAMP)

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.periods import Quarter  # noqa: E402
-from pipeline.synthetic import write_portfolio  # noqa: E402
+from pipeline.core.periods import Quarter  # noqa: E402
+from pipeline.write.synthetic import write_portfolio  # noqa: E402
 
 
 class StageTimer:
@@ -47,7 +47,7 @@ class StageTimer:
 
 
 def _run(inp: Path, out: Path, jobs: int | None, cache: bool = True) -> tuple[float, dict[str, float]]:
-    from pipeline.report import run_report
+    from pipeline.run.report import run_report
 
     timer = StageTimer()
     t0 = time.perf_counter()

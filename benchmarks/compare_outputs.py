@@ -67,6 +67,8 @@ def _quarter(folder: Path) -> dict[str, object]:
         elif path.name == "manifest.json":
             manifest = json.loads(path.read_text(encoding="utf-8"))
             manifest.pop("generated_at", None)
+            # generated workbooks carry the time openpyxl wrote them: their paths count, not their bytes
+            manifest["inputs"] = [i["path"] for i in manifest.get("inputs", [])]
             out[rel] = manifest
         else:
             out[rel] = _sha(path.read_bytes())
@@ -84,7 +86,7 @@ def _report(inp: Path, out: Path) -> None:
 
 
 def snapshot(target: Path, partners: int) -> None:
-    from pipeline.synthetic import write_portfolio
+    from pipeline.write.synthetic import write_portfolio
 
     result: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -44,7 +44,7 @@ def _guarded(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         debug = kwargs.get("debug", False)
-        from pipeline.problems import PipelineError
+        from pipeline.core.problems import PipelineError
 
         try:
             return f(*args, **kwargs)
@@ -64,7 +64,7 @@ def _guarded(f):
         except BrokenPipeError:  # the reader of our output went away (`validate | head`): not an error
             _quiet_stdout()
             sys.exit(EXIT_BROKEN_PIPE)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+        except Exception as exc:
             if debug:
                 raise
             from pipeline.console import echo
@@ -131,7 +131,7 @@ def cli() -> None:
 def templates(output_dir: Path, debug: bool) -> None:
     """Write the blank input workbooks: registry, KPI plan, actuals, commitments."""
     from pipeline.console import echo
-    from pipeline.templates import write_templates
+    from pipeline.write.templates import write_templates
 
     for path in write_templates(output_dir):
         echo(path)
@@ -150,7 +150,7 @@ def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool)
     Exit 0 when clean, 1 when there are errors or warnings (notes do not count).
     """
     from pipeline.console import echo_problems, summary_line, visible_json
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     rec = load(input_dir)
     problems = list(rec.problems)
@@ -191,16 +191,16 @@ def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path:
     manifest.json to OUTPUT/<quarter>/. Exit 0 when every active partner got its review, 1 otherwise.
     """
     from pipeline.console import Progress, echo, echo_problems
-    from pipeline.report import run_report
+    from pipeline.run.report import run_report
 
     q = None
     if quarter:
         try:
-            from pipeline.values import parse_quarter_option
+            from pipeline.reconcile.values import parse_quarter_option
 
             q = parse_quarter_option(quarter)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--quarter")
+            raise click.BadParameter(str(exc), param_hint="--quarter") from exc
     with Progress(enabled=not quiet) as progress:
         result = run_report(input_dir, output_dir, quarter=q, history_path=history_path, jobs=jobs,
                             progress=progress, as_of=as_of.date() if as_of else None,
@@ -237,7 +237,7 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
     makes sure nothing is sent twice unless --resend is given.
     """
     from pipeline.console import echo
-    from pipeline.distribute import SmtpSettings, run_email
+    from pipeline.distribute.send import SmtpSettings, run_email
 
     smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
                         password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
@@ -260,13 +260,13 @@ def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
     place and sends it back. The originals are never touched. Exit 0, also when there is nothing to write.
     """
     from pipeline.console import echo
-    from pipeline.feedback import check_output_dir, write_feedback
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
+    from pipeline.write.feedback import check_output_dir, write_feedback
 
     try:
         check_output_dir(input_dir, output_dir)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--output")
+        raise click.BadParameter(str(exc), param_hint="--output") from exc
     rec = load(input_dir)
     written = write_feedback(input_dir, rec.problems, output_dir, echo=echo, limits=rec.config.values["limits"])
     for path in written:

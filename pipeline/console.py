@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import click
 
-from pipeline.problems import ERROR, NOTE, WARNING, Problem
+from pipeline.core.problems import ERROR, NOTE, WARNING, Problem
 
 _COLOURS = {ERROR: "red", WARNING: "yellow", NOTE: "blue"}
 _C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
 
 
 def visible(text: object) -> str:
-    """`text` with every control character escaped (`pipeline.values.escape_controls`)."""
-    from pipeline.values import escape_controls
+    """`text` with every control character escaped (`pipeline.reconcile.values.escape_controls`)."""
+    from pipeline.reconcile.values import escape_controls
 
     return escape_controls(str(text))
 
@@ -77,7 +77,7 @@ class Progress:
         self.enabled = enabled and self.stream.isatty()
         self._last = ""
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

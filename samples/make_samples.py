@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.periods import Quarter  # noqa: E402
-from pipeline.templates import save_deterministic  # noqa: E402
+from pipeline.core.periods import Quarter  # noqa: E402
+from pipeline.write.templates import save_deterministic  # noqa: E402
 
 DROPS_DIR = Path(__file__).resolve().parent / "drops"
 FIRST = Quarter(2024, 3)

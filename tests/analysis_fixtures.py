@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import problems as P
-from pipeline.config import Config
-from pipeline.frames import Reconciled, empty_frame
-from pipeline.periods import Quarter, quarter_of_month
+from pipeline.core import problems as P
+from pipeline.core.settings import Config
+from pipeline.core.frames import Reconciled, empty_frame
+from pipeline.core.periods import Quarter, quarter_of_month
 
 Q = Quarter.parse
 

@@ -1,5 +1,5 @@
 """Hand-built analysis frames for the chart and PDF tests, exactly to the columns documented in
-pipeline.schema.ANALYSIS_FRAMES (the analysis stage is built elsewhere; these stand in for it).
+pipeline.core.schema.ANALYSIS_FRAMES (the analysis stage is built elsewhere; these stand in for it).
 
 `partner_view()` is one partner: 5 KPIs over 10 known quarters (one quarter missing, one KPI reported by
 both sides), 12 commitments of every party and state, flags of several codes and severities, a health
@@ -11,11 +11,11 @@ import math
 
 import pandas as pd
 
-from pipeline.config import Config
-from pipeline.frames import Analysis, PartnerView, Reconciled
-from pipeline.periods import Quarter, quarter_range
-from pipeline.problems import make
-from pipeline.schema import ANALYSIS_FRAMES, FRAMES, PROVENANCE
+from pipeline.core.settings import Config
+from pipeline.core.frames import Analysis, PartnerView, Reconciled
+from pipeline.core.periods import Quarter, quarter_range
+from pipeline.core.problems import make
+from pipeline.core.schema import ANALYSIS_FRAMES, FRAMES, PROVENANCE
 
 QUARTER = Quarter(2026, 2)
 WINDOW = quarter_range(QUARTER, 8)

@@ -10,9 +10,9 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from pipeline import cache
-from pipeline.report import run_report
-from pipeline.synthetic import write_portfolio
+from pipeline.write import cache
+from pipeline.run.report import run_report
+from pipeline.write.synthetic import write_portfolio
 
 QUARTER = "2026-Q3"
 
@@ -130,8 +130,8 @@ def test_no_cache_renders_everything_and_writes_no_cache(first, tmp_path):
 
 
 def _analysis(first):
-    from pipeline.analyse import analyse, default_quarter
-    from pipeline.load import load
+    from pipeline.analyse.analysis import analyse, default_quarter
+    from pipeline.reconcile.load import load
 
     rec = load(first[0])
     return analyse(rec, default_quarter(rec), None)
@@ -168,7 +168,7 @@ def test_a_change_to_any_of_a_partners_rows_changes_its_key_alone(first):
     """Every frame a view is sliced from, cell by cell in its first row: the partner's key changes, no other."""
     import datetime as dt
 
-    from pipeline.analyse import _slices
+    from pipeline.analyse.analysis import _slices
 
     analysis = _analysis(first)
     day = dt.date(2026, 10, 5)
@@ -205,8 +205,8 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
     """partner_digests hashes what partner_view reads; a new field or extra must be added to both."""
     import dataclasses
 
-    from pipeline.analyse import partner_view
-    from pipeline.frames import PartnerView
+    from pipeline.analyse.analysis import partner_view
+    from pipeline.core.frames import PartnerView
 
     view = partner_view(_analysis(first), "P0002")
     hashed = {  # field -> where partner_digests takes it from
@@ -223,7 +223,7 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
 def test_row_hashes_tell_apart_values_that_print_alike():
     import pandas as pd
 
-    from pipeline.analyse import _row_hashes
+    from pipeline.analyse.analysis import _row_hashes
 
     mixed = pd.DataFrame({"v": pd.Series([1, 1.0, "1", None, "None", float("nan")], dtype=object)})
     assert len(set(_row_hashes(mixed).tolist())) == 6
@@ -241,12 +241,12 @@ def test_every_module_of_the_package_is_part_of_the_key():
     from pathlib import Path
 
     import pipeline
-    from pipeline.cache import fingerprint_files
+    from pipeline.core.files import fingerprint_files
 
     root = Path(pipeline.__file__).parent
     files = set(fingerprint_files())
     assert {p.relative_to(root).as_posix() for p in root.rglob("*.py")} == files
-    assert {"charts.py", "render/partner.py", "render/layout.py", "analyse.py", "report.py"} <= files
+    assert {"chart/charts.py", "render/partner.py", "render/layout.py", "analyse/analysis.py", "run/report.py"} <= files
 
 
 def test_the_content_fingerprint_knows_what_a_review_says_not_how_it_was_made(first):

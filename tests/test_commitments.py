@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 
 from analysis_fixtures import Book, Q
-from pipeline.commitments import commitment_status, delivery
+from pipeline.analyse.commitments import commitment_status, delivery
 
 D = dt.date
 QTR = Q("2026-Q2")

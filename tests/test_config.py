@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.config import DEFAULTS, Config, load_config
+from pipeline.core.settings import DEFAULTS, Config, load_config
 
 
 def test_defaults_without_file(tmp_path):

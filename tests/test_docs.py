@@ -1,5 +1,5 @@
 """Docs kept honest: the README's CLI reference equals --help, every command and option has help, and
-docs/configuration.md equals the settings in pipeline/config.py. Run with UPDATE_DOCS=1 to rewrite them."""
+docs/configuration.md equals the settings in pipeline/core/settings.py. Run with UPDATE_DOCS=1 to rewrite them."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.config import settings_reference
+from pipeline.core.settings import settings_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import distribute as D
+from pipeline.distribute import send as D
 from pipeline.cli import cli
 try:  # tests/ is a plain folder (on sys.path) or, once it has an __init__.py, the package `tests`
     from smtp_server import free_port, smtp_server
@@ -39,7 +39,7 @@ def _pdf(text: str, partner_id: str | None = None, quarter: str = "2026-Q3") -> 
 
     from reportlab.pdfgen.canvas import Canvas
 
-    from pipeline.identity import portfolio_keywords, review_keywords
+    from pipeline.render.identity import portfolio_keywords, review_keywords
 
     buf = BytesIO()
     c = Canvas(buf, invariant=1)

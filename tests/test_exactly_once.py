@@ -74,7 +74,7 @@ def pdf_text(path: Path) -> str:
 
 def identity(pdf: bytes) -> dict:
     """The partner a review PDF says it belongs to, from its own metadata."""
-    from pipeline.distribute import pdf_identity
+    from pipeline.distribute.send import pdf_identity
 
     return pdf_identity(pdf)
 
@@ -204,7 +204,7 @@ def test_a_reference_that_could_mean_two_partners_is_an_error_never_attributed(t
         ["Northwind", "revenue", Q, 333333], # P1 by name: fine
         ["NW", "revenue", Q, 444444],        # NW by id: fine
     ]})
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     rec = load(inp)
     values = set(rec.kpi_values["value"])
@@ -218,8 +218,8 @@ def test_a_reference_that_could_mean_two_partners_is_an_error_never_attributed(t
     dup = [p for p in rec.problems if p.code == "PARTNER_DUPLICATE_NAME" and p.value == "contoso"]
     assert len(dup) == 1 and "C5" in dup[0].message and "C6" in dup[0].message and dup[0].severity == "error"
     assert dup[0].partner_id == ""  # it names two partners: for us alone, never in either's review
-    from pipeline.analyse import analyse, partner_view
-    from pipeline.periods import Quarter
+    from pipeline.analyse.analysis import analyse, partner_view
+    from pipeline.core.periods import Quarter
 
     analysis = analyse(rec, Quarter.parse(Q))
     for pid, name in partners:
@@ -236,7 +236,7 @@ def test_a_kpi_reference_that_could_mean_two_kpis_is_an_error(tmp_path):
     kpis = [KPIS[0], ["deals", "Deals closed", "count"], ["won", "deals", "count"]]
     write_xlsx(inp / "registry.xlsx", {"Partners": [HEAD, ["P1", "Northwind", "Gold", "Zed", "z@n.example", "O",
                                                            "o@us.example", "active"]], "KPIs": kpis})
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     rec = load(inp)
     assert not len(rec.kpi_values[rec.kpi_values["kpi_id"].isin(["deals", "won"])])
@@ -284,7 +284,7 @@ def test_feedback_into_a_folder_holding_the_input_is_refused(tmp_path):
 
 # --- 4. two runs at once --------------------------------------------------------------------------
 def test_a_second_report_stops_with_the_name_of_the_running_one(tmp_path):
-    from pipeline.locks import REPORT, hold
+    from pipeline.core.locks import REPORT, hold
 
     inp = portfolio(tmp_path / "in", [("P1", "Northwind")])
     out = tmp_path / "out"
@@ -298,7 +298,7 @@ def test_a_second_report_stops_with_the_name_of_the_running_one(tmp_path):
 
 def _holding_child(out: Path):
     """A process that holds the report lock of `out` until it is killed; returns once it holds it."""
-    code = ("import sys, time; from pipeline.locks import REPORT, hold\n"
+    code = ("import sys, time; from pipeline.core.locks import REPORT, hold\n"
             "with hold(sys.argv[1], REPORT, 'a run about to be killed'):\n"
             "    print('held', flush=True); time.sleep(600)\n")
     child = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
@@ -307,7 +307,7 @@ def _holding_child(out: Path):
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
-    from pipeline.locks import REPORT, lock_path
+    from pipeline.core.locks import REPORT, lock_path
 
     inp = portfolio(tmp_path / "in", [("P1", "Northwind")])
     out = tmp_path / "out"
@@ -323,7 +323,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
 
 
 def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
-    from pipeline.locks import REPORT, lock_path
+    from pipeline.core.locks import REPORT, lock_path
 
     inp = portfolio(tmp_path / "in", [("P1", "Northwind")])
     out = tmp_path / "out"
@@ -358,7 +358,7 @@ def test_two_reports_at_once_leave_one_whole_quarter(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNER_REVIEW_")}
     env["PARTNER_REVIEW_LOCK_WAIT"] = "120"
     cmd = [sys.executable, "-m", "pipeline", "report", "--input", str(inp), "--output", str(out), "--jobs", "1", "-q"]
-    from pipeline.locks import REPORT, lock_path
+    from pipeline.core.locks import REPORT, lock_path
 
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
     deadline = time.monotonic() + 60

@@ -11,9 +11,9 @@ import pytest
 from pypdf import PdfReader
 
 from analysis_fixtures import Book, Q
-from pipeline.analyse import analyse, partner_view
-from pipeline.history import History
-from pipeline.outputs import flags_csv_bytes
+from pipeline.analyse.analysis import analyse, partner_view
+from pipeline.analyse.history import History
+from pipeline.write.outputs import flags_csv_bytes
 from pipeline.render import partner_pdf
 
 D = dt.date
@@ -100,7 +100,7 @@ def test_track_record_counts_match_a_planted_history(tmp_path):
 
 # -------------------------------------------------------------------------- provenance and re-runs
 def _run(drop: str, quarter: str, history: History):
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     a = analyse(load(SAMPLES / drop), Q(quarter), history)
     history.record(a)

@@ -13,9 +13,9 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table
 
-from pipeline.feedback import (AUTHOR, FILLS, MARK, SHEET_TITLE, UNREADABLE_NAME, check_output_dir,
+from pipeline.write.feedback import (AUTHOR, FILLS, MARK, SHEET_TITLE, UNREADABLE_NAME, check_output_dir,
                                comment_size, write_feedback)
-from pipeline.problems import make
+from pipeline.core.problems import make
 
 
 def _sha(path: Path) -> str:
@@ -289,7 +289,7 @@ def test_a_copy_that_passes_the_time_limit_falls_back_to_the_list(tmp_path):
     """Copies run isolated under the per-file limits, like every parse of an input."""
     from openpyxl import Workbook
 
-    from pipeline.problems import make
+    from pipeline.core.problems import make
 
     src = tmp_path / "in"
     src.mkdir()

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from analysis_fixtures import Book, Q, healthy_partner, months_of
-from pipeline.analyse import analyse, default_quarter, partner_view
-from pipeline.history import History
-from pipeline.schema import FLAG_CODES, FLAGS_CSV_COLUMNS
+from pipeline.analyse.analysis import analyse, default_quarter, partner_view
+from pipeline.analyse.history import History
+from pipeline.core.schema import FLAG_CODES, FLAGS_CSV_COLUMNS
 
 D = dt.date
 QTR = "2026-Q2"

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis_fixtures import Book, Q, healthy_partner
-from pipeline.analyse import analyse, partner_view
-from pipeline.health import _largest_remainder
-from pipeline.history import History
+from pipeline.analyse.analysis import analyse, partner_view
+from pipeline.analyse.health import _largest_remainder
+from pipeline.analyse.history import History
 
 QTR = "2026-Q2"
 

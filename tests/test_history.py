@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from analysis_fixtures import Book, Q
-from pipeline.analyse import analyse
-from pipeline.history import SCHEMA_VERSION, History, HistoryUnusable
+from pipeline.analyse.analysis import analyse
+from pipeline.analyse.history import SCHEMA_VERSION, History, HistoryUnusable
 
 D = dt.date
 

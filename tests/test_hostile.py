@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import safety as S
-from pipeline.isolation import run_isolated
-from pipeline.config import Config
-from pipeline.raw import CellError
-from pipeline.read import read_input
+from pipeline.read import safety as S
+from pipeline.core.sandbox import run_isolated
+from pipeline.core.settings import Config
+from pipeline.read.raw import CellError
+from pipeline.read.reader import read_input
 import hostile_files as H
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,7 +215,7 @@ def test_a_file_over_the_time_limit_is_stopped_and_the_others_read(tmp_path):
 def test_whole_run_under_ulimit_v(hostile):
     """read_input over every hostile file inside a 3 GB address space: it finishes, every file listed."""
     folder, files, _ = hostile
-    script = ("import json, sys; from pipeline.read import read_input; from pipeline.config import Config; "
+    script = ("import json, sys; from pipeline.read.reader import read_input; from pipeline.core.settings import Config; "
               "r = read_input(sys.argv[1], Config()); "
               "print(json.dumps({'inputs': {i.path: i.status for i in r.inputs}, 'codes': sorted({p.code for p in r.problems})}))")
     proc = subprocess.run(["bash", "-c", 'ulimit -v 3000000 && exec "$0" -c "$1" "$2"', sys.executable, script, str(folder)],
@@ -232,7 +232,7 @@ def test_normalised_copy_has_standard_names_and_reads_the_same(hostile, name):
     import io
     import zipfile
 
-    from pipeline.read import _read_normalised
+    from pipeline.read.reader import _read_normalised
 
     folder, files, result = hostile
     pkg = S.Package(files[name])

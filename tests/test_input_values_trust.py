@@ -20,9 +20,9 @@ import pandas as pd
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.config import Config
-from pipeline.load import load, reconcile
-from pipeline.read import read_input
+from pipeline.core.settings import Config
+from pipeline.reconcile.load import load, reconcile
+from pipeline.read.reader import read_input
 from workbook_builders import ACTUALS, CHECKINS, COMMITMENTS, KPIS, PARTNERS, TARGETS, write_xlsx
 
 MAC_EPOCH = dt.date(1904, 1, 1)
@@ -246,8 +246,8 @@ def test_the_review_is_written_and_the_kpi_is_missing_not_infinite(tmp_path):
 
 
 def test_the_analysis_treats_the_overflowing_quarter_as_missing(tmp_path):
-    from pipeline.analyse import analyse
-    from pipeline.periods import Quarter
+    from pipeline.analyse.analysis import analyse
+    from pipeline.core.periods import Quarter
 
     rec = load(overflow_portfolio(tmp_path / "in"))
     a = analyse(rec, Quarter.parse("2026-Q1"))
@@ -328,9 +328,9 @@ def test_the_analysis_never_shows_an_infinite_figure():
     """Frames handed to the analysis directly (or figures recorded before this fix): a roll-up that is
     not finite is missing, an attainment that overflows is capped like a degenerate one, a change that
     overflows is unknown, and an infinite discrepancy (our figure 0, theirs not) only counts as 'bad'."""
-    from pipeline.health import health_scores
-    from pipeline.kpis import kpi_definitions, kpi_quarterly
-    from pipeline.periods import Quarter
+    from pipeline.analyse.health import health_scores
+    from pipeline.analyse.kpis import kpi_definitions, kpi_quarterly
+    from pipeline.core.periods import Quarter
 
     config = Config()
     kpis = pd.DataFrame(KPIS[1:], columns=KPIS[0])

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis_fixtures import Book, Q, months_of
-from pipeline.config import Config
-from pipeline.kpis import attainment, kpi_quarterly
+from pipeline.core.settings import Config
+from pipeline.analyse.kpis import attainment, kpi_quarterly
 
 QTR = "2026-Q2"
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import Config
-from pipeline.load import reconcile
-from pipeline.raw import CellError, RawSheet, RawWorkbook
-from pipeline.schema import FRAMES, PROVENANCE
+from pipeline.core.settings import Config
+from pipeline.reconcile.load import reconcile
+from pipeline.read.raw import CellError, RawSheet, RawWorkbook
+from pipeline.core.schema import FRAMES, PROVENANCE
 from workbook_builders import ACTUALS, COMMITMENTS, KPIS, PARTNERS, TARGETS, wide
 
 
@@ -240,7 +240,7 @@ TARGET_VALUES = {"partner_id": ["ACME", "acme", "Globex", " * ", "*", "Nobody", 
 def test_bulk_and_careful_paths_agree(monkeypatch, rows, sheet):
     """Clean target and actual records are added in bulk; the result must be exactly what the row-by-row
     path (which also reports what is wrong) gives for the same sheet."""
-    from pipeline.reconcile import _Context
+    from pipeline.reconcile.convert import _Context
 
     value = "target" if sheet == "Targets" else "value"
     grid = [["partner_id", "kpi_id", "period", value]] + [[r["partner_id"], r["kpi_id"], r["period"], r["target"]]

@@ -20,9 +20,10 @@ from openpyxl import load_workbook
 
 from pipeline.cli import cli
 from pipeline.console import format_problem
-from pipeline.outputs import atomic_write, flags_csv_bytes, replace_folder
-from pipeline.problems import Problem
-from pipeline.schema import FLAGS_CSV_COLUMNS
+from pipeline.core.files import atomic_write, replace_folder
+from pipeline.write.outputs import flags_csv_bytes
+from pipeline.core.problems import Problem
+from pipeline.core.schema import FLAGS_CSV_COLUMNS
 from workbook_builders import ACTUALS, COMMITMENTS, KPIS, PARTNERS, clean_portfolio, write_xlsx
 
 EXE = str(Path(sys.executable).parent / "partner-review")
@@ -148,7 +149,7 @@ def test_atomic_write_and_replace_folder_follow_the_umask(tmp_path):
 
 
 def test_a_new_history_file_follows_the_umask(tmp_path):
-    from pipeline.history import History
+    from pipeline.analyse.history import History
 
     old = os.umask(0o002)
     try:
@@ -214,7 +215,7 @@ def test_feedback_output_inside_a_file_is_a_clear_error(tmp_path):
 
 
 def test_permission_denied_is_a_clear_error(tmp_path, monkeypatch):
-    import pipeline.feedback
+    import pipeline.write.feedback
 
     _with_problem(tmp_path / "in")
     target = tmp_path / "fb"
@@ -222,7 +223,7 @@ def test_permission_denied_is_a_clear_error(tmp_path, monkeypatch):
     def denied(path, data):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(pipeline.feedback, "atomic_write", denied)
+    monkeypatch.setattr(pipeline.write.feedback, "atomic_write", denied)
     result = CliRunner().invoke(cli, ["feedback", "-i", str(tmp_path / "in"), "-o", str(target)])
     assert result.exit_code == 2
     text = _no_internal(result)
@@ -241,7 +242,7 @@ def test_a_corrupt_history_file_is_a_clear_error(tmp_path):
 
 
 def test_a_history_from_a_newer_version_is_a_clear_error(tmp_path):
-    from pipeline.history import SCHEMA_VERSION, History
+    from pipeline.analyse.history import SCHEMA_VERSION, History
 
     clean_portfolio(tmp_path / "in")
     out = tmp_path / "out"
@@ -280,7 +281,7 @@ def test_control_character_in_an_address_is_an_error(tmp_path):
     assert hits == {("VALUE_EMAIL_CONTROL_CHAR", "error", "registry.xlsx", "Partners", "E2", "partner_lead_email"),
                     ("VALUE_EMAIL_CONTROL_CHAR", "error", "registry.xlsx", "Partners", "G3", "internal_owner_email")}
     assert result.exit_code == 1
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     partners = load(folder).partners.set_index("partner_id")
     assert partners.loc["ACME", "recipients"] == "" and partners.loc["GLOBEX", "internal_owner_email"] == ""

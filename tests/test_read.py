@@ -8,10 +8,10 @@ import openpyxl
 import pytest
 
 import hostile_files as H
-from pipeline.config import Config
-from pipeline.discover import discover
-from pipeline.raw import CellError
-from pipeline.read import read_file, read_input, sniff_delimiter
+from pipeline.core.settings import Config
+from pipeline.read.discover import discover
+from pipeline.read.raw import CellError
+from pipeline.read.reader import read_file, read_input, sniff_delimiter
 
 
 def _book(result, path):

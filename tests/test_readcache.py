@@ -8,9 +8,9 @@ import openpyxl
 import pytest
 
 import hostile_files as H
-from pipeline import readcache
-from pipeline.config import Config
-from pipeline.read import read_input
+from pipeline.read import cache as readcache
+from pipeline.core.settings import Config
+from pipeline.read.reader import read_input
 
 
 def _inputs(root):
@@ -114,7 +114,7 @@ def test_a_damaged_entry_is_removed_and_the_file_read_again(folders, damage):
 def test_a_new_version_of_a_reading_library_reads_again(monkeypatch):
     from importlib import metadata
 
-    from pipeline import cache
+    from pipeline.write import cache
 
     real = metadata.version
     key = readcache.entry_key("ab" * 32, "book.xlsx", {"max_cells": 5})
@@ -127,7 +127,7 @@ def test_a_new_version_of_a_reading_library_reads_again(monkeypatch):
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_stored(folders, monkeypatch):
-    from pipeline import read
+    from pipeline.read import reader as read
 
     root, cache = folders
     seen: set = set()
@@ -150,7 +150,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_stored(folders, monkeypatch
 
 def _jobs_sent(monkeypatch):
     """The files `read_input` hands to worker processes, run after run."""
-    from pipeline import read
+    from pipeline.read import reader as read
 
     sent: list[list[str]] = []
     real = read.run_isolated

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from pipeline.outputs import reconciled_xlsx_bytes
-from pipeline.xlsx_write import column_letter, escape_text, frames_xlsx_bytes, sheet_titles
+from pipeline.write.outputs import reconciled_xlsx_bytes
+from pipeline.write.xlsx import column_letter, escape_text, frames_xlsx_bytes, sheet_titles
 
 
 def _frames() -> dict[str, pd.DataFrame]:
@@ -220,7 +220,7 @@ def test_sheet_titles_and_columns():
 
 
 def test_wide_and_chunked_frames(monkeypatch):
-    import pipeline.xlsx_write as xw
+    import pipeline.write.xlsx as xw
 
     monkeypatch.setattr(xw, "CHUNK_ROWS", 7)        # rows written in several pieces
     rng = np.random.default_rng(7)
@@ -234,11 +234,11 @@ def test_wide_and_chunked_frames(monkeypatch):
 
 
 def test_a_real_portfolio_round_trips(tmp_path: Path):
-    from pipeline.analyse import analyse, default_quarter
-    from pipeline.history import History
-    from pipeline.load import load
-    from pipeline.report import _audit_sheets
-    from pipeline.synthetic import write_portfolio
+    from pipeline.analyse.analysis import analyse, default_quarter
+    from pipeline.analyse.history import History
+    from pipeline.reconcile.load import load
+    from pipeline.run.report import _audit_sheets
+    from pipeline.write.synthetic import write_portfolio
 
     write_portfolio(tmp_path / "in", partners=3)
     rec = load(tmp_path / "in")
@@ -291,7 +291,7 @@ def test_excel_escapes_decode_back_to_the_text(text):
     overlapping sequences included."""
     import re
 
-    from pipeline.xlsx_write import escape_text
+    from pipeline.write.xlsx import escape_text
 
     decoded = re.sub(r"_x([0-9a-fA-F]{4})_", lambda m: chr(int(m.group(1), 16)), escape_text(text))
     assert decoded == text

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 import render_fixtures as F
-from pipeline.charts import partner_charts
+from pipeline.chart.charts import partner_charts
 from pipeline.render import partner_pdf, portfolio_pdf
 from pipeline.render.layout import TRUNCATED
 from pipeline.render.partner import SECTION_TITLES
@@ -213,7 +213,7 @@ def test_twelve_kpis_stay_under_a_megabyte():
 
 
 def test_a_partner_with_nothing_yet_still_gets_a_review():
-    from pipeline.frames import PartnerView, empty_analysis_frame, empty_frame
+    from pipeline.core.frames import PartnerView, empty_analysis_frame, empty_frame
 
     v = PartnerView(quarter=F.QUARTER, quarters=F.WINDOW, partner={"partner_id": "P-NEW", "partner_name": "Newcomer"},
                     organisation="Northwind Partners Inc.", kpis=empty_frame("kpis"),
@@ -349,7 +349,7 @@ def test_png_passthrough_draws_the_same_pixels(mode, tmp_path, charts):
     from reportlab.platypus import Image
 
     from pipeline.render import layout as L
-    from pipeline.render.pngimage import parse
+    from pipeline.compat.reportlab_png import parse
 
     pngs = [_pil_png(mode), next(iter(charts.values()))]
     assert all(parse(p) is not None for p in pngs)
@@ -366,7 +366,7 @@ def test_png_passthrough_leaves_what_it_cannot_take_to_reportlab():
     from reportlab.platypus import Image
 
     from pipeline.render import layout as L
-    from pipeline.render.pngimage import parse
+    from pipeline.compat.reportlab_png import parse
 
     transparent = _pil_png("P", transparency=0)
     import struct
@@ -407,7 +407,7 @@ def test_paragraph_shapes_give_what_reportlabs_parser_gives(style):
     from reportlab.platypus import Paragraph
 
     from pipeline.render import layout as L
-    from pipeline.render.flow import paragraph
+    from pipeline.compat.reportlab_flow import paragraph
 
     st = L.styles()[style]
     for _ in range(2):  # the second round reuses every shape parsed in the first
@@ -423,7 +423,7 @@ def test_paragraph_rewraps_when_the_width_changes():
     from reportlab.platypus import Paragraph
 
     from pipeline.render import layout as L
-    from pipeline.render.flow import paragraph
+    from pipeline.compat.reportlab_flow import paragraph
 
     text, st = "word " * 60, L.styles()["cell"]
     p = paragraph(text, st)

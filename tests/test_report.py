@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from pipeline.cli import cli
-from pipeline.synthetic import partner_name, write_portfolio
+from pipeline.write.synthetic import partner_name, write_portfolio
 
 GREEK = "Αθηνά Data Systems"
 CYRILLIC = "Северный Ветер Cloud"
@@ -274,7 +274,7 @@ def _first_worker_dies(marker: Path, original):
 
 
 def test_a_worker_killed_before_the_work_starts_the_reviews_are_drawn_here(portfolio, tmp_path, monkeypatch):
-    from pipeline import report
+    from pipeline.run import report
 
     monkeypatch.setattr(report, "_worker_start", _first_worker_dies(tmp_path / "died", report._worker_start))
     result = report.run_report(portfolio, tmp_path / "out", jobs=2)
@@ -285,7 +285,7 @@ def test_a_worker_killed_before_the_work_starts_the_reviews_are_drawn_here(portf
 
 
 def test_a_worker_dying_mid_run_fails_the_reviews_it_took_not_the_run(portfolio, tmp_path, monkeypatch):
-    from pipeline import report
+    from pipeline.run import report
 
     monkeypatch.setattr(report, "_render_partner", _first_worker_dies(tmp_path / "died", report._render_partner))
     result = report.run_report(portfolio, tmp_path / "out", jobs=2, cache=False)
@@ -333,7 +333,7 @@ def test_killing_a_run_leaves_no_worker_behind(portfolio, tmp_path):
 
 
 def test_the_analysis_handed_to_the_workers_is_removed_and_a_stale_one_cleared(portfolio, tmp_path):
-    from pipeline.report import run_report
+    from pipeline.run.report import run_report
 
     out = tmp_path / "out"
     out.mkdir()
@@ -364,7 +364,8 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_run_goes_on(portfolio,
 
 
 def test_reviews_from_the_cache_are_kept_when_a_worker_dies(portfolio, tmp_path, monkeypatch):
-    from pipeline import cache, report
+    from pipeline.write import cache
+    from pipeline.run import report
 
     out = tmp_path / "out"
     assert report.run_report(portfolio, out, jobs=1).ok

@@ -77,7 +77,7 @@ def test_no_formulas_and_only_example_addresses():
 # through the real reader
 @pytest.fixture(scope="module")
 def loaded():
-    from pipeline.load import load
+    from pipeline.reconcile.load import load
 
     return {drop: load(DROPS / drop) for drop in ("2026-Q2", "2026-Q3")}
 

@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from pipeline.raw import RawSheet
-from pipeline.schema import ACTUALS, COMMITMENTS, PARTNERS, TARGETS
-from pipeline.sheets import classify, read_table
+from pipeline.read.raw import RawSheet
+from pipeline.core.schema import ACTUALS, COMMITMENTS, PARTNERS, TARGETS
+from pipeline.reconcile.sheets import classify, read_table
 
 
 @pytest.mark.parametrize("name,key", [
@@ -106,9 +106,9 @@ def test_wide_layout_one_record_per_filled_period():
 
 
 def test_wide_header_that_is_not_a_period_is_reported_not_dropped():
-    from pipeline.raw import RawSheet
-    from pipeline.schema import ACTUALS
-    from pipeline.sheets import read_table
+    from pipeline.read.raw import RawSheet
+    from pipeline.core.schema import ACTUALS
+    from pipeline.reconcile.sheets import read_table
 
     grid = [["partner_id", "kpi_id", "2026-Q1", "2026-Q5", "Region"],
             ["ACME", "revenue", 10, 11, "EMEA"],

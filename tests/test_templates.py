@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
 from pipeline.cli import cli
-from pipeline.schema import SHEET_TYPE_BY_KEY, SHEET_TYPES, normalise
-from pipeline.templates import TEMPLATE_FILES, write_templates
+from pipeline.core.schema import SHEET_TYPE_BY_KEY, SHEET_TYPES, normalise
+from pipeline.write.templates import TEMPLATE_FILES, write_templates
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "input_templates"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.load import load
+from pipeline.reconcile.load import load
 from workbook_builders import (CHECKINS, COMMITMENTS, KPIS, PARTNERS, TARGETS, clean_portfolio, shift_right,
                                wide, with_title, write_csv, write_xlsx)
 

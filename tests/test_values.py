@@ -7,9 +7,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.periods import Quarter
-from pipeline.schema import COMMITMENT_STATES
-from pipeline.values import (map_status, parse_choice, parse_date, parse_number, parse_percent, parse_period,
+from pipeline.core.periods import Quarter
+from pipeline.core.schema import COMMITMENT_STATES
+from pipeline.reconcile.values import (map_status, parse_choice, parse_date, parse_number, parse_percent, parse_period,
                              parse_quarter_option, split_emails)
 
 MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.config import Config
-from pipeline.discover import discover
-from pipeline.isolation import run_isolated
-from pipeline.read import read_file_packed
+from pipeline.core.settings import Config
+from pipeline.read.discover import discover
+from pipeline.core.sandbox import run_isolated
+from pipeline.read.reader import read_file_packed
 from workbook_builders import clean_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,9 +315,9 @@ def test_a_config_file_that_is_a_fifo_or_never_ends_is_reported(tmp_path):
 
 _READ_ANYWAY = """
 import json, sys
-import pipeline.discover as d
-from pipeline.config import Config
-from pipeline.read import read_input
+import pipeline.read.discover as d
+from pipeline.core.settings import Config
+from pipeline.read.reader import read_input
 
 real = d.discover
 extra = {"data.xlsx": 0, "pipe.xlsx": 0}   # handed to the readers as if the walk had let them through

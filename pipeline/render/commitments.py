@@ -65,8 +65,8 @@ def commitments(c: Ctx) -> list:
         states = [(_state(r), r) for r in part]
         states.sort(key=lambda s: (_STATE_ORDER.get(s[0][0], 9), str(s[1].get("due_date"))))
         tally = count(s[0][0] for s in states)
-        out.append(para(f"{len(part)} commitment{'s' if len(part) != 1 else ''}: " + ", ".join(f"{n} {k.lower()}" for k, n in tally) + ".",
-                        "small"))
+        out.append(para(f"{len(part)} commitment{'s' if len(part) != 1 else ''}: "
+                        + ", ".join(f"{n} {k.lower()}" for k, n in tally) + ".", "small"))
         rows = [[L.cell(h, "head") for h in ("Ref", "Commitment", "Owner", "Due", "State")]]
         extra = []
         for i, ((word, detail, tint), r) in enumerate(states, start=1):

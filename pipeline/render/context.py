@@ -2,8 +2,9 @@
 `Ctx`, the names and lookups taken from one `PartnerView` once."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -11,7 +12,7 @@ from pipeline.render import layout as L
 from pipeline.render.layout import fmt_number, is_missing
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.frames import PartnerView
+    from pipeline.core.frames import PartnerView
 
 FLAG_TITLES = {
     "KPI_BELOW_TARGET": "KPI below target", "KPI_DECLINING": "KPI declining", "KPI_MISSING": "KPI not reported",
@@ -35,7 +36,7 @@ COMMITMENT_FIELDS = ("commitment_id", "party", "owner", "description", "note", "
 class Ctx:
     """Names and lookups every section needs, taken from the view once."""
 
-    def __init__(self, view: "PartnerView") -> None:
+    def __init__(self, view: PartnerView) -> None:
         self.view = view
         self.partner = str(view.partner.get("partner_name") or view.partner.get("partner_id") or "")
         self.lead = str(view.partner.get("partner_lead") or "") or self.partner
@@ -70,7 +71,7 @@ class Ctx:
         return fmt_number(v, str(self.kpi.get(kpi_id, {}).get("unit") or "count"), self.currency)
 
 
-def current(v: "PartnerView") -> pd.DataFrame:
+def current(v: PartnerView) -> pd.DataFrame:
     """The KPI rows of the review's own quarter."""
     kq = v.kpi_quarterly
     return kq[kq["quarter"] == v.quarter.label]

@@ -142,7 +142,8 @@ def data_notes(c: Ctx) -> list:
             ("KPI", "Quarter", "Internal", "Partner", "Difference", "Used"))]]
         for r in L.records(disc.sort_values(["kpi_id", "qindex"])):
             rows.append([L.cell(c.subject(r["kpi_id"]), "cell"), L.cell(r["quarter"], "cell"),
-                         L.cell(c.value(r["kpi_id"], r["internal"]), "cellr"), L.cell(c.value(r["kpi_id"], r["partner"]), "cellr"),
+                         L.cell(c.value(r["kpi_id"], r["internal"]), "cellr"),
+                         L.cell(c.value(r["kpi_id"], r["partner"]), "cellr"),
                          L.cell(fmt_pct(r["discrepancy"], 1) + (" · conflict" if true(r.get("conflict")) else ""), "cellr"),
                          L.cell(str(r.get("actual_source") or "—"), "cellr")])
         out.append(L.table(rows, [w - 120 * L.MM, 20 * L.MM, 25 * L.MM, 25 * L.MM, 28 * L.MM, 22 * L.MM]))
@@ -199,10 +200,11 @@ def health_method(c: Ctx) -> list:
            para(f"The score adds up the points below, out of 100. {green} or more is green, {amber} to {green - 1} amber, "
                 f"under {amber} red. Each component's share is set in the configuration.", "cell")]
     bd = v.health_breakdown
-    rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in enumerate(("Component", "Share", "Points", "Out of", "How"))]]
+    rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in enumerate(
+        ("Component", "Share", "Points", "Out of", "How"))]]
     for r in L.records(bd):
         rows.append([L.cell(COMPONENTS.get(r["component"], r["component"]), "cell"), L.cell(fmt_pct(r["weight"]), "cellr"),
-                     L.cell("—" if is_missing(r["points"]) else f"{int(round(float(r['points'])))}", "cellr"),
+                     L.cell("—" if is_missing(r["points"]) else f"{round(float(r['points']))}", "cellr"),
                      L.cell("—" if is_missing(r["max_points"]) else f"{float(r['max_points']):.0f}", "cellr"),
                      L.cell(r.get("detail"), "cell")])
     total = "—" if is_missing(v.health.get("score")) else str(int(v.health["score"]))

@@ -2,7 +2,8 @@
 the rows of a frame as plain dicts. Pure functions, no reportlab."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 

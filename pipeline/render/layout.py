@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 import pandas as pd
@@ -153,7 +155,7 @@ def para(value: object, style: str = "body", *, limit: int = CELL_LIMIT, markup:
 
 
 def _paragraph(markup: str, style: Any):
-    from pipeline.render.flow import paragraph
+    from pipeline.compat.reportlab_flow import paragraph
 
     return paragraph(markup, style)
 
@@ -189,7 +191,7 @@ def table(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows
     """
     from reportlab.platypus import TableStyle
 
-    from pipeline.render.flow import cell_styles, table_class
+    from pipeline.compat.reportlab_flow import cell_styles, table_class
 
     extra = list(extra)
     later = {cmd[0] for cmd in extra} | ({"ALIGN"} if align_right else set())
@@ -289,7 +291,7 @@ def _width(s: str, font: str, size: float, measure: Callable) -> float:
 
 def image(png: bytes, width: float, height: float):
     """A PNG at `width` x `height` points, its data embedded as is where the PDF can take it."""
-    from pipeline.render.pngimage import flowable
+    from pipeline.compat.reportlab_png import flowable
 
     placed = flowable(png, width, height)
     if placed is not None:
@@ -311,7 +313,8 @@ class Page:
 
 
 def page_size(landscape: bool = False) -> tuple[float, float]:
-    from reportlab.lib.pagesizes import A4, landscape as _landscape
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.pagesizes import landscape as _landscape
 
     return _landscape(A4) if landscape else A4
 
@@ -333,7 +336,7 @@ def _numbered_canvas_class(as_of: dt.date):
             self._saved: list[dict] = []
             self.setDateFormatter(lambda *_ymdhms: stamp)
 
-        def showPage(self) -> None:  # noqa: N802 (reportlab API)
+        def showPage(self) -> None:
             self._saved.append(dict(self.__dict__))
             self._startPage()
 

@@ -6,28 +6,27 @@ is computed. Each section is one function returning flowables. ``internal_note``
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from pipeline.identity import review_keywords
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
 from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, count, true
 from pipeline.render.explain import data_notes, health_method
+from pipeline.render.identity import review_keywords
 from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.frames import PartnerView
+    from pipeline.core.frames import PartnerView
 
 SECTION_TITLES = ("Flagged gaps", "KPI scorecard", "Trends", "Commitments", "Agenda for the review meeting",
                   "Data notes", "How the health score is computed")
 
 
-def partner_pdf(view: "PartnerView", charts: dict[str, bytes], fingerprint: str = "") -> bytes:
+def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = "") -> bytes:
     """The partner review as PDF bytes. Its metadata names the partner, the quarter and `fingerprint` (what
-    the review says, `pipeline.cache.review_identities`): the identity the sender checks before attaching it."""
+    the review says, `pipeline.write.cache.review_identities`): the identity the sender checks before attaching it."""
     from reportlab.platypus import PageBreak
 
     c = Ctx(view)
@@ -108,7 +107,8 @@ def _tiles(c: Ctx):
              (f"{len(fl)}", f"gaps flagged, {sum(f['severity'] == 'high' for f in fl)} high")]
     cells = [[[para(n, "tile"), para(label, "tilelabel")] for n, label in tiles]]
     return L.table(cells, [w / 4] * 4, header_rows=0, zebra=False,
-                   extra=[("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)), ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
+                   extra=[("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)),
+                          ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
                           ("LINEAFTER", (0, 0), (-2, -1), 0.5, L.color(L.RULE)), ("TOPPADDING", (0, 0), (-1, -1), 5),
                           ("BOTTOMPADDING", (0, 0), (-1, -1), 6)])
 
@@ -117,7 +117,7 @@ def _signed(x: float) -> str:
     return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
 
 
-def summary_sentences(view: "PartnerView") -> list[str]:
+def summary_sentences(view: PartnerView) -> list[str]:
     """The review's summary, for other views of the same review (the e-mail body)."""
     return _summary(Ctx(view))
 
@@ -183,7 +183,8 @@ def _scorecard(c: Ctx) -> list:
         r = cur.get(kid, {})
         g = r.get
         hint = "lower is better" if k.get("direction") == "lower" else ""
-        name = f"<b>{text(k.get('kpi_name') or kid, 200)}</b>" + (f'<br/><font size="6.5" color="{L.MUTED}">{hint}</font>' if hint else "")
+        name = (f"<b>{text(k.get('kpi_name') or kid, 200)}</b>"
+                + (f'<br/><font size="6.5" color="{L.MUTED}">{hint}</font>' if hint else ""))
         name_cell = para(name, "cell", markup=True) if hint else L.cell(k.get("kpi_name") or kid, "cellb", limit=200)
         actual = f"<b>{c.value(kid, g('actual'))}</b>"
         actual_cell = None  # bold alone: a plain cell in the bold style draws the same
@@ -213,7 +214,7 @@ def _scorecard(c: Ctx) -> list:
 
 
 def _trends(c: Ctx, charts: dict[str, bytes]) -> list:
-    from pipeline.charts import HEIGHT_IN, WIDTH_IN
+    from pipeline.chart.charts import HEIGHT_IN, WIDTH_IN
 
     out = [L.heading("Trends"),
            para(f"Each KPI over the last {len(c.view.quarters)} quarters. Solid line with dots: actual; dashed line "

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline.identity import portfolio_keywords
 from pipeline.render import layout as L
-from pipeline.render.layout import fmt_pct, is_missing, para
 from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS
+from pipeline.render.identity import portfolio_keywords
+from pipeline.render.layout import fmt_pct, is_missing, para
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.frames import Analysis
+    from pipeline.core.frames import Analysis
 
 SECTION_TITLES = ("Partners ranked by health", "KPI attainment heat map", "Flags by code and partner",
                   "Biggest movers on last quarter", "Open disagreements on figures")
@@ -31,7 +31,7 @@ MATRIX_TITLES = {      # short column heads for the flag matrix, so no word brea
 }
 
 
-def portfolio_pdf(analysis: "Analysis") -> bytes:
+def portfolio_pdf(analysis: Analysis) -> bytes:
     """The portfolio review as PDF bytes."""
     from reportlab.platypus import Spacer
 
@@ -55,7 +55,7 @@ def portfolio_pdf(analysis: "Analysis") -> bytes:
                    keywords=portfolio_keywords(q))
 
 
-def _ranked(a: "Analysis", names: dict) -> pd.DataFrame:
+def _ranked(a: Analysis, names: dict) -> pd.DataFrame:
     """The health frame with names, ranked best first (ties by name)."""
     h = a.health.copy()
     if h.empty:
@@ -65,7 +65,7 @@ def _ranked(a: "Analysis", names: dict) -> pd.DataFrame:
     return h.sort_values(["score_sort", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def _ranking(a: "Analysis", ranked: pd.DataFrame) -> list:
+def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
     w = L.content_width(landscape=True)
     out = [L.heading("Partners ranked by health")]
     if ranked.empty:
@@ -115,7 +115,7 @@ def _band(att: float, medium: float, high: float) -> str:
     return "green" if att >= medium else "amber" if att >= high else "red"
 
 
-def _heatmap(a: "Analysis", ranked: pd.DataFrame) -> list:
+def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
     w = L.content_width(landscape=True)
     cfg = a.reconciled.config
     medium, high = float(cfg["kpi.attainment_medium"]), float(cfg["kpi.attainment_high"])
@@ -156,7 +156,7 @@ def _heatmap(a: "Analysis", ranked: pd.DataFrame) -> list:
     return out
 
 
-def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
+def _flag_matrix(a: Analysis, ranked: pd.DataFrame) -> list:
     w = L.content_width(landscape=True)
     out = [L.heading("Flags by code and partner")]
     fl = a.flags
@@ -184,7 +184,7 @@ def _flag_matrix(a: "Analysis", ranked: pd.DataFrame) -> list:
     return out
 
 
-def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
+def _movers(a: Analysis, ranked: pd.DataFrame, top: int = 8) -> list:
     w = L.content_width(landscape=True)
     out = [L.heading("Biggest movers on last quarter")]
     h = ranked.assign(change=pd.to_numeric(ranked["score"], errors="coerce")
@@ -219,7 +219,7 @@ def _movers(a: "Analysis", ranked: pd.DataFrame, top: int = 8) -> list:
     return out + [pair]
 
 
-def _disagreements(a: "Analysis", names: dict) -> list:
+def _disagreements(a: Analysis, names: dict) -> list:
     """Every open disagreement: a KPI whose internal and partner figures differ beyond tolerance this quarter."""
     from pipeline.render.layout import fmt_number
 
@@ -237,18 +237,18 @@ def _disagreements(a: "Analysis", names: dict) -> list:
     for r in d.to_dict("records"):
         k = info.get(r["kpi_id"], {})
         unit = str(k.get("unit") or "count")
-        fmt = (lambda x: fmt_number(x, unit, cfg.currency))  # noqa: E731
+        fmt = (lambda x, unit=unit: fmt_number(x, unit, cfg.currency))  # noqa: E731
         rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
                      L.cell(k.get("kpi_name", r["kpi_id"]), "cell", limit=60), L.cell(fmt(r["internal"]), "cellr"),
                      L.cell(fmt(r["partner"]), "cellr"), L.cell(fmt_pct(r["discrepancy"], 1), "cellr"),
-                     L.cell(f"{r['since']} ({int(r['quarters'])} q)", "cell"), L.cell(r["internal_cells"], "cellsmall", limit=300),
-                     L.cell(r["partner_cells"], "cellsmall", limit=300)])
+                     L.cell(f"{r['since']} ({int(r['quarters'])} q)", "cell"),
+                     L.cell(r["internal_cells"], "cellsmall", limit=300), L.cell(r["partner_cells"], "cellsmall", limit=300)])
     rest = w - (45 + 32 + 22 + 22 + 16 + 22) * L.MM
     out.append(L.table(rows, [45 * L.MM, 32 * L.MM, 22 * L.MM, 22 * L.MM, 16 * L.MM, 22 * L.MM, rest / 2, rest / 2]))
     return out
 
 
-def _internal_notes(a: "Analysis", names: dict) -> list:
+def _internal_notes(a: Analysis, names: dict) -> list:
     cs = a.commitment_status
     if "internal_note" not in cs.columns:
         return []

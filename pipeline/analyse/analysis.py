@@ -1,0 +1,224 @@
+"""The analysis of one quarter: KPIs, commitments, flags and health, and each partner's slice of it.
+
+    history = History(path); analysis = analyse(rec, quarter, history); history.record(analysis)
+    view = partner_view(analysis, partner_id)
+
+Pure over frames: the only I/O is reading the (optional) history. docs/analysis.md holds the rules.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pipeline.analyse.commitments import commitment_status, delivery, track_record
+from pipeline.analyse.flags import FlagInputs, build_flags, restatements
+from pipeline.analyse.health import change_reasons, health_scores, score_explanation
+from pipeline.analyse.kpis import disagreements, kpi_definitions, kpi_tables
+from pipeline.core.frames import Analysis, PartnerView, Reconciled
+from pipeline.core.periods import Quarter, quarter_range
+from pipeline.core.problems import ERROR, WARNING
+from pipeline.core.schema import FRAMES
+
+if TYPE_CHECKING:
+    from pipeline.analyse.history import History
+
+TRACK_QUARTERS = 4  # the commitment track record covers the reviewed quarter and the three before it
+
+
+def default_quarter(rec: Reconciled) -> Quarter | None:
+    """The latest quarter that has actuals, or None when there are none."""
+    quarters = rec.quarters_with_actuals()
+    return quarters[-1] if quarters else None
+
+
+def flagged_partner_ids(rec: Reconciled) -> list[str]:
+    """Partners that get flags and a health score: every registered partner not ended."""
+    return [str(p) for p in rec.active_partner_ids()]
+
+
+def analyse(rec: Reconciled, quarter: Quarter, history: History | None = None,
+            as_of: dt.date | None = None) -> Analysis:
+    """Analyse ``quarter`` over the reconciled frames, comparing with ``history`` when given; the reviews
+    bear the date `as_of` (default today)."""
+    config = rec.config
+    defs = kpi_definitions(rec.kpis)
+    partner_ids = flagged_partner_ids(rec)
+    recorded = history.kpi_values(quarter) if history is not None else None
+    kq, conflicts = kpi_tables(rec.kpi_values, rec.targets, rec.kpis, config, quarter.index, recorded)
+    previous = history.commitments(quarter) if history is not None else None
+    cs = commitment_status(rec.commitments, quarter, config, previous,
+                           partner_ids=[str(p) for p in rec.partners["partner_id"]])
+    dl = delivery(cs)
+    problems = list(rec.problems)
+    fi = FlagInputs(quarter=quarter, config=config, partner_ids=partner_ids, kpi_quarterly=kq, kpi_defs=defs,
+                    conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
+                    has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
+                    restated=restatements(kq, recorded, quarter, config["kpi.restated_tolerance"]),
+                    previous_run=history.previous_run(quarter) if history is not None else None)
+    flags = build_flags(fi)
+    health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, dl, problems)
+    changes: dict[str, list[str]] = {}
+    if history is not None:
+        health, changes = change_reasons(health, breakdown, history.health(quarter), history.health_components(quarter),
+                                         kq, defs, cs, quarter)
+    quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
+    runs = history.commitment_runs(quarter, TRACK_QUARTERS) if history is not None else None
+    track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
+    recon = disagreements(kq, quarter.index, float(config["kpi.discrepancy_tolerance"]))
+    return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
+                    flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
+                    extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
+                            "restated": fi.restated, "track_record": track, "disagreements": recon},
+                    as_of=as_of or dt.date.today())
+
+
+class _PartnerSlices:
+    """Every per-partner frame sorted once by partner, so each view is a handful of cheap slices."""
+
+    def __init__(self, analysis: Analysis):
+        rec = analysis.reconciled
+        self.frames: dict[str, tuple[pd.DataFrame, dict[str, tuple[int, int]]]] = {}
+        extras = analysis.extras
+        for name, frame in (("kpi_quarterly", analysis.kpi_quarterly),
+                            ("commitments", analysis.commitment_status.drop(columns=["internal_note"], errors="ignore")),
+                            ("delivery", analysis.delivery), ("flags", analysis.flags),
+                            ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
+                            ("partners", rec.partners), ("health", analysis.health),
+                            ("track_record", _frame(extras.get("track_record"))),
+                            ("disagreements", _frame(extras.get("disagreements")))):
+            ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
+            pids = ordered["partner_id"].astype("str").to_numpy()
+            starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
+            stops = np.r_[starts[1:], len(pids)]
+            self.frames[name] = (ordered, {pids[a]: (a, b) for a, b in zip(starts, stops)})
+        self.health = {r["partner_id"]: r for r in analysis.health.to_dict("records")}
+        files = [f[["partner_id", "file"]] for f in (rec.kpi_values, rec.targets, rec.commitments, rec.checkins, rec.partners)
+                 if "file" in f and len(f)]
+        pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])
+        pairs = pairs[pairs["file"].astype("str") != ""]
+        self.sources = pairs.groupby("partner_id")["file"].agg(lambda s: sorted(map(str, s))).to_dict()
+        self.problems: dict[str, list] = {}
+        for p in rec.problems:
+            if p.partner_id and p.severity in (ERROR, WARNING):
+                self.problems.setdefault(p.partner_id, []).append(p)
+        self.changes = extras.get("changes", {})
+
+    def take(self, name: str, partner_id: str) -> pd.DataFrame:
+        frame, spans = self.frames[name]
+        a, b = spans.get(partner_id, (0, 0))
+        return frame.iloc[a:b].reset_index(drop=True)
+
+
+def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame(columns=["partner_id"]) if frame is None else frame
+
+
+def _slices(analysis: Analysis) -> _PartnerSlices:
+    if "_slices" not in analysis.extras:
+        analysis.extras["_slices"] = _PartnerSlices(analysis)
+    return analysis.extras["_slices"]
+
+
+def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
+    """One partner's slice: only its rows in every frame, no internal_note, its own problems and sources.
+
+    Everything read here per partner comes from `_PartnerSlices`, and `partner_digests` hashes exactly
+    that: a new input to a view must be added to both (tests/test_cache.py checks the fields)."""
+    rec = analysis.reconciled
+    sl = _slices(analysis)
+    partners = sl.take("partners", partner_id)
+    if not len(partners):
+        raise KeyError(f"partner {partner_id!r} is not in the registry")
+    partner = {c: partners.iloc[0][c] for c in FRAMES["partners"] if c in partners}
+    kq = sl.take("kpi_quarterly", partner_id)
+    defs = _definitions(analysis)
+    kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
+    health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
+    breakdown = sl.take("health_breakdown", partner_id)
+    return PartnerView(
+        quarter=analysis.quarter, quarters=list(analysis.quarters), partner=partner, organisation=rec.config.organisation,
+        kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
+        flags=sl.take("flags", partner_id), health=health, health_breakdown=breakdown,
+        checkins=sl.take("checkins", partner_id), problems=list(sl.problems.get(partner_id, [])),
+        sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
+        extras={"changes": list(sl.changes.get(partner_id, [])), "why": score_explanation(health, breakdown),
+                "track_record": sl.take("track_record", partner_id),
+                "disagreements": sl.take("disagreements", partner_id)})
+
+
+def _definitions(analysis: Analysis) -> pd.DataFrame:
+    defs = analysis.extras.get("kpi_definitions")
+    return kpi_definitions(analysis.reconciled.kpis) if defs is None else defs
+
+
+# settings that change nothing a review says: left out of the content fingerprint
+_NOT_SHOWN = {("report", "history_file"), ("limits", None)}
+
+
+def partner_digests(analysis: Analysis, content: bool = False) -> tuple[bytes, dict[str, bytes]]:
+    """What `partner_view` is made from, hashed: (the part every view shares, partner_id -> its own part).
+
+    Computed for the whole portfolio at once (one vectorised hash per frame row), so a re-run can tell
+    which reviews are unchanged without building any view. Shared: the quarter and trend window, the
+    organisation, the config, the KPI definitions, and each sliced frame's columns. Own: the partner's rows
+    of every sliced frame (with the frame's dtypes), its problems, source files and change sentences.
+
+    With `content`, what the review says rather than its exact inputs (the send log's fingerprint): floats
+    to 9 significant digits (a library's last-bit drift is not new content), no dtypes, and no setting that
+    changes nothing shown (file limits, the history file's path)."""
+    sl = _slices(analysis)
+    rec = analysis.reconciled
+    settings = {sec: {k: v for k, v in keys.items() if not content or (sec, k) not in _NOT_SHOWN}
+                for sec, keys in rec.config.values.items() if not content or (sec, None) not in _NOT_SHOWN}
+    shared = hashlib.sha256()
+    shared.update(repr((analysis.quarter.label, [q.label for q in analysis.quarters], rec.config.organisation,
+                        sorted(settings.items(), key=repr))).encode("utf-8", "surrogatepass"))
+    defs = _definitions(analysis)
+    shared.update(_row_hashes(defs, content).tobytes() + repr(list(map(str, defs.columns))).encode())
+    rows, dtypes = {}, {}
+    for name, (frame, _spans) in sl.frames.items():
+        shared.update(repr((name, list(map(str, frame.columns)))).encode())
+        # dtypes count only where the partner has rows: an empty frame's dtypes are not data
+        dtypes[name] = b"" if content else repr([str(t) for t in frame.dtypes]).encode()
+        rows[name] = _row_hashes(frame, content)
+    own: dict[str, bytes] = {}
+    for pid in sl.frames["partners"][1]:
+        h = hashlib.sha256()
+        for name, (_frame, spans) in sl.frames.items():
+            a, b = spans.get(pid, (0, 0))
+            h.update(name.encode() + b"%d:" % (b - a) + (dtypes[name] + rows[name][a:b].tobytes() if b > a else b""))
+        h.update(repr((sl.problems.get(pid, []), sl.sources.get(pid, []), sl.changes.get(pid, [])))
+                 .encode("utf-8", "surrogatepass"))
+        own[pid] = h.digest()
+    return shared.digest(), own
+
+
+def _significant(values: np.ndarray, digits: int = 9) -> np.ndarray:
+    """Floats rounded to `digits` significant digits (zeros, NaN and infinities as they are)."""
+    out = values.astype("float64", copy=True)
+    ok = np.isfinite(out) & (out != 0)
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(out[ok]))))
+    out[ok] = np.round(out[ok] * scale) / scale
+    return out
+
+
+def _row_hashes(frame: pd.DataFrame, content: bool = False) -> np.ndarray:
+    """One 64-bit hash per row over every column. Numbers, booleans, dates and text hash by value (floats by
+    their bits, so -0.0 is not 0.0; NaN and None kept apart from any text); mixed object columns by
+    ``repr``, so 1, 1.0 and "1" differ. With `content`, floats first rounded to 9 significant digits."""
+    if not len(frame.columns):
+        return np.zeros(len(frame), dtype="uint64")
+    cols = {}
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i].reset_index(drop=True)  # aligned by position, whatever the frame's index
+        if s.dtype == object:
+            s = s.map(repr)
+        elif s.dtype.kind == "f":  # by their bits: pandas' hash takes -0.0 for 0.0, which print differently
+            x = s.to_numpy(dtype="float64")
+            s = pd.Series((_significant(x) if content else x).view("uint64"))
+        cols[str(i)] = s
+    return pd.util.hash_pandas_object(pd.DataFrame(cols), index=False).to_numpy()

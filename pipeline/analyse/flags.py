@@ -1,0 +1,381 @@
+"""Every flag of the catalog (review.md "Flag catalog"), with its evidence in numbers.
+
+Each ``_code`` function takes the analysis so far (`FlagInputs`) and returns rows of the ``flags``
+frame for one code; `build_flags` joins them and sorts them most severe first, then by code and
+subject. Thresholds come from the config (pipeline.core.settings.DEFAULTS); docs/analysis.md lists them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.periods import Quarter
+from pipeline.core.problems import ERROR, Problem
+from pipeline.core.schema import FLAG_SEVERITIES
+from pipeline.core.settings import Config
+
+COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "whose_move", "agenda"]
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+STATUS_WORDS = {"not_started": "not started", "in_progress": "in progress", "blocked": "blocked", "done": "done",
+                "cancelled": "cancelled"}
+
+
+@dataclass
+class FlagInputs:
+    quarter: Quarter
+    config: Config
+    partner_ids: list[str]               # the partners flags are raised for (active and paused)
+    kpi_quarterly: pd.DataFrame
+    kpi_defs: pd.DataFrame               # kpis.kpi_definitions
+    conflicts: pd.DataFrame              # kpis.kpi_tables()[1]
+    commitments: pd.DataFrame            # commitment_status
+    delivery: pd.DataFrame
+    checkins: pd.DataFrame
+    has_checkins_sheet: bool
+    problems: list[Problem]
+    restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # see restatements()
+    previous_run: Quarter | None = None
+    now: pd.DataFrame | None = None      # cache of _now()
+
+
+# --------------------------------------------------------------------------------------------------
+# number formatting for messages
+def fmt_value(value: float, unit: str) -> str:
+    """A figure as the review prints it: 412,000 / 15.0% / 52 days / 1.25."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    if unit == "percent":
+        return f"{value * 100:.1f}%"
+    if unit == "days":
+        return f"{value:,.0f} days" if float(value).is_integer() else f"{value:,.1f} days"
+    if unit == "score":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if unit == "ratio":
+        return f"{value:,.2f}"
+    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
+
+
+def pct(x: float) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x * 100:.0f}%"
+
+
+def day(ts) -> str:
+    return "no date" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def count_words(n: int) -> str:
+    return WORDS.get(int(n), str(int(n)))
+
+
+def _frame(rows: pd.DataFrame | list[dict], **const) -> pd.DataFrame:
+    df = pd.DataFrame(rows) if isinstance(rows, list) else rows
+    for k, v in const.items():
+        df[k] = v
+    return df.reindex(columns=COLUMNS[1:]) if len(df) else pd.DataFrame(columns=COLUMNS[1:])
+
+
+def _now(fi: FlagInputs) -> pd.DataFrame:
+    """This quarter's KPI rows of the flagged partners, with the KPI definitions (computed once)."""
+    if fi.now is None:
+        kq = fi.kpi_quarterly
+        now = kq[(kq["qindex"] == fi.quarter.index) & kq["partner_id"].isin(fi.partner_ids)]
+        fi.now = now.merge(fi.kpi_defs[["kpi_id", "kpi_name", "unit", "direction"]], on="kpi_id", how="left")
+    return fi.now
+
+
+def _months_note(months: int) -> str:
+    return f" ({months} of 3 months reported)" if 0 < months < 3 else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# KPI flags
+def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
+    now = _now(fi)
+    cfg = fi.config
+    hit = now[now["attainment"].notna() & (now["attainment"] < cfg["kpi.attainment_medium"])]
+    msgs, agenda = [], []
+    for r in hit.itertuples():
+        lower = r.direction == "lower"
+        what = "attainment" if lower else "of target"
+        tail = " (lower is better)" if lower else ""
+        msgs.append(f"{r.kpi_name} {fmt_value(r.actual, r.unit)} vs target {fmt_value(r.target, r.unit)}{tail}: "
+                    f"{pct(r.attainment)} {what}{_months_note(r.months_reported)}")
+        agenda.append(f"{r.kpi_name} at {pct(r.attainment)} {what}: agree what closes the gap next quarter")
+    sev = np.where(hit["attainment"] < cfg["kpi.attainment_high"], "high", "medium")
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "severity": sev,
+                                "message": msgs, "agenda": agenda}), code="KPI_BELOW_TARGET", whose_move="joint")
+
+
+def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
+    n = int(fi.config["kpi.declining_quarters"])
+    now = _now(fi)
+    now = now[now["actual"].notna()]
+    if n < 1 or not len(now):
+        return _frame([])
+    kq = fi.kpi_quarterly
+    series = kq.set_index(["partner_id", "kpi_id", "qindex"])["actual"].where(~kq["partial"].to_numpy()) \
+        if "partial" in kq else kq.set_index(["partner_id", "kpi_id", "qindex"])["actual"]
+    vals = np.column_stack([series.reindex(pd.MultiIndex.from_arrays(
+        [now["partner_id"], now["kpi_id"], now["qindex"] - k])).to_numpy() for k in range(n, -1, -1)])  # oldest first
+    step = np.diff(vals, axis=1) * np.where(now["direction"] == "lower", -1.0, 1.0)[:, None]
+    wrong = (step < 0).all(axis=1) & ~np.isnan(vals).any(axis=1)
+    hit, hv = now[wrong], vals[wrong]
+    quarters = [fi.quarter.shift(-k).label for k in range(n, -1, -1)]
+    msgs = []
+    for r, row in zip(hit.itertuples(), hv):
+        verb = "rose" if r.direction == "lower" else "fell"
+        tail = " (lower is better)" if r.direction == "lower" else ""
+        path = " → ".join(f"{fmt_value(v, r.unit)} ({q})" for v, q in zip(row, quarters))
+        msgs.append(f"{r.kpi_name} {verb} {count_words(n)} quarters running{tail}: {path}")
+    agenda = [f"Why {k} has moved the wrong way {count_words(n)} quarters running" for k in hit["kpi_name"]]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
+                                "agenda": agenda}), code="KPI_DECLINING", severity="low", whose_move="joint")
+
+
+def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
+    now = _now(fi)
+    hit = now[now["status"].isin(["missing", "partial"])]
+    q = fi.quarter.label
+    msgs = [f"{r.kpi_name}: target {fmt_value(r.target, r.unit)} for {q}, no actual reported by either side"
+            if r.status == "missing" else
+            f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({fmt_value(r.actual, r.unit)} so far), "
+            f"so it is not measured against the quarter's target of {fmt_value(r.target, r.unit)}"
+            for r in hit.itertuples()]
+    agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
+                                "agenda": agenda}), code="KPI_MISSING", severity="medium", whose_move="joint")
+
+
+def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
+    now = _now(fi)
+    tol = fi.config["kpi.discrepancy_tolerance"]
+    hit = now[now["discrepancy"].notna() & (now["discrepancy"] > tol)]
+    msgs = [f"{r.kpi_name}: internal figure {fmt_value(r.internal, r.unit)} vs partner-reported "
+            f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
+            f"the review uses the {r.actual_source} figure" for r in hit.itertuples()]
+    agenda = [f"Agree the {k} figure for {fi.quarter.label} and how each side counts it" for k in hit["kpi_name"]]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
+                                "agenda": agenda}), code="KPI_DISCREPANCY", severity="medium", whose_move="joint")
+
+
+def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
+    c = fi.conflicts
+    c = c[(c["quarter"] == fi.quarter.label) & c["partner_id"].isin(fi.partner_ids)]
+    if not len(c):
+        return _frame([])
+    c = c.merge(fi.kpi_defs[["kpi_id", "kpi_name", "unit", "direction"]], on="kpi_id", how="left")
+    c["kept"] = np.where(c["direction"] == "lower", c["high"], c["low"])
+    c["text"] = [f"{'partner-reported' if r.source == 'partner' else 'internal'} {r.period}: "
+                 f"{fmt_value(r.low, r.unit)} and {fmt_value(r.high, r.unit)}, kept {fmt_value(r.kept, r.unit)}"
+                 for r in c.itertuples()]
+    g = c.groupby(["partner_id", "kpi_id"], sort=False).agg(
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s))))
+    g = g.reset_index()
+    msgs = [f"{r.kpi_name}: two different values for one period ({r.text}); the less favourable value is used"
+            for r in g.itertuples()]
+    whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
+    agenda = [f"Settle which {k} figure is right and correct the workbook" for k in g["kpi_name"]]
+    return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
+                                "agenda": agenda, "whose_move": whose}), code="KPI_CONFLICT", severity="medium")
+
+
+def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame, quarter: Quarter, tolerance: float) -> pd.DataFrame:
+    """Past quarters (before ``quarter``) whose workbook figure now differs from what history recorded by
+    more than ``tolerance`` (relative). Columns partner_id, kpi_id, quarter, qindex, source, recorded, now."""
+    cols = ["partner_id", "kpi_id", "quarter", "qindex", "source", "recorded", "now"]
+    if recorded is None or not len(recorded):
+        return pd.DataFrame(columns=cols)
+    kq = kpi_quarterly[(kpi_quarterly["origin"] == "workbook") & (kpi_quarterly["qindex"] < quarter.index)]
+    now = kq.melt(id_vars=["partner_id", "kpi_id", "quarter", "qindex"], value_vars=["internal", "partner"],
+                  var_name="source", value_name="now").dropna(subset=["now"])
+    rec = recorded[recorded["source"].isin(["internal", "partner"])].rename(columns={"value": "recorded"})
+    m = now.merge(rec[["partner_id", "kpi_id", "qindex", "source", "recorded"]], on=["partner_id", "kpi_id", "qindex", "source"])
+    base = m["recorded"].abs()
+    gap = (m["now"] - m["recorded"]).abs()
+    moved = np.where(base > 0, gap > tolerance * base, gap > 0)
+    return m.loc[moved, cols].sort_values(["partner_id", "kpi_id", "qindex", "source"]).reset_index(drop=True)
+
+
+def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
+    r = fi.restated
+    if r is None or not len(r):
+        return _frame([])
+    r = r[r["partner_id"].isin(fi.partner_ids)].merge(fi.kpi_defs[["kpi_id", "kpi_name", "unit"]], on="kpi_id", how="left")
+    r["text"] = [f"{x.quarter} {'partner-reported' if x.source == 'partner' else 'internal'} figure "
+                 f"{fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
+                 f" ({(x.now - x.recorded) / abs(x.recorded) * 100:+.1f}%)" if x.recorded else
+                 f"{x.quarter} figure {fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
+                 for x in r.itertuples()]
+    g = r.groupby(["partner_id", "kpi_id"], sort=False).agg(
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s)))).reset_index()
+    whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
+    msgs = [f"{x.kpi_name} restated: {x.text}" for x in g.itertuples()]
+    agenda = [f"Confirm the restated {k} figures and the reason for the change" for k in g["kpi_name"]]
+    return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
+                                "agenda": agenda, "whose_move": whose}), code="KPI_RESTATED", severity="medium")
+
+
+# --------------------------------------------------------------------------------------------------
+# commitment flags
+def _commitments(fi: FlagInputs) -> pd.DataFrame:
+    c = fi.commitments
+    return c[c["partner_id"].isin(fi.partner_ids)]
+
+
+def _short(text: object, limit: int = 60) -> str:
+    s = "" if text is None or pd.isna(text) else str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
+    c = _commitments(fi)
+    hit = c[c["is_overdue"].astype(bool)]
+    end = fi.quarter.end_date(fi.config.fy_start)
+    msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: "
+            + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
+               "due on the quarter's last day and not done") for r in hit.itertuples()]
+    agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in hit.itertuples()]
+    sev = np.where(hit["days_overdue"] > fi.config["commitments.overdue_high_days"], "high", "medium")
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "severity": sev,
+                                "message": msgs, "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_OVERDUE")
+
+
+def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
+    c = _commitments(fi)
+    hit = c[c["is_open"].astype(bool) & ((c["slip_days"] > 0) | c["slipped_now"].astype(bool))]
+    msgs = []
+    for r in hit.itertuples():
+        parts = [f"{r.commitment_id} due {day(r.due_date)}"]
+        if r.slip_days > 0:
+            parts.append(f", agreed {day(r.first_due_date)}: slipped {r.slip_days} days")
+        if r.slipped_now:
+            parts.append(f"{';' if r.slip_days > 0 else ':'} moved from {day(r.previous_due_date)} "
+                         f"since {fi.previous_run.label if fi.previous_run else 'last quarter'}")
+        parts.append(f", {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip")
+        msgs.append("".join(parts))
+    agenda = [f"{r.commitment_id} ({_short(r.description)}): confirm the new date and what holds it up" for r in hit.itertuples()]
+    cfg = fi.config
+    high = (hit["slip_count"] >= cfg["commitments.slip_high_count"]) | (hit["slip_days"] >= cfg["commitments.slip_high_days"])
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"],
+                                "severity": np.where(high, "high", "medium"), "message": msgs, "agenda": agenda,
+                                "whose_move": hit["party"]}), code="COMMITMENT_SLIPPED")
+
+
+def commitment_dropped(fi: FlagInputs) -> pd.DataFrame:
+    c = _commitments(fi)
+    hit = c[c["is_dropped"].astype(bool)]
+    last = fi.previous_run.label if fi.previous_run else "last quarter"
+    msgs = [f"{r.commitment_id} ({_short(r.description)}) was open in {last} ({STATUS_WORDS.get(r.status, r.status)}, "
+            f"due {day(r.due_date)}) and is absent from this quarter's workbooks" for r in hit.itertuples()]
+    agenda = [f"{r} : delivered, cancelled, or still wanted?" for r in hit["commitment_id"]]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
+                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_DROPPED", severity="medium")
+
+
+def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
+    c = _commitments(fi)
+    hit = c[c["is_stale"].astype(bool)]
+    end = pd.Timestamp(fi.quarter.end_date(fi.config.fy_start))
+    limit = fi.config["commitments.stale_days"]
+    msgs = [f"{r.commitment_id} never updated (limit {limit} days)" if pd.isna(r.last_updated) else
+            f"{r.commitment_id} last updated {day(r.last_updated)}, {(end - r.last_updated).days} days before "
+            f"the quarter's end (limit {limit} days)" for r in hit.itertuples()]
+    agenda = [f"{r}: status update" for r in hit["commitment_id"]]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
+                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_STALE", severity="low")
+
+
+def commitment_incomplete(fi: FlagInputs) -> pd.DataFrame:
+    c = _commitments(fi)
+    hit = c[c["incomplete"].astype("str") != ""]
+    msgs = [f"{r.commitment_id} is open with {r.incomplete}" for r in hit.itertuples()]
+    agenda = [f"{r.commitment_id}: fill in {r.incomplete.replace('no ', '')}" for r in hit.itertuples()]
+    return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
+                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_INCOMPLETE", severity="low")
+
+
+def reciprocity_imbalance(fi: FlagInputs) -> pd.DataFrame:
+    d = fi.delivery
+    d = d[d["partner_id"].isin(fi.partner_ids)]
+    if not len(d):
+        return _frame([])
+    cfg = fi.config
+    w = d.pivot(index="partner_id", columns="party", values=["open", "on_time_rate"])
+    op = w["open"].reindex(columns=["us", "partner", "joint"], fill_value=0).fillna(0)
+    rate = w["on_time_rate"].reindex(columns=["us", "partner", "joint"])
+    total = op.sum(axis=1)
+    share_us, share_p = op["us"] / total.where(total > 0), op["partner"] / total.where(total > 0)
+    load = (total >= cfg["commitments.reciprocity_min_open"]) & (
+        (share_us >= cfg["commitments.reciprocity_share"]) | (share_p >= cfg["commitments.reciprocity_share"]))
+    gap = (rate["us"] - rate["partner"]).abs()
+    rates = gap.notna() & (gap >= cfg["commitments.reciprocity_rate_gap"] - 1e-9)
+    rows = []
+    for pid in op.index[load | rates]:
+        texts, movers = [], set()
+        if load[pid]:
+            heavy = "us" if share_us[pid] >= share_p[pid] else "partner"
+            share = max(share_us[pid], share_p[pid])
+            texts.append(f"{'we' if heavy == 'us' else 'the partner'} hold {int(op.loc[pid, heavy])} of {int(total[pid])} "
+                         f"open commitments ({pct(share)}; us {int(op.loc[pid, 'us'])}, partner {int(op.loc[pid, 'partner'])}, "
+                         f"joint {int(op.loc[pid, 'joint'])})")
+            movers.add("partner" if heavy == "us" else "us")  # the lighter side takes on more
+        if rates[pid]:
+            ru, rp = rate.loc[pid, "us"], rate.loc[pid, "partner"]
+            texts.append(f"on-time delivery us {pct(ru)} vs partner {pct(rp)} ({gap[pid] * 100:.0f} points apart)")
+            movers.add("us" if ru < rp else "partner")
+        rows.append(dict(partner_id=pid, subject="", message="; ".join(texts),
+                         whose_move=movers.pop() if len(movers) == 1 else "joint",
+                         agenda="Rebalance the commitments: who takes on what next quarter"))
+    return _frame(rows, code="RECIPROCITY_IMBALANCE", severity="medium")
+
+
+# --------------------------------------------------------------------------------------------------
+def no_checkin(fi: FlagInputs) -> pd.DataFrame:
+    if not fi.has_checkins_sheet:
+        return _frame([])
+    ci = fi.checkins
+    had = set(ci.loc[ci["quarter"] == fi.quarter.label, "partner_id"])
+    before = ci[pd.to_datetime(ci["date"]) <= pd.Timestamp(fi.quarter.end_date(fi.config.fy_start))]
+    last = before.groupby("partner_id")["date"].max() if len(before) else pd.Series(dtype="datetime64[ns]")
+    rows = [dict(partner_id=pid, subject="", agenda="Set the check-in cadence for next quarter",
+                 message=f"no check-in recorded in {fi.quarter.label} "
+                         f"(last: {day(last[pid]) if pid in last.index else 'none recorded'})")
+            for pid in fi.partner_ids if pid not in had]
+    return _frame(rows, code="NO_CHECKIN", severity="medium", whose_move="joint")
+
+
+def data_problem(fi: FlagInputs) -> pd.DataFrame:
+    wanted = set(fi.partner_ids)
+    by: dict[str, list[Problem]] = {}
+    for p in fi.problems:
+        if p.severity == ERROR and p.partner_id in wanted:
+            by.setdefault(p.partner_id, []).append(p)
+    rows = []
+    for pid, ps in by.items():
+        where = "; ".join(p.where or p.code for p in ps[:3]) + (f"; and {len(ps) - 3} more" if len(ps) > 3 else "")
+        rows.append(dict(partner_id=pid, subject="",
+                         message=f"{len(ps)} {'rows or values' if len(ps) > 1 else 'row or value'} excluded: {where}",
+                         agenda="Correct the excluded rows listed in the data notes"))
+    return _frame(rows, code="DATA_PROBLEM", severity="medium", whose_move="")
+
+
+RULES = (kpi_below_target, kpi_declining, kpi_missing, kpi_discrepancy, kpi_conflict, kpi_restated,
+         commitment_overdue, commitment_slipped, commitment_dropped, commitment_stale, commitment_incomplete,
+         reciprocity_imbalance, no_checkin, data_problem)
+
+
+def build_flags(fi: FlagInputs) -> pd.DataFrame:
+    """Every flag for the quarter, most severe first, then by code, subject and partner."""
+    parts = [f for f in (rule(fi) for rule in RULES) if len(f)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in COLUMNS})
+    flags = pd.concat(parts, ignore_index=True)
+    flags.insert(0, "quarter", fi.quarter.label)
+    flags["subject"] = flags["subject"].fillna("").astype("str")
+    flags["whose_move"] = flags["whose_move"].fillna("").astype("str")
+    rank = flags["severity"].map({s: i for i, s in enumerate(FLAG_SEVERITIES)})
+    order = flags.assign(_rank=rank).sort_values(["_rank", "code", "subject", "partner_id"], kind="stable").index
+    return flags.loc[order, COLUMNS].reset_index(drop=True).astype({c: "str" for c in COLUMNS})

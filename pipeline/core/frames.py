@@ -1,0 +1,110 @@
+"""The containers passed between stages: what `load` returns (`Reconciled`), what `analyse` returns
+(`Analysis`), and the one-partner slice the partner review is rendered from (`PartnerView`).
+
+Column meanings are documented in `pipeline.core.schema.FRAMES` and `pipeline.core.schema.ANALYSIS_FRAMES`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pipeline.core.periods import Quarter
+from pipeline.core.problems import Problem, Problems
+from pipeline.core.schema import ANALYSIS_FRAMES, FRAMES, PROVENANCE
+from pipeline.core.settings import Config
+
+
+def empty_frame(name: str) -> pd.DataFrame:
+    """An empty reconciled frame with its documented columns plus provenance (file, sheet, row)."""
+    return pd.DataFrame(columns=list(FRAMES[name]) + list(PROVENANCE))
+
+
+def empty_analysis_frame(name: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=[c for c in ANALYSIS_FRAMES[name] if c != "..."])
+
+
+@dataclass
+class InputFile:
+    """One file found in the input folder and what became of it."""
+
+    path: str                      # relative to the input folder, with '/' separators
+    sha256: str = ""
+    kind: str = ""                 # xlsx, xlsm, xls, ods, csv, or '' for skipped files
+    status: str = "read"           # read | skipped | refused
+    sheets: list[tuple[str, str]] = field(default_factory=list)  # (sheet name, sheet type key or 'ignored')
+
+
+@dataclass
+class Reconciled:
+    """Everything read from the input folder, matched across files."""
+
+    partners: pd.DataFrame = field(default_factory=lambda: empty_frame("partners"))
+    kpis: pd.DataFrame = field(default_factory=lambda: empty_frame("kpis"))
+    kpi_values: pd.DataFrame = field(default_factory=lambda: empty_frame("kpi_values"))
+    targets: pd.DataFrame = field(default_factory=lambda: empty_frame("targets"))
+    commitments: pd.DataFrame = field(default_factory=lambda: empty_frame("commitments"))
+    checkins: pd.DataFrame = field(default_factory=lambda: empty_frame("checkins"))
+    fx_rates: pd.DataFrame = field(default_factory=lambda: empty_frame("fx_rates"))
+    problems: Problems = field(default_factory=Problems)
+    inputs: list[InputFile] = field(default_factory=list)
+    config: Config = field(default_factory=Config)
+    has_checkins_sheet: bool = False  # NO_CHECKIN is only raised when a Check-ins sheet exists
+
+    FRAME_NAMES = ("partners", "kpis", "kpi_values", "targets", "commitments", "checkins", "fx_rates")
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, name) for name in self.FRAME_NAMES}
+
+    def quarters_with_actuals(self) -> list[Quarter]:
+        labels = sorted(set(self.kpi_values["quarter"].dropna()))
+        return [Quarter.parse(q) for q in labels]
+
+    def active_partner_ids(self) -> list[str]:
+        p = self.partners
+        return list(p.loc[p["status"] != "ended", "partner_id"])
+
+
+@dataclass
+class PartnerView:
+    """One partner's slice of the analysis: the only thing a partner review is rendered from.
+
+    Built by `pipeline.analyse.analysis.partner_view`; holds no other partner's rows and no ``internal_note``.
+    """
+
+    quarter: Quarter
+    quarters: list[Quarter]                 # the trend window, oldest first, ending with `quarter`
+    partner: dict[str, Any]                 # the partner's registry row
+    organisation: str                       # us ("prepared by")
+    kpis: pd.DataFrame                      # definitions of the KPIs this partner has targets or actuals for
+    kpi_quarterly: pd.DataFrame             # this partner's rows, every known quarter
+    commitments: pd.DataFrame               # commitment_status rows without internal_note
+    delivery: pd.DataFrame                  # per party
+    flags: pd.DataFrame                     # most severe first
+    health: dict[str, Any]                  # score, status, previous_score, change_reasons
+    health_breakdown: pd.DataFrame
+    checkins: pd.DataFrame
+    problems: list[Problem]                 # data notes: this partner's excluded rows
+    sources: list[str]                      # input files that held this partner's rows (relative paths)
+    config: Config = field(default_factory=Config)
+    extras: dict[str, Any] = field(default_factory=dict)  # room for later sections (e.g. change sentences)
+    as_of: dt.date = field(default_factory=dt.date.today)  # the date the review bears (report --as-of)
+
+
+@dataclass
+class Analysis:
+    """The analysis of one quarter over the reconciled frames (see schema.ANALYSIS_FRAMES)."""
+
+    quarter: Quarter
+    quarters: list[Quarter]
+    kpi_quarterly: pd.DataFrame
+    commitment_status: pd.DataFrame
+    delivery: pd.DataFrame
+    flags: pd.DataFrame
+    health: pd.DataFrame
+    health_breakdown: pd.DataFrame
+    reconciled: Reconciled
+    extras: dict[str, Any] = field(default_factory=dict)
+    as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)

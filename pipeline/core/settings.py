@@ -1,0 +1,197 @@
+"""Settings from an optional ``partner-review.toml`` in the input folder.
+
+Every setting has a documented default (see ``docs/configuration.md``, kept equal to `DEFAULTS` by a
+test). Unknown keys and bad values become ``CONFIG_INVALID`` problems and the default is used.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.core import problems as P
+
+CONFIG_FILE = "partner-review.toml"
+
+# section -> key -> (default, description). The single source for defaults and their documentation.
+DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
+    "organisation": {
+        "name": ("Our Company", "our organisation's name, shown as 'prepared by' and in e-mail subjects"),
+        "fiscal_year_start_month": (1, "first month of the fiscal year (1 = January); fiscal years are named by the calendar year they end in"),
+        "reporting_currency": ("USD", "currency all currency KPIs are reported in; others convert with FX Rates"),
+        "day_first_dates": (False, "read text dates like 03/04/2026 as day-first (3 April); otherwise only ISO text dates are read"),
+        "watermark": ("", "text printed across every page, e.g. SAMPLE DATA or DRAFT"),
+    },
+    "kpi": {
+        "attainment_medium": (0.90, "KPI_BELOW_TARGET (medium) when attainment is under this"),
+        "attainment_high": (0.75, "KPI_BELOW_TARGET is high when attainment is under this"),
+        "declining_quarters": (2, "KPI_DECLINING when the KPI moved the wrong way this many quarters running"),
+        "discrepancy_tolerance": (0.05, "KPI_DISCREPANCY when internal and partner figures differ by more than this share"),
+        "restated_tolerance": (0.005, "KPI_RESTATED when a past quarter's figure moved by more than this share of what history recorded"),
+        "driving_source": ("internal", "which figure drives attainment when both exist: internal or partner"),
+    },
+    "commitments": {
+        "stale_days": (45, "COMMITMENT_STALE when an open commitment was not updated in this many days before the quarter's end"),
+        "reciprocity_share": (0.75, "RECIPROCITY_IMBALANCE when one party holds at least this share of open commitments"),
+        "reciprocity_min_open": (4, "... and at least this many commitments are open"),
+        "reciprocity_rate_gap": (0.30, "RECIPROCITY_IMBALANCE when the parties' on-time rates differ by this much"),
+        "overdue_high_days": (30, "COMMITMENT_OVERDUE is high when the commitment is more than this many days overdue"),
+        "slip_high_days": (60, "COMMITMENT_SLIPPED is high when the due date moved this many days or more past the baseline"),
+        "slip_high_count": (2, "COMMITMENT_SLIPPED is high from this many slips on (history included)"),
+    },
+    "health": {
+        "green": (75, "health score at or above this is green"),
+        "amber": (50, "at or above this (and below green) is amber; below is red"),
+        "weight_kpi": (0.50, "share of the score from weighted KPI attainment"),
+        "weight_our_delivery": (0.15, "share from our commitment delivery"),
+        "weight_partner_delivery": (0.15, "share from the partner's commitment delivery"),
+        "weight_data": (0.20, "share from data quality (reported, consistent, complete)"),
+        "attainment_cap": (1.2, "KPI attainment is capped at this before it is weighted into the score"),
+        "attainment_floor": (0.5, "weighted KPI attainment at or below this earns no KPI points; points rise linearly to full at 100%"),
+        "data_error_penalty": (0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality"),
+    },
+    "report": {
+        "trend_quarters": (8, "quarters shown in each trend chart"),
+        "history_file": ("", "SQLite history file; empty = history.sqlite in the output folder"),
+    },
+    "limits": {
+        "file_seconds": (60, "a workbook that takes longer than this to read is stopped and reported"),
+        "file_memory_mb": (2048, "a workbook that needs more memory than this to read is stopped and reported"),
+        "max_file_mb": (200, "workbooks larger than this on disk are refused"),
+        "max_inflated_mb": (1024, "workbooks whose parts unpack to more than this are refused"),
+        "max_cells": (20_000_000, "a sheet whose used range spans more cells than this is refused (or read sparsely)"),
+    },
+}
+
+
+@dataclass
+class Config:
+    values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {k: v[0] for k, v in keys.items()} for s, keys in DEFAULTS.items()})
+    source: str = ""  # the file it came from, relative to the input folder, or '' for defaults
+
+    def __getitem__(self, dotted: str) -> Any:
+        section, key = dotted.split(".")
+        return self.values[section][key]
+
+    # the settings used everywhere, as attributes
+    @property
+    def organisation(self) -> str:
+        return self["organisation.name"]
+
+    @property
+    def fy_start(self) -> int:
+        return self["organisation.fiscal_year_start_month"]
+
+    @property
+    def currency(self) -> str:
+        return self["organisation.reporting_currency"]
+
+
+def load_config(input_dir: Path | None) -> tuple[Config, list[P.Problem]]:
+    """Read ``partner-review.toml`` from the input folder, if any. Never raises on bad content."""
+    config = Config()
+    problems: list[P.Problem] = []
+    if input_dir is None:
+        return config, problems
+    path = Path(input_dir) / CONFIG_FILE
+    if not os.path.lexists(path):
+        return config, problems
+    try:
+        raw = _read_small(path)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"it cannot be read ({why}); every default is used"))
+        return config, problems
+    config.source = CONFIG_FILE
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"not valid TOML ({exc}); every default is used"))
+        return config, problems
+    for section, entries in data.items():
+        if section not in DEFAULTS or not isinstance(entries, dict):
+            problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"unknown section [{section}]"))
+            continue
+        for key, value in entries.items():
+            if key not in DEFAULTS[section]:
+                problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, detail=f"unknown setting {section}.{key}"))
+                continue
+            default = DEFAULTS[section][key][0]
+            ok = _coerce(value, default)
+            if ok is None or not _valid(section, key, ok):
+                problems.append(P.make("CONFIG_INVALID", file=CONFIG_FILE, value=value,
+                                       detail=f"{section}.{key} = {value!r} is not valid; default {default!r} used"))
+                continue
+            config.values[section][key] = ok
+    return config, problems
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_small(path: Path) -> bytes:
+    """The config file's bytes: a regular file (opened without blocking, so a FIFO costs nothing) of at
+    most `MAX_CONFIG_BYTES` (a pseudo-file that streams forever is cut off). Raises OSError, ValueError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"it is larger than {MAX_CONFIG_BYTES // 2**20} MB")
+    return data
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else None
+    if isinstance(default, int):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(default, float):
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(default, str):
+        return value if isinstance(value, str) else None
+    return value
+
+
+def _valid(section: str, key: str, value: Any) -> bool:
+    if key == "fiscal_year_start_month":
+        return 1 <= value <= 12
+    if key == "driving_source":
+        return value in ("internal", "partner")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value >= 0
+    return True
+
+
+def settings_reference() -> str:
+    """The Markdown reference of every setting and its default (docs/configuration.md is kept equal to it)."""
+    lines = [
+        "# Configuration: `partner-review.toml`",
+        "",
+        "An optional `partner-review.toml` in the input folder changes these settings. Anything not set keeps",
+        "its default. Unknown settings and bad values are reported (`CONFIG_INVALID`) and the default is used.",
+        "This page is generated from `pipeline/core/settings.py` (`DEFAULTS`); a test keeps the two equal.",
+        "",
+        "```toml",
+    ]
+    for section, keys in DEFAULTS.items():
+        lines.append(f"[{section}]")
+        for key, (default, help_text) in keys.items():
+            lines.append(f"{key} = {_toml(default)}".ljust(36) + f"  # {help_text}")
+        lines.append("")
+    lines[-1] = "```"
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 100_000 else str(value)
+    return repr(value)

@@ -1,0 +1,137 @@
+"""One partner's review e-mail: building it, and checking it before it leaves.
+
+Every message goes To the partner leads, Cc the internal owner, and carries that partner's PDF and
+nothing else; `check_message` is the last gate before a draft is written or a message is sent.
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any
+
+
+def mail_policy():
+    """For writing a built message: SMTP line endings, headers folded only past 200 characters (RFC 5322 allows 998),
+    so a subject is never folded right after its colon, which some mail programs show as a leading space."""
+    from email.policy import SMTP
+
+    return SMTP.clone(max_line_length=200)
+
+
+NO_RECIPIENTS = "NO_RECIPIENTS"            # no partner lead address in the registry
+BAD_ADDRESS = "BAD_ADDRESS"                # an address that is not an e-mail address
+
+
+class Unsendable(ValueError):
+    """A message that cannot be built: ``code`` from the list above and what to do about it."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def _addresses(values: object) -> list[str]:
+    if isinstance(values, str):
+        values = values.replace(",", ";").split(";")
+    seen: dict[str, str] = {}
+    for v in values or []:
+        v = str(v).strip()
+        if v and v.lower() not in seen:
+            seen[v.lower()] = v
+    return list(seen.values())
+
+
+def _address(addr: str, name: str = ""):
+    """A validated header Address; ValueError for anything that is not one plain address."""
+    from email.headerregistry import Address
+
+    if any(c.isspace() for c in addr) or addr.count("@") != 1:
+        raise ValueError(addr)
+    try:
+        return Address(display_name=name or "", addr_spec=addr)
+    except Exception as exc:  # the header parser raises several defect types
+        raise ValueError(addr) from exc
+
+
+# --- building and checking one message ------------------------------------------------------------
+def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """The plain-text and HTML bodies: greeting, health, summary, top gaps."""
+    org = str(manifest.get("organisation") or "")
+    name, quarter = str(entry.get("partner_name") or entry["partner_id"]), str(manifest.get("quarter") or "")
+    score, status = entry.get("health_score"), str(entry.get("health_status") or "")
+    health = f"{score:.0f}/100" if isinstance(score, (int, float)) else "not scored"
+    health += f" ({status})" if status else ""
+    gaps = [str(g) for g in entry.get("top_gaps") or [] if str(g).strip()][:5]
+    flags = entry.get("flag_count")
+    paras = [f"Dear {entry.get('partner_lead') or 'partners'},",
+             (f"Please find attached the {quarter} review of the partnership between {org} and {name}." if org else
+              f"Please find attached our {quarter} review of our partnership with {name}."),
+             f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
+    if isinstance(flags, int) and not gaps:
+        paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
+    closing = ["Kind regards,", str(entry.get("internal_owner") or org or "")]
+    text = "\n\n".join(paras)
+    if gaps:
+        text += "\n\nThe gaps we suggest to discuss first:\n" + "\n".join(f"- {g}" for g in gaps)
+    text += "\n\n" + "\n".join(c for c in closing if c) + "\n"
+    esc = html.escape
+    body = "".join(f"<p>{esc(p)}</p>" for p in paras)
+    if gaps:
+        body += "<p>The gaps we suggest to discuss first:</p><ul>" + "".join(f"<li>{esc(g)}</li>" for g in gaps) + "</ul>"
+    body += "<p>" + "<br>".join(esc(c) for c in closing if c) + "</p>"
+    page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">{body}</body></html>\n'
+    return text, page
+
+
+def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str, pdf: bytes, sender: str | None):
+    """One partner's EmailMessage (policy SMTP); Unsendable when it cannot be built."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
+    recipients, cc = _addresses(entry.get("recipients")), _addresses(entry.get("cc"))
+    if not recipients:
+        raise Unsendable(NO_RECIPIENTS, "no partner lead address; fill in partner_lead_email in the Partners sheet "
+                                        "and run `report` again")
+    lead = str(entry.get("partner_lead") or "") if len(recipients) == 1 else ""
+    owner = str(entry.get("internal_owner") or "") if len(cc) == 1 else ""
+    try:
+        to = [_address(a, lead) for a in recipients]
+        copy = [_address(a, owner) for a in cc]
+        frm = _address(sender) if sender else (copy[0] if copy else None)
+    except ValueError as exc:
+        raise Unsendable(BAD_ADDRESS, f"'{exc}' is not an e-mail address; fix it in the Partners sheet (or --from)") from exc
+    org, name = str(manifest.get("organisation") or ""), str(entry.get("partner_name") or entry["partner_id"])
+    msg = EmailMessage(policy=SMTP)  # bodies encoded for 78-character lines
+    if frm is not None:
+        msg["From"] = frm
+    msg["To"] = to
+    if copy:
+        msg["Cc"] = copy
+    msg["Subject"] = f"{org + ' / ' if org else ''}{name}: partnership review {manifest.get('quarter') or ''}".strip()
+    msg["Date"] = format_datetime(datetime.now().astimezone())
+    msg["Message-ID"] = make_msgid(domain=frm.domain if frm is not None else "partner-review.invalid")
+    text, page = _bodies(entry, manifest)
+    msg.set_content(text)
+    msg.add_alternative(page, subtype="html")
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    return msg
+
+
+def check_message(raw: bytes, pdf: bytes, portfolio: bytes | None) -> str:
+    """Why this message must not leave ('' when it may): exactly one attachment, equal to the partner's
+    PDF byte for byte, and never the portfolio PDF."""
+    import email
+    from email.policy import default
+
+    msg = email.message_from_bytes(raw, policy=default)
+    parts = [p for p in msg.walk() if not p.is_multipart()
+             and (p.is_attachment() or p.get_content_type() not in ("text/plain", "text/html"))]
+    if len(parts) != 1:
+        return f"the message carries {len(parts)} attachments instead of exactly one"
+    data = parts[0].get_payload(decode=True) or b""
+    if portfolio is not None and data == portfolio:
+        return "the attachment is the portfolio review, which never leaves the house"
+    if data != pdf:
+        return "the attachment differs from the partner's own PDF"
+    return ""

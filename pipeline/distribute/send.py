@@ -1,0 +1,455 @@
+"""Distribute the reviews: one ``.eml`` draft per partner and, with ``--send``, delivery over SMTP.
+
+The input is a quarter folder written by ``report`` (its ``manifest.json``). Each partner's message goes
+To its partner leads, Cc its internal owner, and carries that partner's PDF and nothing else. Before a
+message is built, the PDF must prove it is that partner's review: the identity in its own metadata
+(`pipeline.render.identity`: partner_id, quarter, content fingerprint) must be the manifest entry's, and no two
+entries may name one file (then nothing at all is drafted or sent). Every message is parsed back before
+it is written or sent, and refused unless its single attachment equals the partner's PDF byte for byte
+and is not the portfolio PDF.
+
+Sending is exactly-once per review: one ``--send`` at a time per quarter folder (`pipeline.core.locks`; it also
+takes the output folder's report lock, so no report rewrites the quarter meanwhile). After the server
+accepts a message, one JSON line is appended and fsynced to ``email/sent.jsonl`` (partner_id, pdf,
+sha256, fingerprint, recipients, refused, message_id, time). A review counts as sent when the partner's
+latest record has its content fingerprint: deleting the cache, a library upgrade or a re-run on another
+day (new bytes, same content) sends nothing; a review whose content changed goes out again, and the log
+then shows both. ``--resend`` sends regardless. The one window left: a crash after the server accepted a
+message but before its log line is written sends that message again on the next run (at least once,
+never silently lost).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.files import atomic_write as write_atomic
+from pipeline.core.problems import PipelineError
+from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, _addresses, build_message, check_message  # noqa: F401 (re-exported codes)
+from pipeline.render.identity import pdf_identity
+
+EMAIL_DIR = "email"
+SEND_LOG = "sent.jsonl"
+PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
+
+# outcome of one partner
+DRAFTED, SENT, ALREADY_SENT, FAILED = "drafted", "sent", "already_sent", "failed"
+# why a partner failed: stable codes (tests and tools compare these, never the message text)
+UNKNOWN_PARTNER = "UNKNOWN_PARTNER"        # --only names a partner the manifest does not have
+PDF_NOT_PARTNERS = "PDF_NOT_PARTNERS"      # the PDF's own metadata names another partner, quarter or content
+NO_SENDER = "NO_SENDER"                    # no --from and no internal owner address to send from
+PDF_MISSING = "PDF_MISSING"                # the manifest's PDF is not there (or points outside the folder)
+ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
+RECIPIENT_REFUSED = "RECIPIENT_REFUSED"    # the server refused recipients (some or all)
+CONNECTION = "CONNECTION"                  # cannot connect, or the connection was lost
+SMTP_ERROR = "SMTP_ERROR"                  # any other answer the server gave
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send. Port 465 means implicit TLS; otherwise STARTTLS unless turned off."""
+
+    host: str = "localhost"
+    port: int = 587
+    user: str | None = None
+    starttls: bool = True
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@dataclass
+class Outcome:
+    """What happened to one partner's review."""
+
+    partner_id: str
+    partner_name: str = ""
+    status: str = DRAFTED
+    code: str = ""
+    detail: str = ""
+    draft: Path | None = None
+    recipients: list[str] = field(default_factory=list)  # accepted by the server (when sent)
+    refused: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        who = f"{self.partner_id} {self.partner_name}".strip()
+        if self.status == FAILED:
+            return f"FAILED   {who}: [{self.code}] {self.detail}"
+        if self.status == SENT:
+            text = f"sent     {who} to {', '.join(self.recipients)}"
+            return text + (f"; REFUSED {', '.join(self.refused)}: {self.detail}" if self.refused else "")
+        if self.status == ALREADY_SENT:
+            return f"skipped  {who}: {self.detail}"
+        return f"drafted  {who} -> {EMAIL_DIR}/{self.draft.name if self.draft else ''}"
+
+
+@dataclass
+class EmailResult:
+    """Every partner's outcome; ``ok`` is False when anything failed or a recipient was refused."""
+
+    send: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def _count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def drafted(self) -> int:
+        return sum(1 for o in self.outcomes if o.draft is not None)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == FAILED or o.refused)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        parts = [f"{self.drafted} drafted"]
+        if self.send:
+            parts += [f"{self._count(SENT)} sent", f"{self._count(ALREADY_SENT)} already sent"]
+        parts.append(f"{self.failed} failed")
+        return ", ".join(parts)
+
+
+# --- the manifest ---------------------------------------------------------------------------------
+def read_manifest(reviews_dir: Path) -> dict[str, Any]:
+    """The quarter folder's manifest.json; a PipelineError when it is missing or not a manifest."""
+    path = Path(reviews_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"no manifest.json in {reviews_dir}: "
+                            "point --reviews at a quarter folder written by `report`") from None
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path} cannot be read: {exc}; run `partner-review report` again") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("partners"), list):
+        raise PipelineError(f"{path} has no 'partners' list; run `partner-review report` again")
+    return manifest
+
+
+def _same_review(sent: dict[str, Any], fingerprint: str, sha: str) -> bool:
+    """Whether the partner's latest sent review is this one: the same content fingerprint (whatever the
+    bytes, the date or the library versions); for a review without one, the same bytes. A record from
+    before fingerprints (none in it) counts as this review: a send is never repeated on a guess."""
+    if fingerprint:
+        return sent.get("fingerprint", fingerprint) == fingerprint
+    return sent.get("sha256") == sha
+
+
+def _not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """(code, why) when this PDF is not the review the manifest entry says it is (('', '') when it is), from
+    the identity the PDF carries in its own metadata (`pipeline.render.identity`): partner, quarter and content."""
+    found = pdf_identity(pdf)
+    if "portfolio" in found:
+        return ATTACHMENT_REFUSED, "it is the portfolio review, which never leaves the house"
+    if not found:
+        return PDF_NOT_PARTNERS, "the PDF carries no partner identity (it was not written by `partner-review report`)"
+    if str(found.get("partner_id")) != str(entry["partner_id"]):
+        return PDF_NOT_PARTNERS, f"the PDF is the review of partner {found.get('partner_id')!r}, not of {entry['partner_id']!r}"
+    if manifest.get("quarter") and found.get("quarter") != manifest.get("quarter"):
+        return PDF_NOT_PARTNERS, f"the PDF is the {found.get('quarter')} review, not the {manifest.get('quarter')} one"
+    if entry.get("fingerprint") and found.get("fingerprint") != entry.get("fingerprint"):
+        return PDF_NOT_PARTNERS, ("the PDF says something else than the review manifest.json lists; "
+                                  "run `partner-review report` again")
+    return "", ""
+
+
+def _inside(reviews_dir: Path, rel: object) -> Path | None:
+    """The manifest path resolved inside the quarter folder, or None when it is empty or escapes it."""
+    if not rel or not isinstance(rel, str):
+        return None
+    root = Path(reviews_dir).resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+# --- files: drafts and the send log ---------------------------------------------------------------
+def read_send_log(path: Path) -> list[dict[str, Any]]:
+    """The send log's records; a line cut off by a crash is ignored."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    return records
+
+
+def append_send_log(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and fsync it before the next message goes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a previous run died mid-line: start a fresh one
+                line = b"\n" + line
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# --- SMTP -----------------------------------------------------------------------------------------
+class _Mailer:
+    """One SMTP connection, opened on first use and again after it was lost."""
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings, self.conn, self.unreachable = settings, None, ""
+
+    def get(self):
+        import smtplib
+        import ssl
+
+        if self.conn is None:
+            s = self.settings
+            if s.port == 465:
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            try:
+                conn.ehlo()
+                if s.starttls and s.port != 465:
+                    conn.starttls(context=ssl.create_default_context())
+                    conn.ehlo()
+                if s.user:
+                    conn.login(s.user, s.password or "")
+            except BaseException:
+                conn.close()
+                raise
+            self.conn = conn
+        return self.conn
+
+    def reset(self) -> None:
+        """After a refusal: RSET to reuse the connection, or drop it when it is gone."""
+        try:
+            self.conn.rset()
+        except Exception:
+            self.drop()
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except Exception:
+                self.conn.close()
+        self.conn = None
+
+
+def _check_settings(s: SmtpSettings) -> None:
+    if s.user and not s.password:
+        raise PipelineError(f"--smtp-user is set but {PASSWORD_ENV} is not: set the password in the environment")
+    if s.user and not s.starttls and s.port != 465 and s.host not in ("localhost", "127.0.0.1", "::1"):
+        raise PipelineError(f"refusing to send the SMTP password to {s.host} unencrypted: drop --no-starttls")
+
+
+def _deliver(mailer: _Mailer, out: Outcome, from_addr: str, rcpts: list[str], raw: bytes) -> bool:
+    """Send one message; fills ``out`` and says whether the server accepted it for anyone."""
+    import smtplib
+
+    if mailer.unreachable:
+        out.status, out.code, out.detail = FAILED, CONNECTION, f"not sent: {mailer.unreachable}"
+        return False
+    try:
+        conn = mailer.get()
+    except (OSError, smtplib.SMTPException) as exc:
+        s = mailer.settings
+        hint = " (--no-starttls only for a server on a trusted network)" if isinstance(exc, smtplib.SMTPNotSupportedError) else ""
+        mailer.unreachable = f"cannot connect to {s.host}:{s.port}: {exc}{hint}"
+        out.status, out.code, out.detail = FAILED, CONNECTION, mailer.unreachable
+        return False
+    try:
+        refused = conn.sendmail(from_addr, rcpts, raw)
+    except smtplib.SMTPRecipientsRefused as exc:
+        out.status, out.code, out.refused = FAILED, RECIPIENT_REFUSED, list(exc.recipients)
+        out.detail = "refused " + "; ".join(f"{a} ({c} {_text(r)})" for a, (c, r) in exc.recipients.items())
+        mailer.reset()
+        return False
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        out.status, out.code, out.detail = FAILED, CONNECTION, f"connection lost, not sent: {exc or type(exc).__name__}"
+        mailer.drop()
+        return False
+    except smtplib.SMTPResponseException as exc:
+        code = CONNECTION if exc.smtp_code == 421 else SMTP_ERROR
+        out.status, out.code, out.detail = FAILED, code, f"not sent: the server answered {exc.smtp_code} {_text(exc.smtp_error)}"
+        mailer.reset()
+        return False
+    except smtplib.SMTPException as exc:
+        out.status, out.code, out.detail = FAILED, SMTP_ERROR, f"not sent: {exc}"
+        mailer.drop()
+        return False
+    out.status, out.refused = SENT, list(refused)
+    out.recipients = [a for a in rcpts if a not in refused]
+    if refused:
+        out.code = RECIPIENT_REFUSED
+        out.detail = "; ".join(f"{a} ({c} {_text(r)})" for a, (c, r) in refused.items())
+    return True
+
+
+def _text(reply: object) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+# --- the command ----------------------------------------------------------------------------------
+def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | None = None, sender: str | None = None,
+              only: list[str] | None = None, resend: bool = False,
+              echo: Callable[[str], None] | None = None) -> EmailResult:
+    """Write ``REVIEWS/email/<pdf stem>.eml`` for each partner and, with ``send``, deliver each review
+    not yet in the send log (all of them with ``resend``). ``only`` limits the run to those partner_ids."""
+    reviews_dir = Path(reviews_dir)
+    smtp = smtp or SmtpSettings()
+    if not send:
+        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+    _check_settings(smtp)
+    from contextlib import ExitStack
+
+    from pipeline.core.locks import REPORT, SEND, hold, lock_path
+
+    with ExitStack() as locks:  # the send lock, then (where `report` writes) the output folder's report lock
+        locks.enter_context(hold(reviews_dir, SEND, "partner-review email --send", echo=echo))
+        output_dir = reviews_dir.resolve().parent
+        if lock_path(output_dir, REPORT).is_file():  # no report rewrites this quarter while it is sent
+            locks.enter_context(hold(output_dir, REPORT, "partner-review email --send", echo=echo))
+        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+
+
+def _refuse_shared_files(reviews_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """A PipelineError naming them when two partners' entries name one file (as a case-insensitive disk
+    tells names apart): then one review was overwritten by another, and nothing may be sent."""
+    from pipeline.write.outputs import name_key
+
+    owners: dict[str, list[str]] = {}
+    for e in entries:
+        path = _inside(reviews_dir, e.get("pdf"))
+        if path is not None:
+            owners.setdefault(name_key(str(path)), []).append(str(e["partner_id"]))
+    shared = {k: v for k, v in owners.items() if len(v) > 1}
+    if shared:
+        pairs = "; ".join(" and ".join(v) for v in shared.values())
+        raise PipelineError(f"partners {pairs} share one review file in manifest.json, so one review may hold "
+                            "another partner's figures: nothing was drafted or sent. Run `partner-review report` "
+                            "again (it names every partner's file uniquely), then send")
+
+
+def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | None, only: list[str] | None,
+               resend: bool, echo: Callable[[str], None] | None) -> EmailResult:
+    manifest = read_manifest(reviews_dir)  # read under the locks: the quarter as it is sent
+    entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
+    _refuse_shared_files(reviews_dir, entries)
+    result = EmailResult(send=send)
+    if only:
+        known = {str(e["partner_id"]) for e in entries}
+        entries = [e for e in entries if str(e["partner_id"]) in set(only)]
+        result.outcomes += [Outcome(p, status=FAILED, code=UNKNOWN_PARTNER, detail="no such partner_id in manifest.json")
+                            for p in dict.fromkeys(only) if p not in known]
+    portfolio_path = _inside(reviews_dir, manifest.get("portfolio_pdf"))
+    run = _Run(reviews_dir, manifest, sender, send, resend, portfolio_path,
+               portfolio_path.read_bytes() if portfolio_path and portfolio_path.is_file() else None,
+               _Mailer(smtp) if send else None)
+    if send:  # read under the send lock: a send that ran meanwhile is in it
+        for r in read_send_log(run.log_path):
+            run.last_sent[str(r.get("partner_id"))] = r
+    try:
+        for entry in entries:
+            result.outcomes.append(_one(run, entry))
+            if echo:
+                echo(result.outcomes[-1].line())
+    finally:
+        if run.mailer is not None:
+            run.mailer.drop()
+    if echo:
+        for out in result.outcomes:
+            if out.code == UNKNOWN_PARTNER:
+                echo(out.line())
+    return result
+
+
+@dataclass
+class _Run:
+    """One `email` run: what every partner's message needs."""
+
+    reviews_dir: Path
+    manifest: dict[str, Any]
+    sender: str | None
+    send: bool
+    resend: bool
+    portfolio_path: Path | None
+    portfolio: bytes | None
+    mailer: _Mailer | None
+    last_sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # partner_id -> its latest send log record
+
+    @property
+    def log_path(self) -> Path:
+        return self.reviews_dir / EMAIL_DIR / SEND_LOG
+
+
+def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
+    """Draft, check and (maybe) send one partner's review."""
+    from pipeline.distribute.mail import mail_policy
+
+    pid = str(entry["partner_id"])
+    out = Outcome(pid, str(entry.get("partner_name") or ""))
+    pdf_path = _inside(run.reviews_dir, entry.get("pdf"))
+    if pdf_path is None or not pdf_path.is_file():
+        out.status, out.code, out.detail = FAILED, PDF_MISSING, f"the review PDF '{entry.get('pdf')}' is not in {run.reviews_dir}"
+        return out
+    if pdf_path == run.portfolio_path:
+        out.status, out.code, out.detail = (FAILED, ATTACHMENT_REFUSED,
+                                            "the manifest names the portfolio PDF as this partner's review")
+        return out
+    pdf = pdf_path.read_bytes()
+    code, why = _not_partners_own(pdf, entry, run.manifest)
+    if why:
+        out.status, out.code, out.detail = FAILED, code, f"refused to write or send {pdf_path.name}: {why}"
+        return out
+    try:
+        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender)
+    except Unsendable as exc:
+        out.status, out.code, out.detail = FAILED, exc.code, exc.detail
+        return out
+    if run.send and msg["From"] is None:
+        out.status, out.code = FAILED, NO_SENDER
+        out.detail = "no sender: give --from (or PARTNER_REVIEW_FROM) or an internal_owner_email in the registry"
+        return out
+    raw = msg.as_bytes(policy=mail_policy())
+    why = check_message(raw, pdf, run.portfolio)
+    if why:
+        out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, f"refused to write or send: {why}"
+        return out
+    msg["X-Unsent"] = "1"  # mail programs open the draft ready to edit and send
+    out.draft = run.reviews_dir / EMAIL_DIR / f"{pdf_path.stem}.eml"
+    write_atomic(out.draft, msg.as_bytes(policy=mail_policy()))
+    if not run.send:
+        return out
+    sha = hashlib.sha256(pdf).hexdigest()
+    fingerprint = str(entry.get("fingerprint") or "")
+    before = run.last_sent.get(pid)
+    if before and not run.resend and _same_review(before, fingerprint, sha):
+        out.status = ALREADY_SENT
+        legacy = (" by an earlier version, which could not tell what a review says"
+                  if fingerprint and not before.get("fingerprint") else "")
+        out.detail = (f"already sent{legacy} {before.get('time', '')} to {', '.join(before.get('recipients', []))} "
+                      "(--resend to send again)")
+        return out
+    rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
+    rcpts = _addresses(rcpts)
+    if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
+        rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "fingerprint": fingerprint,
+               "recipients": out.recipients,
+               "refused": out.refused, "message_id": str(msg["Message-ID"]),
+               "time": datetime.now(UTC).isoformat(timespec="seconds"), "quarter": run.manifest.get("quarter")}
+        append_send_log(run.log_path, rec)
+        run.last_sent[pid] = rec
+    return out

@@ -1,0 +1,519 @@
+"""Look at an untrusted file before any parser does: sniff its format, harden its zip, scan its XML.
+
+Everything here reads the file read-only and in a streaming way with bounded memory: the magic
+bytes decide the format (never the extension), zip members are inflated chunk by chunk (CRC checked,
+total size capped, DTDs and entity declarations refused), and sheet XML is scanned with byte regexes
+for what python-calamine does not report: formula cells without a stored value, error cells, hidden
+rows, and the real extent of the populated cells.
+
+Running the parsers themselves, isolated and under limits, is `pipeline.core.sandbox`'s job.
+"""
+from __future__ import annotations
+
+import codecs
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import unescape
+
+from pipeline.read.raw import cell_ref
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+# BIFF BOF records of files older than the OLE container: record type, then the version they mean
+BIFF_BOFS = {b"\x09\x00": "Excel 2.x", b"\x09\x02": "Excel 3.0", b"\x09\x04": "Excel 4.0", b"\x09\x08": "Excel 5.0/95"}
+MAX_RATIO = 500            # a part this much larger than its compressed size (and >= RATIO_FLOOR) is a bomb
+RATIO_FLOOR = 10 * 2**20
+CHUNK = 1 << 20
+STRICT_NS = b"http://purl.oclc.org/ooxml/"
+
+
+class Refused(Exception):
+    """The file must not be parsed. ``code`` is a FILE_* catalog code, ``context`` its template values."""
+
+    def __init__(self, code: str, **context: object):
+        super().__init__(code, context)
+        self.code = code
+        self.context = context
+
+
+# --- sniffing -------------------------------------------------------------------------------------
+
+def sniff(head: bytes) -> str:
+    """The container format from the first bytes: zip, ole, biff, xml, text or binary (empty for b'')."""
+    if not head:
+        return ""
+    if head.startswith(OLE_MAGIC):
+        return "ole"
+    if head[:4] in ZIP_MAGICS:
+        return "zip"
+    if head[:2] in BIFF_BOFS and len(head) >= 4:
+        return "biff"
+    stripped = head.lstrip(b"\xef\xbb\xbf\xff\xfe\r\n\t ").replace(b"\x00", b"").lower()
+    if stripped.startswith((b"<?xml", b"<html", b"<!doctype", b"<table")):
+        return "xml"
+    return "binary" if b"\x00" in head[:4096] else "text"
+
+
+def _utf16z(name: str) -> bytes:
+    return (name + "\0").encode("utf-16-le")
+
+
+def ole_streams(path: Path, names: tuple[str, ...] = ("EncryptedPackage", "EncryptionInfo", "Workbook", "Book")) -> set[str]:
+    """Which of ``names`` appear as (NUL-terminated UTF-16) directory entry names in an OLE file."""
+    wanted = {n: _utf16z(n) for n in names}
+    overlap = max(len(w) for w in wanted.values())
+    found: set[str] = set()
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            data = tail + chunk
+            found.update(n for n, w in wanted.items() if w in data)
+            tail = data[-overlap:]
+    return found
+
+
+_FREE_SECTOR = 0xFFFFFFFA  # sector ids from here on are markers (end of chain, free, FAT, DIFAT), not sectors
+_BIFF_DATEMODE, _BIFF_EOF = 0x0022, 0x000A
+
+
+def biff_date1904(path: Path, limit: int = 1 << 20) -> bool:
+    """Whether an .xls workbook counts its dates from 1904: the DATEMODE record of its workbook globals,
+    in the Workbook (or Book) stream of the OLE container, or at the start of a bare BIFF stream. Reads at
+    most ``limit`` bytes of that stream and follows no sector chain in a loop; False whenever the record
+    is not found."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+            data = _OleStreams(fh, head).read(("Workbook", "Book"), limit) if head.startswith(OLE_MAGIC) else \
+                head + fh.read(limit)
+        pos = 0
+        while pos + 4 <= len(data):
+            typ, size = struct.unpack_from("<HH", data, pos)
+            if typ == _BIFF_DATEMODE and size >= 2:
+                return struct.unpack_from("<H", data, pos + 4)[0] == 1
+            if typ == _BIFF_EOF:
+                return False
+            pos += 4 + size
+    except (OSError, struct.error, ValueError, IndexError):
+        return False
+    return False
+
+
+class _OleStreams:
+    """Just enough of the OLE compound file format to read the start of one named stream, by seeking."""
+
+    def __init__(self, fh, head: bytes):
+        import struct
+
+        self.fh, self.unpack = fh, struct.unpack_from
+        shift, mini_shift = self.unpack("<HH", head, 0x1E)
+        if shift not in (9, 12) or mini_shift != 6:
+            raise ValueError("not an OLE header")
+        self.size = 1 << shift
+        fh.seek(0, 2)
+        self.count = fh.tell() // self.size - 1
+        n_fat, self.dir_start, _, self.cutoff, self.minifat_start, _, difat, n_difat = self.unpack("<8I", head, 0x2C)
+        fat_ids = [i for i in self.unpack("<109I", head, 0x4C) if i < _FREE_SECTOR]
+        per = self.size // 4
+        for _ in range(min(n_difat, self.count)):  # FAT sectors past the first 109 are listed in DIFAT sectors
+            if difat >= self.count:
+                break
+            ids = self.unpack(f"<{per}I", self._sector(difat))
+            fat_ids += [i for i in ids[:-1] if i < _FREE_SECTOR]
+            difat = ids[-1]
+        self.fat: list[int] = []
+        for sid in fat_ids[:min(n_fat, self.count)]:
+            if sid < self.count:
+                self.fat.extend(self.unpack(f"<{per}I", self._sector(sid)))
+
+    def _sector(self, sid: int) -> bytes:
+        self.fh.seek((sid + 1) * self.size)
+        return self.fh.read(self.size)
+
+    @staticmethod
+    def _chain(start: int, table: list[int] | tuple[int, ...], count: int, most: int) -> list[int]:
+        out: list[int] = []
+        seen: set[int] = set()
+        sid = start
+        while sid < count and sid not in seen and len(out) < most:
+            seen.add(sid)
+            out.append(sid)
+            sid = table[sid] if sid < len(table) else _FREE_SECTOR
+        return out
+
+    def _stream(self, start: int, length: int) -> bytes:
+        sids = self._chain(start, self.fat, self.count, -(-length // self.size))
+        return b"".join(self._sector(s) for s in sids)[:length]
+
+    def read(self, names: tuple[str, ...], limit: int) -> bytes:
+        """The first ``limit`` bytes of the first of ``names`` that is a stream (b'' when none is)."""
+        directory = self._stream(self.dir_start, 1 << 22)
+        entries = [directory[i:i + 128] for i in range(0, len(directory) - 127, 128)]
+        found: dict[str, bytes] = {}
+        for e in entries:
+            name = e[:max(0, min(self.unpack("<H", e, 0x40)[0], 64) - 2)].decode("utf-16-le", "replace")
+            if e[0x42] == 2 and name in names:
+                found.setdefault(name, e)
+        entry = next((found[n] for n in names if n in found), None)
+        root = next((e for e in entries if e[0x42] == 5), None)
+        if entry is None:
+            return b""
+        start, full = self.unpack("<II", entry, 0x74)
+        length = min(full, limit)
+        if full >= self.cutoff or root is None:
+            return self._stream(start, length)
+        mini = self._stream(*self.unpack("<II", root, 0x74))  # streams under the cutoff live in the mini stream
+        minifat = self._stream(self.minifat_start, 1 << 22)
+        table = self.unpack(f"<{len(minifat) // 4}I", minifat)
+        sids = self._chain(start, table, len(mini) // 64, -(-length // 64))
+        return b"".join(mini[s * 64:(s + 1) * 64] for s in sids)[:length]
+
+
+# --- zip packages ---------------------------------------------------------------------------------
+
+@dataclass
+class SheetPart:
+    name: str           # the sheet's name as Excel shows it
+    part: str           # normalised member name ('/' separators, as stored case-folded key)
+    hidden: bool = False
+
+
+@dataclass
+class SheetScan:
+    """What the XML scan found in one sheet part (Excel 1-based coordinates)."""
+
+    rows: tuple[int, int] = (0, 0)          # min, max row number of <row> elements (0 = none)
+    cols: tuple[int, int] = (0, 0)          # min, max column of cell refs
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)   # formula cells without a value
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)     # cells holding #DIV/0! etc.
+    hidden_rows: set[int] = field(default_factory=set)
+
+    @property
+    def cells(self) -> int:
+        if not self.rows[1] or not self.cols[1]:
+            return 0
+        return (self.rows[1] - self.rows[0] + 1) * (self.cols[1] - self.cols[0] + 1)
+
+
+class Package:
+    """A zip package opened read-only, with member names looked up like Excel does (any case, '\\' or '/')."""
+
+    def __init__(self, path: Path):
+        try:
+            self.zf = zipfile.ZipFile(path)
+            infos = self.zf.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            raise Refused("FILE_CORRUPT", detail=f"it is not a complete zip archive ({exc}); "
+                                                 "it may have been cut off while copying") from exc
+        if not infos:
+            raise Refused("FILE_CORRUPT", detail="the zip archive is empty")
+        self.members = {normalise(i.filename): i for i in infos}
+        self.referenced: dict[str, str] = {}   # normalised -> spelled as a relationship target
+        self.date1904 = False                  # the workbook's date system, learnt by `sheet_parts`
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def info(self, name: str) -> zipfile.ZipInfo | None:
+        return self.members.get(normalise(name))
+
+    def read_small(self, name: str, limit: int = 32 * 2**20) -> bytes | None:
+        """A small part (workbook.xml, rels) in full, or None when absent; refuses parts over ``limit``."""
+        info = self.info(name)
+        if info is None:
+            return None
+        if info.file_size > limit:
+            raise Refused("FILE_TOO_LARGE", detail=f"the part {info.filename} is {info.file_size // 2**20} MB")
+        data = _read_member(self.zf, info)
+        _check_entities(data, info.filename)
+        return data
+
+
+    def canonical(self, name: str) -> str:
+        """The standard spelling of a member name: '/' separators; known parts as Excel writes them,
+        others as the relationships spell them (see `sheet_parts`)."""
+        plain = name.replace("\\", "/").lstrip("/")
+        key = plain.lower()
+        return _STANDARD.get(key) or self.referenced.get(key) or plain
+
+    @property
+    def odd_names(self) -> bool:
+        """Whether some member name has backslashes or a case other than the standard spelling."""
+        return any(i.filename != self.canonical(i.filename) for i in self.members.values())
+
+    def normalised_copy(self, dest) -> None:
+        """Write the package to ``dest`` (a path or binary file outside the input folder) under standard names."""
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for info in self.members.values():
+                with self.zf.open(info) as src, out.open(self.canonical(info.filename), "w") as dst:
+                    while chunk := src.read(CHUNK):
+                        dst.write(chunk)
+
+
+_STANDARD = {n.lower(): n for n in (
+    "[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/sharedStrings.xml",
+    "xl/styles.xml", "xl/theme/theme1.xml", "docProps/core.xml", "docProps/app.xml", "xl/calcChain.xml")}
+
+
+def normalise(name: str) -> str:
+    """Member names as keys: forward slashes, no leading slash, case-folded."""
+    return name.replace("\\", "/").lstrip("/").lower()
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    try:
+        with zf.open(info) as fh:
+            return fh.read()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise Refused("FILE_CORRUPT", detail=f"the part {info.filename} is damaged ({exc})") from exc
+
+
+_ENTITY_MARKS = (b"<!DOCTYPE", b"<!ENTITY")
+
+
+def _check_entities(data: bytes, member: str) -> None:
+    if any(m in data for m in _ENTITY_MARKS):
+        raise Refused("FILE_HOSTILE", detail=f"the part {member} declares a DTD or entities (a known attack on XML readers)")
+
+
+def sheet_parts(pkg: Package) -> tuple[list[SheetPart], bool]:
+    """The worksheets in workbook order with their part names, and whether the package is Strict Open XML.
+    Also learns the workbook's date system (``pkg.date1904``, from ``<workbookPr date1904="1"/>``)."""
+    from defusedxml import ElementTree as DET
+    from defusedxml.common import DefusedXmlException
+
+    def parse(data: bytes, member: str):
+        try:
+            return DET.fromstring(data)
+        except DefusedXmlException as exc:
+            raise Refused("FILE_HOSTILE", detail=f"the part {member} declares a DTD or entities") from exc
+        except Exception as exc:  # ParseError and friends
+            raise Refused("FILE_CORRUPT", detail=f"the part {member} is not well-formed XML ({exc})") from exc
+
+    def rels(part: str) -> dict[str, tuple[str, str]]:
+        folder, base = posixpath.split(part)
+        data = pkg.read_small(posixpath.join(folder, "_rels", base + ".rels"))
+        out: dict[str, tuple[str, str]] = {}
+        if data is None:
+            return out
+        for el in parse(data, base + ".rels").iter():
+            if _local(el.tag) == "Relationship" and el.get("TargetMode") != "External":
+                target = el.get("Target", "").replace("\\", "/")
+                full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+                pkg.referenced[normalise(full)] = full
+                out[el.get("Id", "")] = (el.get("Type", ""), full)
+        return out
+
+    root_rels = rels("")
+    wb_part = next((t for typ, t in root_rels.values() if typ.endswith("/officeDocument")), "xl/workbook.xml")
+    data = pkg.read_small(wb_part)
+    if data is None:
+        raise Refused("FILE_CORRUPT", detail="the workbook part (xl/workbook.xml) is missing")
+    strict = STRICT_NS in data[:4096]
+    targets = rels(wb_part)
+    out: list[SheetPart] = []
+    for el in parse(data, wb_part).iter():
+        if _local(el.tag) == "workbookPr":
+            pkg.date1904 = el.get("date1904", "").strip().lower() in ("1", "true")
+        if _local(el.tag) != "sheet":
+            continue
+        rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), "")
+        typ, target = targets.get(rid, ("", ""))
+        if target and not typ.endswith("/chartsheet"):
+            out.append(SheetPart(el.get("name", ""), normalise(target), el.get("state", "visible") != "visible"))
+    return out, strict
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def scan_package(pkg: Package, sheets: list[SheetPart], limits: dict) -> dict[str, SheetScan]:
+    """Inflate every member once, streaming: CRC, total size, bombs, DTDs; scan the sheet parts.
+
+    Raises `Refused` (FILE_TOO_LARGE, FILE_HOSTILE, FILE_CORRUPT); returns part -> SheetScan.
+    """
+    max_total = int(limits["max_inflated_mb"]) * 2**20
+    declared = sum(i.file_size for i in pkg.members.values())
+    if declared > max_total:
+        raise Refused("FILE_TOO_LARGE", detail=f"its parts unpack to {declared // 2**20} MB; "
+                                               f"the limit is {limits['max_inflated_mb']} MB (limits.max_inflated_mb)")
+    for info in pkg.members.values():
+        if info.file_size >= RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise Refused("FILE_TOO_LARGE", detail=f"the part {info.filename} unpacks "
+                                                   f"{info.file_size // max(info.compress_size, 1)} times its size (a zip bomb?)")
+    by_part = {s.part: s for s in sheets}
+    scans: dict[str, SheetScan] = {}
+    total = 0
+    for key, info in pkg.members.items():
+        scanner = _SheetScanner() if key in by_part else None
+        guard = _EntityGuard(info.filename)
+        try:
+            with pkg.zf.open(info) as fh:
+                while chunk := fh.read(CHUNK):
+                    total += len(chunk)
+                    if total > max_total:
+                        raise Refused("FILE_TOO_LARGE", detail=f"its parts unpack to more than {limits['max_inflated_mb']} MB "
+                                                               "(limits.max_inflated_mb)")
+                    guard.feed(chunk)
+                    if scanner:
+                        scanner.feed(chunk)
+        except Refused:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+            raise Refused("FILE_CORRUPT", detail=f"the part {info.filename} is damaged ({exc})") from exc
+        if scanner:
+            scans[key] = scanner.finish()
+    return scans
+
+
+class _EntityGuard:
+    """Streams one member looking for <!DOCTYPE / <!ENTITY, in UTF-8 or UTF-16."""
+
+    def __init__(self, member: str):
+        self.member = member
+        self.tail = b""
+        self.decoder = None
+        self.text_tail = ""
+        self.first = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self.first:
+            self.first = False
+            if chunk[:2] in (b"\xff\xfe", b"\xfe\xff") or chunk[:2] in (b"<\x00", b"\x00<"):
+                enc = "utf-16-be" if chunk[:2] in (b"\xfe\xff", b"\x00<") else "utf-16-le"
+                self.decoder = codecs.getincrementaldecoder(enc)(errors="replace")
+        if self.decoder is not None:
+            text = self.text_tail + self.decoder.decode(chunk)
+            if "<!DOCTYPE" in text or "<!ENTITY" in text:
+                _check_entities(b"<!DOCTYPE", self.member)
+            self.text_tail = text[-16:]
+            return
+        data = self.tail + chunk
+        _check_entities(data, self.member)
+        self.tail = data[-16:]
+
+
+# --- sheet XML scanning ---------------------------------------------------------------------------
+
+_ROW_R = re.compile(rb' r="([0-9]{1,7})"')
+_COL_R = re.compile(rb' r="([A-Z]{1,3})[0-9]')
+_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)', re.S)
+_ATTR_R = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
+_ATTR_T = re.compile(rb'\bt="(\w+)"')
+_F = re.compile(rb'<(?:\w+:)?f(?:\s[^>]*)?(?:/>|>(.*?)</(?:\w+:)?f>)', re.S)
+_V = re.compile(rb'<(?:\w+:)?v(?:\s[^>]*)?(?:/>|>(.*?)</(?:\w+:)?v>)', re.S)
+_ROW_HIDDEN = re.compile(rb'<(?:\w+:)?row\s([^>]*)>')
+_HIDDEN = re.compile(rb'\bhidden="(?:1|true)"')
+
+
+def col_number(letters: bytes | str) -> int:
+    n = 0
+    for ch in letters if isinstance(letters, str) else letters.decode("ascii"):
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+class _SheetScanner:
+    """Fed a sheet part's bytes in chunks; cuts them after a row end so no cell is split."""
+
+    def __init__(self):
+        self.buf = b""
+        self.rmin = self.rmax = self.cmin = self.cmax = 0
+        self.cols: set[bytes] = set()
+        self.scan = SheetScan()
+
+    def feed(self, chunk: bytes) -> None:
+        self.buf += chunk
+        cut = max(self.buf.rfind(b"</row>"), self.buf.rfind(b":row>"))
+        if cut < 0:
+            if len(self.buf) < 16 * CHUNK:
+                return
+            cut = self.buf.rfind(b">")
+        cut = self.buf.find(b">", cut) + 1 if cut >= 0 else len(self.buf)
+        piece, self.buf = self.buf[:cut], self.buf[cut:]
+        self._piece(piece)
+
+    def finish(self) -> SheetScan:
+        self._piece(self.buf)
+        self.buf = b""
+        cols = sorted(col_number(c) for c in self.cols)
+        s = self.scan
+        s.rows = (self.rmin, self.rmax)
+        s.cols = (cols[0], cols[-1]) if cols else (0, 0)
+        return s
+
+    def _piece(self, piece: bytes) -> None:
+        rows = _ROW_R.findall(piece)
+        if rows:
+            nums = [int(r) for r in rows]
+            lo, hi = min(nums), max(nums)
+            self.rmin = lo if not self.rmin else min(self.rmin, lo)
+            self.rmax = max(self.rmax, hi)
+        self.cols.update(_COL_R.findall(piece))
+        if b'hidden="' in piece:
+            for m in _ROW_HIDDEN.finditer(piece):
+                if _HIDDEN.search(m.group(1)):
+                    r = re.search(rb'\br="([0-9]+)"', m.group(1))
+                    if r:
+                        self.scan.hidden_rows.add(int(r.group(1)))
+        if b't="e"' in piece or b"<f" in piece or b":f>" in piece or b":f " in piece:
+            self._cells(piece)
+
+    def _cells(self, piece: bytes) -> None:
+        for m in _CELL.finditer(piece):
+            attrs, body = m.group(1), m.group(2) or b""
+            ref = _ATTR_R.search(attrs)
+            if ref is None:
+                continue
+            at = (int(ref.group(2)), col_number(ref.group(1)))
+            v = _V.search(body)
+            value = v.group(1) if v else None
+            t = _ATTR_T.search(attrs)
+            if t and t.group(1) == b"e" and value:
+                self.scan.errors[at] = _text(value)
+                continue
+            f = _F.search(body)
+            if f and not value:
+                self.scan.formulas[at] = "=" + _text(f.group(1) or b"") if f.group(1) else "(shared formula)"
+
+
+def _text(raw: bytes) -> str:
+    return unescape(raw.decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+
+
+_VALUED = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*(?<!/)>(?!</)')
+
+
+def precise_extent(pkg: Package, part: str) -> tuple[int, int, int, int, str]:
+    """(min row, max row, min col, max col, far cell) of cells that hold something (styled blanks ignored)."""
+    info = pkg.members[part]
+    rmin = cmin = 10**9
+    rmax = cmax = 0
+    far = (0, 0)
+    buf = b""
+    with pkg.zf.open(info) as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            buf += chunk
+            cut = len(buf) if not chunk else max(buf.rfind(b"</row>"), buf.rfind(b":row>"), buf.rfind(b"</c>"))
+            if cut < 0 and len(buf) < 16 * CHUNK:
+                continue
+            cut = len(buf) if cut < 0 else cut
+            piece, buf = buf[:cut], buf[cut:]
+            for col, row in _VALUED.findall(piece):
+                r, c = int(row), col_number(col)
+                rmin, rmax, cmin, cmax = min(rmin, r), max(rmax, r), min(cmin, c), max(cmax, c)
+                if r * c > far[0] * far[1]:
+                    far = (r, c)
+            if not chunk:
+                break
+    if not rmax:
+        return 0, 0, 0, 0, ""
+    return rmin, rmax, cmin, cmax, cell_ref(*far)
+

@@ -1,0 +1,500 @@
+"""The quarterly run behind ``partner-review report``: read -> reconcile -> analyse -> record history ->
+charts and PDFs per partner (in parallel, reused from the cache when nothing they show changed) ->
+portfolio -> audit files (flags.csv, reconciled.xlsx, feedback workbooks, manifest.json).
+
+The worker processes (`_Workers`, ``--jobs``, default the cores) are forked first and set up matplotlib
+and reportlab while this process reads and analyses; they then receive the analysis once and write the
+portfolio, reconciled.xlsx and the partner reviews the cache does not hold, while this process records
+the history, copies the cached reviews and writes flags.csv and the feedback workbooks.
+
+`progress(stage, done, total)` is called as each stage starts (``read``, ``reconcile``, ``analyse``,
+``charts and PDFs``, ``portfolio``, ``audit files``), so a caller can time them.
+
+Every file is written atomically into ``OUTPUT/<quarter>/``; a re-run of a quarter replaces that
+quarter's outputs and nothing else (the e-mail send log beside them is kept).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import pickle
+import time
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.files import atomic_write, replace_folder
+from pipeline.core.periods import Quarter
+from pipeline.core.problems import ERROR, PipelineError, Problems, RunRefused
+from pipeline.write import outputs
+
+HISTORY_FILE = "history.sqlite"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ReportResult:
+    quarter: Quarter
+    quarter_dir: Path
+    expected: list[str]                                 # active partner ids
+    written: dict[str, str] = field(default_factory=dict)   # partner_id -> pdf (relative to quarter_dir)
+    failed: dict[str, str] = field(default_factory=dict)    # partner_id -> reason
+    problems: Problems = field(default_factory=Problems)
+    flag_count: int = 0
+    reused: list[str] = field(default_factory=list)         # partner ids whose PDF came from the cache
+    timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and set(self.written) == set(self.expected)
+
+    def summary(self) -> str:
+        c = self.problems.counts()
+        head = (f"{self.quarter.label}: {len(self.written)} of {len(self.expected)} partner reviews written to "
+                f"{self.quarter_dir}, {self.flag_count} flags, {c[ERROR]} input errors, {c['warning']} warnings")
+        if self.failed:
+            head += "\n" + "\n".join(f"  failed: {pid}: {why}" for pid, why in sorted(self.failed.items()))
+        return head
+
+
+def history_path_for(output_dir: Path, configured: str, explicit: Path | None) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    if configured:
+        p = Path(configured)
+        return p if p.is_absolute() else Path(output_dir) / p
+    return Path(output_dir) / HISTORY_FILE
+
+
+# this run's Analysis where the jobs run: each worker's copy (see `_Workers.start`), or this process's own
+_RUN: dict[str, Any] = {}
+
+
+@dataclass
+class _Task:
+    partner_id: str
+    target: Path              # the PDF to write
+    cache: Path | None        # the quarter's cache folder to store the review in, or None
+    key: str = ""             # its cache key
+    fingerprint: str = ""     # what the review says (`cache.review_identities`): in its metadata and the manifest
+
+
+@dataclass
+class _Rendered:
+    partner_id: str
+    pdf: str = ""             # file name in the quarter folder, '' on failure
+    size: int = 0
+    error: str = ""
+    key: str = ""             # cache key, '' when not cached
+    reused: bool = False
+    chart_s: float = 0.0
+    pdf_s: float = 0.0
+    entry: dict[str, Any] = field(default_factory=dict)   # the partner's manifest record
+
+
+def _render_partner(task: _Task) -> _Rendered:
+    """Worker: charts and PDF for one partner, written atomically (and stored in the cache)."""
+    out = _Rendered(partner_id=task.partner_id, key=task.key)
+    try:
+        from pipeline.analyse.analysis import partner_view
+        from pipeline.chart.charts import partner_charts
+        from pipeline.render.partner import partner_pdf, summary_sentences
+        from pipeline.write import cache
+
+        view = partner_view(_RUN["analysis"], task.partner_id)
+        # as JSON gives it back, so a record from the cache and a fresh one are the same
+        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences, task.fingerprint)))
+        t0 = time.process_time()
+        charts = partner_charts(view)
+        t1 = time.process_time()
+        pdf = partner_pdf(view, charts, task.fingerprint)
+        out.chart_s, out.pdf_s = t1 - t0, time.process_time() - t1
+        atomic_write(task.target, pdf)
+        if task.cache is not None:
+            cache.put(task.cache, task.key, pdf, out.entry)
+        out.pdf, out.size = task.target.name, len(pdf)
+    except Exception as exc:
+        out.error = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _from_cache(task: _Task) -> _Rendered | None:
+    """This process: the partner's review copied from the cache, or None when it has to be rendered."""
+    from pipeline.write import cache
+
+    hit = cache.get(task.cache, task.key) if task.cache is not None else None
+    if hit is None:
+        return None
+    pdf, entry = hit
+    atomic_write(task.target, pdf)
+    return _Rendered(partner_id=task.partner_id, pdf=task.target.name, size=len(pdf), key=task.key, reused=True,
+                     entry=entry)
+
+
+def _write_portfolio(target: Path) -> float:
+    """Worker: the internal portfolio PDF. Returns the CPU seconds it took."""
+    from pipeline.render.portfolio import portfolio_pdf
+
+    t0 = time.process_time()
+    atomic_write(target, portfolio_pdf(_RUN["analysis"]))
+    return time.process_time() - t0
+
+
+def _side(future: Any, job: Callable[[Path], float], target: Path, analysis: Any) -> float:
+    """The result of a portfolio or reconciled.xlsx job; written by this process if its worker died."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        _RUN["analysis"] = analysis
+        return job(target)
+
+
+def _write_reconciled(target: Path) -> float:
+    """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
+    t0 = time.process_time()
+    atomic_write(target, outputs.reconciled_xlsx_bytes(_audit_sheets(_RUN["analysis"])))
+    return time.process_time() - t0
+
+
+class _Serial:
+    """The pool's interface, run in this process: for --jobs 1, or when the workers died before the work."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable, arg: Any) -> Any:
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        fut.set_result(fn(arg))
+        return fut
+
+    def map(self, fn: Callable, items: list, chunksize: int = 1) -> Any:
+        return map(fn, items)
+
+
+class _Workers:
+    """The worker processes of a run, forked before the workbooks are read, so that they import and set up
+    matplotlib and reportlab while this process reads and analyses. `start` hands each of them the
+    analysis, pickled, once (a worker waits for it before its first job). With ``jobs <= 1`` the jobs
+    run in this process (`_Serial`). Leaving the block before `start` releases the waiting workers."""
+
+    def __init__(self, jobs: int):
+        self.jobs, self.inbox, self.started, self.blob = jobs, None, False, ""
+        if jobs <= 1:
+            self.pool: Any = _Serial()
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        self.inbox = context.SimpleQueue()
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start,
+                                        initargs=(self.inbox, os.getpid()))
+        self.pool.submit(int)  # forks every worker now (a fork pool starts them all at its first job)
+
+    def start(self, analysis: Any, folder: Path) -> None:
+        """Hand the workers the analysis: pickled into a private file in `folder` (the output folder) whose
+        path each of them is sent (a few bytes, so this never blocks, even when a worker has died). The
+        file is removed at the end of the run; one left by a killed run is removed by the next."""
+        if self.inbox is None:
+            _RUN["analysis"] = analysis
+        else:
+            import tempfile
+
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob(".run-*.analysis"):  # left by a run that was killed
+                if not _alive(old.name.split("-")[1]):
+                    old.unlink(missing_ok=True)
+            fd, self.blob = tempfile.mkstemp(prefix=f".run-{os.getpid()}-", suffix=".analysis", dir=folder)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            for _ in range(self.jobs):
+                self.inbox.put(self.blob)
+            try:
+                self.pool.submit(int)
+            except BrokenProcessPool:  # a worker died before any work (killed, out of memory): draw here
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = _Serial()
+                _RUN["analysis"] = analysis
+        self.started = True
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.inbox is not None and not self.started:
+                for _ in range(self.jobs):
+                    self.inbox.put(None)
+            self.pool.__exit__(*exc)
+        finally:
+            _RUN.clear()
+            if self.blob:
+                try:
+                    os.unlink(self.blob)
+                except OSError:
+                    pass
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _worker_start(inbox: Any, parent: int) -> None:
+    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
+    A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
+    _die_with_parent(parent)
+    try:  # below the parent: while it reads and analyses, the warm-up only takes what the parent leaves
+        os.nice(2)
+    except OSError:
+        pass
+    try:
+        import importlib
+
+        from pipeline.chart.charts import _chart
+        from pipeline.render.layout import register_fonts
+
+        importlib.import_module("pipeline.render.partner")
+        register_fonts()
+        _chart()
+    except Exception:
+        pass
+    while not inbox._reader.poll(1.0):  # SimpleQueue's pipe: wait, but notice a parent gone
+        if os.getppid() != parent:
+            os._exit(1)
+    path = inbox.get()
+    if path is not None:
+        with open(path, "rb") as fh:
+            _RUN["analysis"] = pickle.load(fh)
+        gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this worker when its parent dies, even while it waits for a job."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the wait above still notices
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
+
+
+def _recipients(text: object) -> list[str]:
+    if not isinstance(text, str):
+        return []
+    return [a.strip() for a in text.replace(",", ";").split(";") if a.strip()]
+
+
+def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = None,
+               history_path: Path | None = None, jobs: int | None = None,
+               progress: Callable[..., None] | None = None, cache: bool = True, as_of: dt.date | None = None,
+               echo: Callable[[str], None] | None = None) -> ReportResult:
+    """Run the quarter, its reviews dated `as_of` (default today). Raises PipelineError only when no review
+    at all can be written, RunRefused (exit 2) when the folders overlap or another report holds the
+    output folder's lock (`pipeline.core.locks`; `echo` is told while this run waits for it).
+
+    With `cache` (the default) a partner's PDF is copied from ``OUTPUT/.cache/`` when nothing it is made
+    from changed since a previous run (see `pipeline.write.cache`); the output is the same either way: the same
+    inputs, settings, version and `as_of` give byte-identical PDFs."""
+    progress = progress or (lambda *a, **k: None)
+    output_dir = Path(output_dir)
+    why = outputs.overlap(input_dir, output_dir)
+    if why:
+        raise RunRefused(why)
+    from pipeline.core.locks import REPORT, hold
+    from pipeline.core.sandbox import available_cores
+
+    with hold(output_dir, REPORT, "partner-review report", echo=echo), _Workers(jobs or available_cores()) as workers:
+        return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache,
+                    as_of or dt.date.today())
+
+
+def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: _Workers,
+         progress: Callable[..., None], cache: bool, as_of: dt.date) -> ReportResult:
+    from pipeline.analyse.analysis import analyse, default_quarter
+    from pipeline.analyse.history import History
+    from pipeline.reconcile.load import load
+    from pipeline.write import cache as review_cache
+    from pipeline.write.feedback import write_feedback
+
+    rec = load(input_dir, progress=progress, cache_dir=review_cache.read_cache_dir(output_dir) if cache else None)
+    fatal = [p for p in rec.problems if p.code == "NO_PARTNERS"]
+    if fatal or rec.partners.empty:
+        raise PipelineError("no partner registry could be read, so no review can be written", fatal)
+    q = quarter or default_quarter(rec)
+    if q is None:
+        raise PipelineError("no KPI actuals were found in any workbook, so there is no quarter to review; "
+                            "add an Actuals sheet or pass --quarter")
+    qdir = output_dir / q.label
+    qdir.mkdir(parents=True, exist_ok=True)
+    hist_file = history_path_for(output_dir, rec.config["report.history_file"], history_path)
+    if Path(input_dir).resolve() in hist_file.resolve().parents:
+        raise RunRefused(f"the history file {hist_file} is inside the input folder {input_dir}, which is never "
+                         "written to; keep it in the output folder (the default) or elsewhere")
+    hist_file.parent.mkdir(parents=True, exist_ok=True)
+
+    progress("analyse")
+    history = History(hist_file)
+    try:
+        analysis = analyse(rec, q, history, as_of=as_of)
+    except BaseException:
+        history.close()
+        raise
+
+    partners = rec.partners.set_index("partner_id", drop=False)
+    expected = [pid for pid in rec.active_partner_ids()]
+    result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
+                          flag_count=len(analysis.flags))
+
+    portfolio_name = outputs.portfolio_pdf_name(q.label)
+    cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
+    jobs = workers.jobs
+    progress("charts and PDFs", 0, len(expected))
+    workers.start(analysis, Path(output_dir))
+    pool = workers.pool
+    try:
+        # the two longest jobs first; this process meanwhile records the history, works out which
+        # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
+        side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
+                "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
+        history.record(analysis)
+        history.close()
+        tasks, cached = [], []
+        identities = review_cache.review_identities(analysis, as_of)
+        names = outputs.review_file_names(q.label, [(pid, partners.loc[pid, "partner_name"]) for pid in expected])
+        for pid in expected:
+            key, fingerprint = identities[pid]
+            key = key if cache else ""
+            task = _Task(pid, qdir / names[pid], cache_folder if key else None, key, fingerprint)
+            hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
+            (cached if hit else tasks).append(task)
+        chunk = max(1, min(8, len(tasks) // (jobs * 8)))
+        rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
+        reused, retry, broken = [], [], None
+        for task in cached:
+            r = _from_cache(task)
+            if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
+                try:
+                    retry.append(pool.submit(_render_partner, task))
+                except BrokenProcessPool as exc:
+                    broken = exc
+            else:
+                reused.append(r)
+        rendered += [reused, (f.result() for f in retry)]
+        atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
+        replace_folder(qdir / "feedback", lambda tmp: write_feedback(
+            Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
+        keys_used, entries = [], {}
+        done = 0
+        for batch in rendered:
+            try:
+                for r in batch:
+                    done += 1
+                    if r.error:
+                        result.failed[r.partner_id] = r.error
+                    else:
+                        result.written[r.partner_id] = r.pdf
+                        entries[r.partner_id] = r.entry
+                        keys_used.append(r.key)
+                    if r.reused:
+                        result.reused.append(r.partner_id)
+                    result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+                    result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+                    progress("charts and PDFs", done, len(expected))
+            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): the rest of this batch is lost
+                broken = exc
+        for pid in expected:
+            if broken is not None and pid not in result.written and pid not in result.failed:
+                result.failed[pid] = f"not drawn: a worker process died ({broken}); run the report again"
+        progress("portfolio")
+        result.timings["portfolio"] = _side(side["portfolio"], _write_portfolio, qdir / portfolio_name, analysis)
+        progress("audit files")
+        result.timings["reconciled.xlsx"] = _side(side["reconciled.xlsx"], _write_reconciled,
+                                                  qdir / "reconciled.xlsx", analysis)
+    finally:
+        history.close()
+    if cache_folder is not None:
+        review_cache.prune(cache_folder, keys_used)
+
+    previous = _read_manifest(qdir)
+    manifest = {
+        "quarter": q.label,
+        "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "as_of": as_of.isoformat(),
+        "organisation": rec.config.organisation,
+        "inputs": [{"path": f.path, "sha256": f.sha256} for f in rec.inputs if f.sha256],
+        "portfolio_pdf": portfolio_name,
+        "partners": [],
+        "problems": len(rec.problems.actionable),
+    }
+    for pid in expected:
+        if pid in result.written:
+            manifest["partners"].append(dict(entries[pid], pdf=result.written[pid]))
+    new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]
+    atomic_write(qdir / MANIFEST, outputs.manifest_bytes(manifest))
+    old_files = [m.get("pdf", "") for m in previous.get("partners", [])] + [previous.get("portfolio_pdf", "")]
+    outputs.remove_stale(qdir, old_files, new_files)
+    return result
+
+
+def _manifest_entry(view: Any, summary_sentences: Callable, fingerprint: str) -> dict[str, Any]:
+    """One partner's manifest record (its ``pdf`` is added once the review is written)."""
+    flags = view.flags
+    return {
+        "partner_id": str(view.partner["partner_id"]),
+        "partner_name": view.partner.get("partner_name", ""),
+        "pdf": "",
+        "recipients": _recipients(view.partner.get("recipients")),
+        "cc": _recipients(view.partner.get("internal_owner_email")),
+        "health_score": view.health.get("score"),
+        "health_status": view.health.get("status"),
+        "flag_count": len(flags),
+        "partner_lead": view.partner.get("partner_lead") or "",
+        "internal_owner": view.partner.get("internal_owner") or "",
+        "summary": " ".join(summary_sentences(view)),
+        "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
+        "fingerprint": fingerprint,
+    }
+
+
+def _audit_sheets(analysis) -> dict:
+    """reconciled.xlsx: the reconciled frames, the analysis frames and the problem list, one sheet each."""
+    from pipeline.core.problems import problems_frame
+
+    rec = analysis.reconciled
+    sheets = dict(rec.frames())
+    sheets.update({
+        "kpi_quarterly": analysis.kpi_quarterly,
+        "commitment_status": analysis.commitment_status,
+        "delivery": analysis.delivery,
+        "flags": analysis.flags,
+        "health": analysis.health,
+        "health_breakdown": analysis.health_breakdown,
+        "problems": problems_frame(rec.problems),
+    })
+    return sheets
+
+
+def _read_manifest(qdir: Path) -> dict:
+    try:
+        return json.loads((qdir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
