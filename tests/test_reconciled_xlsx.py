@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from pipeline.write.outputs import reconciled_xlsx_bytes
-from pipeline.write.xlsx import column_letter, escape_text, frames_xlsx_bytes, sheet_titles
+from pipeline.read.raw import column_letter
+from pipeline.write.xlsx import escape_text, frames_xlsx_bytes, sheet_titles
 
 
 def _frames() -> dict[str, pd.DataFrame]:
@@ -214,7 +215,7 @@ def test_sheet_titles_and_columns():
     for bad in ({"a/b": 1}, {"'quoted'": 1}, {"Same": 1, "same": 2}, {"": 1}):
         with pytest.raises(ValueError):
             sheet_titles(bad)
-    assert [column_letter(i) for i in (0, 25, 26, 51, 52, 701, 702, 16383)] == \
+    assert [column_letter(i + 1) for i in (0, 25, 26, 51, 52, 701, 702, 16383)] == \
         ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA", "XFD"]
     assert escape_text("a\x01_x0041_&<>") == "a_x0001__x005F_x0041_&amp;&lt;&gt;"
 

@@ -30,7 +30,8 @@ class Unsendable(ValueError):
         self.code, self.detail = code, detail
 
 
-def _addresses(values: object) -> list[str]:
+def addresses(values: object) -> list[str]:
+    """Addresses from a list or a `;`/`,`-separated string, trimmed, each once (case-insensitively)."""
     if isinstance(values, str):
         values = values.replace(",", ";").split(";")
     seen: dict[str, str] = {}
@@ -89,7 +90,7 @@ def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str
     from email.policy import SMTP
     from email.utils import format_datetime, make_msgid
 
-    recipients, cc = _addresses(entry.get("recipients")), _addresses(entry.get("cc"))
+    recipients, cc = addresses(entry.get("recipients")), addresses(entry.get("cc"))
     if not recipients:
         raise Unsendable(NO_RECIPIENTS, "no partner lead address; fill in partner_lead_email in the Partners sheet "
                                         "and run `report` again")

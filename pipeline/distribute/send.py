@@ -31,7 +31,7 @@ from typing import Any
 
 from pipeline.core.files import atomic_write as write_atomic
 from pipeline.core.problems import PipelineError
-from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, _addresses, build_message, check_message  # noqa: F401 (re-exported codes)
+from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, addresses, build_message, check_message  # noqa: F401 (re-exported codes)
 from pipeline.render.identity import pdf_identity
 
 EMAIL_DIR = "email"
@@ -444,7 +444,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
                       "(--resend to send again)")
         return out
     rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
-    rcpts = _addresses(rcpts)
+    rcpts = addresses(rcpts)
     if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
         rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "fingerprint": fingerprint,
                "recipients": out.recipients,

@@ -2,7 +2,7 @@
 charts and PDFs per partner (in parallel, reused from the cache when nothing they show changed) ->
 portfolio -> audit files (flags.csv, reconciled.xlsx, feedback workbooks, manifest.json).
 
-The worker processes (`_Workers`, ``--jobs``, default the cores) are forked first and set up matplotlib
+The worker processes (`Workers`, ``--jobs``, default the cores) are forked first and set up matplotlib
 and reportlab while this process reads and analyses; they then receive the analysis once and write the
 portfolio, reconciled.xlsx and the partner reviews the cache does not hold, while this process records
 the history, copies the cached reviews and writes flags.csv and the feedback workbooks.
@@ -16,10 +16,7 @@ quarter's outputs and nothing else (the e-mail send log beside them is kept).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
-import os
-import pickle
 import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +27,7 @@ from typing import Any
 from pipeline.core.files import atomic_write, replace_folder
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, PipelineError, Problems, RunRefused
+from pipeline.run.workers import RUN, Workers
 from pipeline.write import outputs
 
 HISTORY_FILE = "history.sqlite"
@@ -70,8 +68,6 @@ def history_path_for(output_dir: Path, configured: str, explicit: Path | None) -
     return Path(output_dir) / HISTORY_FILE
 
 
-# this run's Analysis where the jobs run: each worker's copy (see `_Workers.start`), or this process's own
-_RUN: dict[str, Any] = {}
 
 
 @dataclass
@@ -105,7 +101,7 @@ def _render_partner(task: _Task) -> _Rendered:
         from pipeline.render.partner import partner_pdf, summary_sentences
         from pipeline.write import cache
 
-        view = partner_view(_RUN["analysis"], task.partner_id)
+        view = partner_view(RUN["analysis"], task.partner_id)
         # as JSON gives it back, so a record from the cache and a fresh one are the same
         out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences, task.fingerprint)))
         t0 = time.process_time()
@@ -140,7 +136,7 @@ def _write_portfolio(target: Path) -> float:
     from pipeline.render.portfolio import portfolio_pdf
 
     t0 = time.process_time()
-    atomic_write(target, portfolio_pdf(_RUN["analysis"]))
+    atomic_write(target, portfolio_pdf(RUN["analysis"]))
     return time.process_time() - t0
 
 
@@ -149,152 +145,15 @@ def _side(future: Any, job: Callable[[Path], float], target: Path, analysis: Any
     try:
         return future.result()
     except BrokenProcessPool:
-        _RUN["analysis"] = analysis
+        RUN["analysis"] = analysis
         return job(target)
 
 
 def _write_reconciled(target: Path) -> float:
     """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
     t0 = time.process_time()
-    atomic_write(target, outputs.reconciled_xlsx_bytes(_audit_sheets(_RUN["analysis"])))
+    atomic_write(target, outputs.reconciled_xlsx_bytes(_audit_sheets(RUN["analysis"])))
     return time.process_time() - t0
-
-
-class _Serial:
-    """The pool's interface, run in this process: for --jobs 1, or when the workers died before the work."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable, arg: Any) -> Any:
-        from concurrent.futures import Future
-
-        fut: Future = Future()
-        fut.set_result(fn(arg))
-        return fut
-
-    def map(self, fn: Callable, items: list, chunksize: int = 1) -> Any:
-        return map(fn, items)
-
-
-class _Workers:
-    """The worker processes of a run, forked before the workbooks are read, so that they import and set up
-    matplotlib and reportlab while this process reads and analyses. `start` hands each of them the
-    analysis, pickled, once (a worker waits for it before its first job). With ``jobs <= 1`` the jobs
-    run in this process (`_Serial`). Leaving the block before `start` releases the waiting workers."""
-
-    def __init__(self, jobs: int):
-        self.jobs, self.inbox, self.started, self.blob = jobs, None, False, ""
-        if jobs <= 1:
-            self.pool: Any = _Serial()
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        self.inbox = context.SimpleQueue()
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_start,
-                                        initargs=(self.inbox, os.getpid()))
-        self.pool.submit(int)  # forks every worker now (a fork pool starts them all at its first job)
-
-    def start(self, analysis: Any, folder: Path) -> None:
-        """Hand the workers the analysis: pickled into a private file in `folder` (the output folder) whose
-        path each of them is sent (a few bytes, so this never blocks, even when a worker has died). The
-        file is removed at the end of the run; one left by a killed run is removed by the next."""
-        if self.inbox is None:
-            _RUN["analysis"] = analysis
-        else:
-            import tempfile
-
-            folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.glob(".run-*.analysis"):  # left by a run that was killed
-                if not _alive(old.name.split("-")[1]):
-                    old.unlink(missing_ok=True)
-            fd, self.blob = tempfile.mkstemp(prefix=f".run-{os.getpid()}-", suffix=".analysis", dir=folder)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            for _ in range(self.jobs):
-                self.inbox.put(self.blob)
-            try:
-                self.pool.submit(int)
-            except BrokenProcessPool:  # a worker died before any work (killed, out of memory): draw here
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = _Serial()
-                _RUN["analysis"] = analysis
-        self.started = True
-
-    def __enter__(self) -> _Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self.inbox is not None and not self.started:
-                for _ in range(self.jobs):
-                    self.inbox.put(None)
-            self.pool.__exit__(*exc)
-        finally:
-            _RUN.clear()
-            if self.blob:
-                try:
-                    os.unlink(self.blob)
-                except OSError:
-                    pass
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _worker_start(inbox: Any, parent: int) -> None:
-    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
-    A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
-    _die_with_parent(parent)
-    try:  # below the parent: while it reads and analyses, the warm-up only takes what the parent leaves
-        os.nice(2)
-    except OSError:
-        pass
-    try:
-        import importlib
-
-        from pipeline.chart.charts import _chart
-        from pipeline.render.layout import register_fonts
-
-        importlib.import_module("pipeline.render.partner")
-        register_fonts()
-        _chart()
-    except Exception:
-        pass
-    while not inbox._reader.poll(1.0):  # SimpleQueue's pipe: wait, but notice a parent gone
-        if os.getppid() != parent:
-            os._exit(1)
-    path = inbox.get()
-    if path is not None:
-        with open(path, "rb") as fh:
-            _RUN["analysis"] = pickle.load(fh)
-        gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this worker when its parent dies, even while it waits for a job."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # elsewhere the wait above still notices
-    if os.getppid() != parent:  # the parent died before the call
-        os._exit(1)
 
 
 def _recipients(text: object) -> list[str]:
@@ -322,12 +181,12 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
     from pipeline.core.locks import REPORT, hold
     from pipeline.core.sandbox import available_cores
 
-    with hold(output_dir, REPORT, "partner-review report", echo=echo), _Workers(jobs or available_cores()) as workers:
+    with hold(output_dir, REPORT, "partner-review report", echo=echo), Workers(jobs or available_cores()) as workers:
         return _run(Path(input_dir), output_dir, quarter, history_path, workers, progress, cache,
                     as_of or dt.date.today())
 
 
-def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: _Workers,
+def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: Workers,
          progress: Callable[..., None], cache: bool, as_of: dt.date) -> ReportResult:
     from pipeline.analyse.analysis import analyse, default_quarter
     from pipeline.analyse.history import History
