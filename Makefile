@@ -8,7 +8,7 @@ OUTPUT ?= output
 SAMPLES := samples/drops
 ARGS   ?=
 
-.PHONY: install report sample test lint bench clean help
+.PHONY: install report sample test lint typecheck bench clean help
 
 help:
 	@echo "make report   quarterly reviews from $(INPUT)/ (or the bundled samples when it holds no workbooks)"
@@ -46,6 +46,9 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 N ?= 200
 bench: $(STAMP)
