@@ -122,3 +122,19 @@ def test_slip_count_without_history_counts_the_baseline_slip_once():
     a = analyse(b.build(), Q("2026-Q2"))
     c1 = a.commitment_status.set_index("commitment_id").loc["C-1"]
     assert c1["slip_count"] == 1 and c1["slip_days"] == 92 and not c1["slipped_now"]
+
+
+def test_the_analysis_reads_the_history_once_before_it_and_never_during(tmp_path):
+    """The edge reads a snapshot; the analysis over it is pure: the same result with the file closed."""
+    from pipeline.analyse.analysis import TRACK_QUARTERS
+
+    with History(tmp_path / "h.sqlite") as h:
+        h.record(analyse(quarter_book("2026-Q1", {"2025-Q4": 80, "2026-Q1": 100}, D(2026, 9, 30),
+                                      with_c2=False).build(), Q("2026-Q1"), h))
+        later = quarter_book("2026-Q2", {"2026-Q1": 105, "2026-Q2": 120}, D(2026, 9, 30), with_c2=False).build()
+        live = analyse(later, Q("2026-Q2"), h)
+        snapshot = h.snapshot(Q("2026-Q2"), TRACK_QUARTERS)
+    (tmp_path / "h.sqlite").unlink()  # nothing left to read
+    pure = analyse(later, Q("2026-Q2"), snapshot)
+    assert pure.kpi_quarterly.equals(live.kpi_quarterly) and pure.flags.equals(live.flags)
+    assert pure.health.equals(live.health) and snapshot.previous_run == Q("2026-Q1")

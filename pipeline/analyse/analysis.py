@@ -1,15 +1,16 @@
 """The analysis of one quarter: KPIs, commitments, flags and health, and each partner's slice of it.
 
-    history = History(path); analysis = analyse(rec, quarter, history); history.record(analysis)
+    snapshot = History(path).snapshot(quarter, TRACK_QUARTERS)   # the edge: read once
+    analysis = analyse(rec, quarter, snapshot, as_of=day)          # pure
     view = partner_view(analysis, partner_id)
 
-Pure over frames: the only I/O is reading the (optional) history. docs/analysis.md holds the rules.
+Pure over frames: the history comes in as a snapshot read before, the report date as a parameter.
+docs/analysis.md holds the rules.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,14 +18,12 @@ import pandas as pd
 from pipeline.analyse.commitments import commitment_status, delivery, track_record
 from pipeline.analyse.flags import FlagInputs, build_flags, restatements
 from pipeline.analyse.health import change_reasons, health_scores, score_explanation
+from pipeline.analyse.history import History, HistorySnapshot
 from pipeline.analyse.kpis import disagreements, kpi_definitions, kpi_tables
 from pipeline.core.frames import Analysis, PartnerView, Reconciled
 from pipeline.core.periods import Quarter, quarter_range
 from pipeline.core.problems import ERROR, WARNING
 from pipeline.core.schema import FRAMES
-
-if TYPE_CHECKING:
-    from pipeline.analyse.history import History
 
 TRACK_QUARTERS = 4  # the commitment track record covers the reviewed quarter and the three before it
 
@@ -40,16 +39,19 @@ def flagged_partner_ids(rec: Reconciled) -> list[str]:
     return [str(p) for p in rec.active_partner_ids()]
 
 
-def analyse(rec: Reconciled, quarter: Quarter, history: History | None = None,
+def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | History | None = None,
             as_of: dt.date | None = None) -> Analysis:
-    """Analyse ``quarter`` over the reconciled frames, comparing with ``history`` when given; the reviews
-    bear the date `as_of` (default today)."""
+    """Analyse ``quarter`` over the reconciled frames, comparing with the history of earlier quarters when
+    given; the reviews bear the date `as_of` (default today). Pure: `history` is a `HistorySnapshot` read
+    at the edge (a `History` is read into one here, for callers that have no snapshot)."""
+    if history is not None and not isinstance(history, HistorySnapshot):
+        history = history.snapshot(quarter, TRACK_QUARTERS)
     config = rec.config
     defs = kpi_definitions(rec.kpis)
     partner_ids = flagged_partner_ids(rec)
-    recorded = history.kpi_values(quarter) if history is not None else None
+    recorded = history.kpi_values if history is not None else None
     kq, conflicts = kpi_tables(rec.kpi_values, rec.targets, rec.kpis, config, quarter.index, recorded)
-    previous = history.commitments(quarter) if history is not None else None
+    previous = history.commitments if history is not None else None
     cs = commitment_status(rec.commitments, quarter, config, previous,
                            partner_ids=[str(p) for p in rec.partners["partner_id"]])
     dl = delivery(cs)
@@ -58,15 +60,15 @@ def analyse(rec: Reconciled, quarter: Quarter, history: History | None = None,
                     conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
                     has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
                     restated=restatements(kq, recorded, quarter, config["kpi.restated_tolerance"]),
-                    previous_run=history.previous_run(quarter) if history is not None else None)
+                    previous_run=history.previous_run if history is not None else None)
     flags = build_flags(fi)
     health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, dl, problems)
     changes: dict[str, list[str]] = {}
     if history is not None:
-        health, changes = change_reasons(health, breakdown, history.health(quarter), history.health_components(quarter),
+        health, changes = change_reasons(health, breakdown, history.health, history.health_components,
                                          kq, defs, cs, quarter)
     quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
-    runs = history.commitment_runs(quarter, TRACK_QUARTERS) if history is not None else None
+    runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     recon = disagreements(kq, quarter.index, float(config["kpi.discrepancy_tolerance"]))
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,6 +169,13 @@ class History:
         self.conn.executemany(f"INSERT INTO {table} ({', '.join(frame.columns)}) VALUES ({marks})", rows)
 
     # ---------------------------------------------------------------------------------------------
+    def snapshot(self, quarter: Quarter, track_quarters: int) -> HistorySnapshot:
+        """Everything the analysis of `quarter` compares with, read now (see `HistorySnapshot`)."""
+        return HistorySnapshot(quarter=quarter, previous_run=self.previous_run(quarter),
+                               kpi_values=self.kpi_values(quarter), commitments=self.commitments(quarter),
+                               commitment_runs=self.commitment_runs(quarter, track_quarters),
+                               health=self.health(quarter), health_components=self.health_components(quarter))
+
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
         return [Quarter.from_index(r[0]) for r in self.conn.execute("SELECT run_qindex FROM run ORDER BY run_qindex")]
@@ -225,6 +233,20 @@ class History:
                    SELECT partner_id, MAX(run_qindex) AS run_qindex FROM health WHERE run_qindex < ? GROUP BY partner_id
                  ) last USING (partner_id, run_qindex)"""
         return pd.read_sql_query(sql, self.conn, params=(before.index,))
+
+
+@dataclass(frozen=True)
+class HistorySnapshot:
+    """What the analysis of one quarter reads from the history, read once, before it (`History.snapshot`):
+    the analysis itself does no I/O. Every frame holds runs before `quarter` only."""
+
+    quarter: Quarter
+    previous_run: Quarter | None   # the 'last quarter' the comparisons use
+    kpi_values: pd.DataFrame       # `History.kpi_values`
+    commitments: pd.DataFrame      # `History.commitments`: as the previous run recorded them
+    commitment_runs: pd.DataFrame  # `History.commitment_runs` over the track record's quarters
+    health: pd.DataFrame           # `History.health`
+    health_components: pd.DataFrame
 
 
 def _labels(qindex: pd.Series) -> pd.Series:

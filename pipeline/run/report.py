@@ -188,7 +188,7 @@ def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = N
 
 def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_path: Path | None, workers: Workers,
          progress: Callable[..., None], cache: bool, as_of: dt.date) -> ReportResult:
-    from pipeline.analyse.analysis import analyse, default_quarter
+    from pipeline.analyse.analysis import TRACK_QUARTERS, analyse, default_quarter
     from pipeline.analyse.history import History
     from pipeline.reconcile.load import load
     from pipeline.write import cache as review_cache
@@ -213,7 +213,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     progress("analyse")
     history = History(hist_file)
     try:
-        analysis = analyse(rec, q, history, as_of=as_of)
+        analysis = analyse(rec, q, history.snapshot(q, TRACK_QUARTERS), as_of=as_of)
     except BaseException:
         history.close()
         raise
