@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from pipeline.core.settings import DEFAULTS, Config, load_config
 
 
@@ -26,3 +28,25 @@ def test_broken_toml_is_a_problem_not_a_crash(tmp_path):
     (tmp_path / "partner-review.toml").write_text("[organisation\nname=", encoding="utf-8")
     config, problems = load_config(tmp_path)
     assert isinstance(config, Config) and problems[0].code == "CONFIG_INVALID"
+
+
+def test_every_section_is_a_typed_object_with_the_documented_defaults(tmp_path):
+    """config.kpi.attainment_medium and friends: one frozen dataclass per section, built from the same
+    table the docs and the file checks use, carrying the values read from partner-review.toml."""
+    import dataclasses
+
+    from pipeline.core.settings import DEFAULTS, SECTIONS, Config, load_config
+
+    config = Config()
+    attribute = {"organisation": "org"}
+    for section, keys in DEFAULTS.items():
+        typed = getattr(config, attribute.get(section, section))
+        assert isinstance(typed, SECTIONS[section]) and dataclasses.is_dataclass(typed)
+        assert {k: getattr(typed, k) for k in keys} == {k: v[0] for k, v in keys.items()}
+        for f in dataclasses.fields(typed):
+            assert isinstance(f.default, eval(f.type)), (section, f.name)
+    (tmp_path / "partner-review.toml").write_text("[kpi]\nattainment_medium = 0.8\n[limits]\nmax_cells = 5\n")
+    loaded, problems = load_config(tmp_path)
+    assert problems == [] and loaded.kpi.attainment_medium == 0.8 and loaded.limits.max_cells == 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.kpi.attainment_medium = 0.5

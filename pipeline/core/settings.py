@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +16,94 @@ from pipeline.core import problems as P
 
 CONFIG_FILE = "partner-review.toml"
 
-# section -> key -> (default, description). The single source for defaults and their documentation.
-DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
-    "organisation": {
-        "name": ("Our Company", "our organisation's name, shown as 'prepared by' and in e-mail subjects"),
-        "fiscal_year_start_month": (1, "first month of the fiscal year (1 = January); fiscal years are named by the calendar year they end in"),
-        "reporting_currency": ("USD", "currency all currency KPIs are reported in; others convert with FX Rates"),
-        "day_first_dates": (False, "read text dates like 03/04/2026 as day-first (3 April); otherwise only ISO text dates are read"),
-        "watermark": ("", "text printed across every page, e.g. SAMPLE DATA or DRAFT"),
-    },
-    "kpi": {
-        "attainment_medium": (0.90, "KPI_BELOW_TARGET (medium) when attainment is under this"),
-        "attainment_high": (0.75, "KPI_BELOW_TARGET is high when attainment is under this"),
-        "declining_quarters": (2, "KPI_DECLINING when the KPI moved the wrong way this many quarters running"),
-        "discrepancy_tolerance": (0.05, "KPI_DISCREPANCY when internal and partner figures differ by more than this share"),
-        "restated_tolerance": (0.005, "KPI_RESTATED when a past quarter's figure moved by more than this share of what history recorded"),
-        "driving_source": ("internal", "which figure drives attainment when both exist: internal or partner"),
-    },
-    "commitments": {
-        "stale_days": (45, "COMMITMENT_STALE when an open commitment was not updated in this many days before the quarter's end"),
-        "reciprocity_share": (0.75, "RECIPROCITY_IMBALANCE when one party holds at least this share of open commitments"),
-        "reciprocity_min_open": (4, "... and at least this many commitments are open"),
-        "reciprocity_rate_gap": (0.30, "RECIPROCITY_IMBALANCE when the parties' on-time rates differ by this much"),
-        "overdue_high_days": (30, "COMMITMENT_OVERDUE is high when the commitment is more than this many days overdue"),
-        "slip_high_days": (60, "COMMITMENT_SLIPPED is high when the due date moved this many days or more past the baseline"),
-        "slip_high_count": (2, "COMMITMENT_SLIPPED is high from this many slips on (history included)"),
-    },
-    "health": {
-        "green": (75, "health score at or above this is green"),
-        "amber": (50, "at or above this (and below green) is amber; below is red"),
-        "weight_kpi": (0.50, "share of the score from weighted KPI attainment"),
-        "weight_our_delivery": (0.15, "share from our commitment delivery"),
-        "weight_partner_delivery": (0.15, "share from the partner's commitment delivery"),
-        "weight_data": (0.20, "share from data quality (reported, consistent, complete)"),
-        "attainment_cap": (1.2, "KPI attainment is capped at this before it is weighted into the score"),
-        "attainment_floor": (0.5, "weighted KPI attainment at or below this earns no KPI points; points rise linearly to full at 100%"),
-        "data_error_penalty": (0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality"),
-    },
-    "report": {
-        "trend_quarters": (8, "quarters shown in each trend chart"),
-        "history_file": ("", "SQLite history file; empty = history.sqlite in the output folder"),
-    },
-    "limits": {
-        "file_seconds": (60, "a workbook that takes longer than this to read is stopped and reported"),
-        "file_memory_mb": (2048, "a workbook that needs more memory than this to read is stopped and reported"),
-        "max_file_mb": (200, "workbooks larger than this on disk are refused"),
-        "max_inflated_mb": (1024, "workbooks whose parts unpack to more than this are refused"),
-        "max_cells": (20_000_000, "a sheet whose used range spans more cells than this is refused (or read sparsely)"),
-    },
+def _setting(default: Any, doc: str) -> Any:
+    """One setting: its default and the sentence docs/configuration.md prints for it."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class OrganisationSettings:
+    """[organisation]"""
+
+    name: str = _setting("Our Company", "our organisation's name, shown as 'prepared by' and in e-mail subjects")
+    fiscal_year_start_month: int = _setting(1, "first month of the fiscal year (1 = January); fiscal years are named by the calendar year they end in")
+    reporting_currency: str = _setting("USD", "currency all currency KPIs are reported in; others convert with FX Rates")
+    day_first_dates: bool = _setting(False, "read text dates like 03/04/2026 as day-first (3 April); otherwise only ISO text dates are read")
+    watermark: str = _setting("", "text printed across every page, e.g. SAMPLE DATA or DRAFT")
+
+
+@dataclass(frozen=True)
+class KpiSettings:
+    """[kpi]"""
+
+    attainment_medium: float = _setting(0.9, "KPI_BELOW_TARGET (medium) when attainment is under this")
+    attainment_high: float = _setting(0.75, "KPI_BELOW_TARGET is high when attainment is under this")
+    declining_quarters: int = _setting(2, "KPI_DECLINING when the KPI moved the wrong way this many quarters running")
+    discrepancy_tolerance: float = _setting(0.05, "KPI_DISCREPANCY when internal and partner figures differ by more than this share")
+    restated_tolerance: float = _setting(0.005, "KPI_RESTATED when a past quarter's figure moved by more than this share of what history recorded")
+    driving_source: str = _setting("internal", "which figure drives attainment when both exist: internal or partner")
+
+
+@dataclass(frozen=True)
+class CommitmentsSettings:
+    """[commitments]"""
+
+    stale_days: int = _setting(45, "COMMITMENT_STALE when an open commitment was not updated in this many days before the quarter's end")
+    reciprocity_share: float = _setting(0.75, "RECIPROCITY_IMBALANCE when one party holds at least this share of open commitments")
+    reciprocity_min_open: int = _setting(4, "... and at least this many commitments are open")
+    reciprocity_rate_gap: float = _setting(0.3, "RECIPROCITY_IMBALANCE when the parties' on-time rates differ by this much")
+    overdue_high_days: int = _setting(30, "COMMITMENT_OVERDUE is high when the commitment is more than this many days overdue")
+    slip_high_days: int = _setting(60, "COMMITMENT_SLIPPED is high when the due date moved this many days or more past the baseline")
+    slip_high_count: int = _setting(2, "COMMITMENT_SLIPPED is high from this many slips on (history included)")
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """[health]"""
+
+    green: int = _setting(75, "health score at or above this is green")
+    amber: int = _setting(50, "at or above this (and below green) is amber; below is red")
+    weight_kpi: float = _setting(0.5, "share of the score from weighted KPI attainment")
+    weight_our_delivery: float = _setting(0.15, "share from our commitment delivery")
+    weight_partner_delivery: float = _setting(0.15, "share from the partner's commitment delivery")
+    weight_data: float = _setting(0.2, "share from data quality (reported, consistent, complete)")
+    attainment_cap: float = _setting(1.2, "KPI attainment is capped at this before it is weighted into the score")
+    attainment_floor: float = _setting(0.5, "weighted KPI attainment at or below this earns no KPI points; points rise linearly to full at 100%")
+    data_error_penalty: float = _setting(0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """[report]"""
+
+    trend_quarters: int = _setting(8, "quarters shown in each trend chart")
+    history_file: str = _setting("", "SQLite history file; empty = history.sqlite in the output folder")
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """[limits]"""
+
+    file_seconds: int = _setting(60, "a workbook that takes longer than this to read is stopped and reported")
+    file_memory_mb: int = _setting(2048, "a workbook that needs more memory than this to read is stopped and reported")
+    max_file_mb: int = _setting(200, "workbooks larger than this on disk are refused")
+    max_inflated_mb: int = _setting(1024, "workbooks whose parts unpack to more than this are refused")
+    max_cells: int = _setting(20_000_000, "a sheet whose used range spans more cells than this is refused (or read sparsely)")
+
+
+# section -> its settings class: the single source of every setting, its type, default and documentation
+SECTIONS: dict[str, type] = {
+    'organisation': OrganisationSettings,
+    'kpi': KpiSettings,
+    'commitments': CommitmentsSettings,
+    'health': HealthSettings,
+    'report': ReportSettings,
+    'limits': LimitsSettings,
 }
+
+# section -> key -> (default, description), as docs/configuration.md and the checks of partner-review.toml use it
+DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
+    section: {f.name: (f.default, f.metadata["doc"]) for f in fields(cls)} for section, cls in SECTIONS.items()}
 
 
 @dataclass
@@ -75,6 +114,31 @@ class Config:
     def __getitem__(self, dotted: str) -> Any:
         section, key = dotted.split(".")
         return self.values[section][key]
+
+    # each section as its typed settings object: config.kpi.attainment_medium
+    @property
+    def org(self) -> OrganisationSettings:
+        return OrganisationSettings(**self.values["organisation"])
+
+    @property
+    def kpi(self) -> KpiSettings:
+        return KpiSettings(**self.values["kpi"])
+
+    @property
+    def commitments(self) -> CommitmentsSettings:
+        return CommitmentsSettings(**self.values["commitments"])
+
+    @property
+    def health(self) -> HealthSettings:
+        return HealthSettings(**self.values["health"])
+
+    @property
+    def report(self) -> ReportSettings:
+        return ReportSettings(**self.values["report"])
+
+    @property
+    def limits(self) -> LimitsSettings:
+        return LimitsSettings(**self.values["limits"])
 
     # the settings used everywhere, as attributes
     @property
