@@ -240,7 +240,7 @@ TARGET_VALUES = {"partner_id": ["ACME", "acme", "Globex", " * ", "*", "Nobody", 
 def test_bulk_and_careful_paths_agree(monkeypatch, rows, sheet):
     """Clean target and actual records are added in bulk; the result must be exactly what the row-by-row
     path (which also reports what is wrong) gives for the same sheet."""
-    from pipeline.reconcile.convert import _Context
+    from pipeline.reconcile import figures
 
     value = "target" if sheet == "Targets" else "value"
     grid = [["partner_id", "kpi_id", "period", value]] + [[r["partner_id"], r["kpi_id"], r["period"], r["target"]]
@@ -248,8 +248,8 @@ def test_bulk_and_careful_paths_agree(monkeypatch, rows, sheet):
     books = [registry(), RawWorkbook("t.xlsx", "xlsx", [RawSheet(sheet, grid)])]
     fast = reconcile(books)
     with monkeypatch.context() as m:
-        m.setattr(_Context, "_fast_targets", lambda self, table: set())
-        m.setattr(_Context, "_fast_actuals", lambda self, table, reporting: set())
+        m.setattr(figures, "fast_targets", lambda ctx, table: set())
+        m.setattr(figures, "fast_actuals", lambda ctx, table, reporting: set())
         careful = reconcile(books)
     for name in ("targets", "kpi_values"):
         keys = ["row", "partner_id"]

@@ -1,0 +1,72 @@
+"""The plans: the Commitments sheet (each commitment once, by its id, for a known partner) and the
+Check-ins sheet (the meetings held)."""
+from __future__ import annotations
+
+from pipeline.core.periods import quarter_of_date
+from pipeline.core.schema import PARTIES
+from pipeline.reconcile.context import Context, provenance
+from pipeline.reconcile.refs import cell_text, free_text, ref_key
+from pipeline.reconcile.sheets import Table
+from pipeline.reconcile.values import map_status, parse_percent
+
+
+def commitments(ctx: Context, table: Table) -> None:
+    req = ("commitment_id", "partner_id", "party", "description")
+    for r, vals, cols in table.records:
+        get, problem, out = ctx.row(table, r, vals, cols, req)
+        cid = get("commitment_id")
+        raw_pid = get("partner_id")
+        pid = ctx.partner_refs.find(raw_pid, problem) if raw_pid is not None else None
+        party = ctx.choice(get, problem, "party", PARTIES, "", required=True) if get("party") is not None else None
+        desc = get("description")
+        ok = cid is not None and pid is not None and party and desc is not None
+        if ok and ctx.duplicate(ctx.commitment_ids, ref_key(cid), table, r, cols, problem, "commitment_id"):
+            ok = False
+        if not ok:
+            ctx.emit(out, pid)
+            continue
+        status_raw = cell_text(get("status"))
+        status, mapped = map_status(status_raw)
+        if not mapped:
+            problem("VALUE_UNMAPPED_STATUS", "status", detail=status)
+        pct = float("nan")
+        raw_pct = get("percent_complete")
+        if raw_pct is not None:
+            try:
+                pct = parse_percent(raw_pct)
+                if 1 < pct <= 100:  # 60 means 60 %
+                    pct = pct / 100.0
+                if not 0 <= pct <= 1:
+                    problem("VALUE_OUT_OF_RANGE", "percent_complete", detail="a percentage from 0% to 100%")
+                    pct = float("nan")
+            except ValueError:
+                problem("VALUE_NOT_NUMBER", "percent_complete")
+        linked = ""
+        raw_link = get("linked_kpi_id")
+        if raw_link is not None:
+            linked = ctx.kpi_refs.find(raw_link, problem, "linked_kpi_id", "REF_UNKNOWN_LINKED_KPI") or ""
+        d1904 = table.date1904
+        ctx.add("commitments", {
+            "commitment_id": cell_text(cid), "partner_id": pid, "party": party, "description": str(desc).strip(),
+            "owner": cell_text(get("owner")), "due_date": ctx.date(get, problem, "due_date", d1904),
+            "baseline_due_date": ctx.date(get, problem, "baseline_due_date", d1904), "status": status,
+            "status_raw": status_raw, "percent_complete": pct, "linked_kpi_id": linked,
+            "last_updated": ctx.date(get, problem, "last_updated", d1904),
+            "completed_date": ctx.date(get, problem, "completed_date", d1904),
+            "note": free_text(get("note")), "internal_note": free_text(get("internal_note")),
+            **provenance(table, r)})
+        ctx.emit(out, pid)
+
+
+def checkins(ctx: Context, table: Table) -> None:
+    for r, vals, cols in table.records:
+        get, problem, out = ctx.row(table, r, vals, cols, ("partner_id", "date"))
+        raw_pid = get("partner_id")
+        pid = ctx.partner_refs.find(raw_pid, problem) if raw_pid is not None else None
+        day = ctx.date(get, problem, "date", table.date1904)
+        if pid and day:
+            ctx.add("checkins", {
+                "partner_id": pid, "date": day, "quarter": quarter_of_date(day, ctx.fy).label,
+                "type": cell_text(get("type")), "attendees": cell_text(get("attendees")),
+                "summary": free_text(get("summary")), **provenance(table, r)})
+        ctx.emit(out, pid)
