@@ -11,11 +11,13 @@ import math
 
 import pandas as pd
 
+from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.analyse.summary import summary_sentences
 from pipeline.core.settings import Config
-from pipeline.core.frames import Analysis, PartnerView, Reconciled
+from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
 from pipeline.core.periods import Quarter, quarter_range
 from pipeline.core.problems import make
-from pipeline.core.schema import ANALYSIS_FRAMES, FRAMES, PROVENANCE
+from pipeline.core.schema import ANALYSIS_FRAMES, BEYOND_TOLERANCE, DISCREPANCY, FRAMES, PROVENANCE
 
 QUARTER = Quarter(2026, 2)
 WINDOW = quarter_range(QUARTER, 8)
@@ -224,7 +226,8 @@ def partner_view(index: int = 0, *, n_commitments: int = 12, description: str | 
     config = Config()
     config.values["organisation"]["name"] = "Northwind Partners Inc."
     config.values["organisation"]["watermark"] = watermark
-    return PartnerView(
+    kq = kq.assign(**{BEYOND_TOLERANCE: beyond_tolerance(kq[DISCREPANCY], Thresholds.of(config).tolerance)})
+    view = PartnerView(
         quarter=QUARTER, quarters=WINDOW, partner=_partner_row(pid, name, tier, lead),
         organisation="Northwind Partners Inc.", kpis=kpis, kpi_quarterly=kq, commitments=com,
         delivery=delivery(pid, com), flags=flags(pid, kq, com), health=h, health_breakdown=bd,
@@ -234,6 +237,8 @@ def partner_view(index: int = 0, *, n_commitments: int = 12, description: str | 
             "Health fell from 79 to 73: sourced pipeline attainment dropped 9 points.",
             "Two commitments were completed; one more is now overdue.",
             "Win rate was reported again after a missing quarter."]})
+    view.summary = summary_sentences(view)  # as `partner_view` writes it
+    return view
 
 
 def analysis() -> Analysis:

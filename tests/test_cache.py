@@ -215,7 +215,9 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
         "commitments": "commitments", "delivery": "delivery", "flags": "flags", "health": "health",
         "health_breakdown": "health_breakdown", "checkins": "checkins", "problems": "problems",
         "sources": "sources", "extras": "changes, track_record, disagreements; why from health",
-        "as_of": "the report date: in the key itself (cache.review_identities), not in the content fingerprint"}
+        "as_of": "the report date: in the key itself (cache.review_identities), not in the content fingerprint",
+        "summary": "derived from kpi_quarterly, commitments, flags, kpis, partner and organisation",
+        "thresholds": "shared: the config"}
     assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
     assert set(view.extras) == {"changes", "why", "track_record", "disagreements"}
 

@@ -217,7 +217,7 @@ def test_a_partner_with_nothing_yet_still_gets_a_review():
 
     v = PartnerView(quarter=F.QUARTER, quarters=F.WINDOW, partner={"partner_id": "P-NEW", "partner_name": "Newcomer"},
                     organisation="Northwind Partners Inc.", kpis=empty_frame("kpis"),
-                    kpi_quarterly=empty_analysis_frame("kpi_quarterly"),
+                    kpi_quarterly=empty_analysis_frame("kpi_quarterly").assign(beyond_tolerance=pd.Series(dtype=bool)),
                     commitments=empty_analysis_frame("commitment_status"), delivery=empty_analysis_frame("delivery"),
                     flags=empty_analysis_frame("flags"), health={}, health_breakdown=empty_analysis_frame("health_breakdown"),
                     checkins=empty_frame("checkins"), problems=[], sources=[])
@@ -522,20 +522,24 @@ def test_count_orders_as_value_counts(values):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([0.5, 0.7, 0.7, 0.9, 1.2, float("nan")]), min_size=1, max_size=40))
 def test_furthest_from_target_breaks_ties_as_pandas(atts):
-    from pipeline.render.partner import _summary
+    from pipeline.analyse.summary import summary_sentences
+    from pipeline.core.schema import BELOW_TARGET
 
     view = F.partner_view()
     cur = view.kpi_quarterly["quarter"] == view.quarter.label
     ids = view.kpi_quarterly.loc[cur, "kpi_id"].tolist()
     atts = (atts * len(ids))[:len(ids)]
+    t = view.thresholds
     view.kpi_quarterly.loc[cur, "attainment"] = atts
+    view.kpi_quarterly.loc[cur, "status"] = ["missing" if a != a else "on_track" if a >= t.on_track else
+                                             "at_risk" if a >= t.at_risk else "off_track" for a in atts]
     frame = view.kpi_quarterly[cur]
     worst = frame.dropna(subset=["attainment"]).sort_values("attainment").head(1)
     from pipeline.render.context import Ctx
 
     c = Ctx(view)
-    sentence = _summary(c)[0]
-    if worst.empty or worst.iloc[0]["attainment"] >= 0.9:
+    sentence = summary_sentences(view)[0]
+    if worst.empty or worst.iloc[0]["status"] not in BELOW_TARGET:
         assert "Furthest from target" not in sentence
     else:
         assert f"Furthest from target: {c.subject(worst.iloc[0]['kpi_id'])} at" in sentence
@@ -557,8 +561,7 @@ def test_portfolio_ranking_and_heat_map_cells():
         assert texts[7:] == [str(sev.get("high", 0)), str(sev.get("medium", 0)), str(sev.get("low", 0)),
                              f"{int((k['status'] == 'on_track').sum())} / {len(k)}"]
     heat = [f for f in _heatmap(a, ranked) if hasattr(f, "_cellvalues")][0]
-    cfg = a.reconciled.config
-    medium, high = float(cfg["kpi.attainment_medium"]), float(cfg["kpi.attainment_high"])
+    medium, high = a.thresholds.on_track, a.thresholds.at_risk
     kpi_names = dict(zip(a.reconciled.kpis["kpi_id"], a.reconciled.kpis["kpi_name"]))
     heads = [v if isinstance(v, str) else v.text for v in heat._cellvalues[0][1:]]
     ids = [next(k for k, n in kpi_names.items() if n == h) for h in heads]
@@ -570,10 +573,12 @@ def test_portfolio_ranking_and_heat_map_cells():
                     tints[(col, row)] = cmd[3].hexval()
     for i, pid in enumerate(ranked["partner_id"], start=1):
         for j, kid in enumerate(ids, start=1):
-            att = cur[(cur["partner_id"] == pid) & (cur["kpi_id"] == kid)]["attainment"]
-            att = att.iloc[-1] if len(att) else None
+            row = cur[(cur["partner_id"] == pid) & (cur["kpi_id"] == kid)]
+            att = row["attainment"].iloc[-1] if len(row) else None
             assert heat._cellvalues[i][j] == L.fmt_pct(att)
-            band = "none" if L.is_missing(att) else _band(float(att), medium, high)
+            band = "none" if L.is_missing(att) else _band(row["status"].iloc[-1])  # the analysis's band
+            assert band == ("none" if L.is_missing(att) else "green" if att >= medium else "amber" if att >= high
+                            else "red")
             assert tints[(j, i)] == L.color(L.STATUS_TINTS[band]).hexval()
 
 

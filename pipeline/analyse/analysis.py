@@ -19,11 +19,12 @@ from pipeline.analyse.commitments import commitment_status, delivery, track_reco
 from pipeline.analyse.flags import FlagInputs, build_flags, restatements
 from pipeline.analyse.health import change_reasons, health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
-from pipeline.analyse.kpis import disagreements, kpi_definitions, kpi_tables
-from pipeline.core.frames import Analysis, PartnerView, Reconciled
+from pipeline.analyse.kpis import beyond_tolerance, disagreements, kpi_definitions, kpi_tables
+from pipeline.analyse.summary import summary_sentences
+from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
 from pipeline.core.periods import Quarter, quarter_range
 from pipeline.core.problems import ERROR, WARNING
-from pipeline.core.schema import FRAMES
+from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY, FRAMES
 
 TRACK_QUARTERS = 4  # the commitment track record covers the reviewed quarter and the three before it
 
@@ -70,12 +71,13 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
     runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
-    recon = disagreements(kq, quarter.index, float(config["kpi.discrepancy_tolerance"]))
+    thresholds = Thresholds.of(config)
+    recon = disagreements(kq, quarter.index, thresholds.tolerance)
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
                             "restated": fi.restated, "track_record": track, "disagreements": recon},
-                    as_of=as_of or dt.date.today())
+                    as_of=as_of or dt.date.today(), thresholds=thresholds)
 
 
 class _PartnerSlices:
@@ -129,19 +131,23 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
     """One partner's slice: only its rows in every frame, no internal_note, its own problems and sources.
 
     Everything read here per partner comes from `_PartnerSlices`, and `partner_digests` hashes exactly
-    that: a new input to a view must be added to both (tests/test_cache.py checks the fields)."""
+    that: a new input to a view must be added to both (tests/test_cache.py checks the fields). What is
+    derived here from those inputs and the settings (both hashed) is not hashed again: the verdicts of
+    `schema.VIEW_COLUMNS`, the summary sentences, the thresholds and the score's explanation."""
     rec = analysis.reconciled
     sl = _slices(analysis)
     partners = sl.take("partners", partner_id)
     if not len(partners):
         raise KeyError(f"partner {partner_id!r} is not in the registry")
     partner = {c: partners.iloc[0][c] for c in FRAMES["partners"] if c in partners}
+    thresholds = analysis.thresholds
     kq = sl.take("kpi_quarterly", partner_id)
+    kq = kq.assign(**{BEYOND_TOLERANCE: beyond_tolerance(kq[DISCREPANCY], thresholds.tolerance)})
     defs = _definitions(analysis)
     kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
     health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
     breakdown = sl.take("health_breakdown", partner_id)
-    return PartnerView(
+    view = PartnerView(
         quarter=analysis.quarter, quarters=list(analysis.quarters), partner=partner, organisation=rec.config.organisation,
         kpis=kpis, kpi_quarterly=kq, commitments=sl.take("commitments", partner_id), delivery=sl.take("delivery", partner_id),
         flags=sl.take("flags", partner_id), health=health, health_breakdown=breakdown,
@@ -149,7 +155,10 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
         extras={"changes": list(sl.changes.get(partner_id, [])), "why": score_explanation(health, breakdown),
                 "track_record": sl.take("track_record", partner_id),
-                "disagreements": sl.take("disagreements", partner_id)})
+                "disagreements": sl.take("disagreements", partner_id)},
+        thresholds=thresholds)
+    view.summary = summary_sentences(view)
+    return view
 
 
 def _definitions(analysis: Analysis) -> pd.DataFrame:

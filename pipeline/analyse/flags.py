@@ -2,7 +2,8 @@
 
 Each ``_code`` function takes the analysis so far (`FlagInputs`) and returns rows of the ``flags``
 frame for one code; `build_flags` joins them and sorts them most severe first, then by code and
-subject. Thresholds come from the config (pipeline.core.settings.DEFAULTS); docs/analysis.md lists them.
+subject. Thresholds come from the config (pipeline.core.settings.DEFAULTS); docs/analysis.md lists them. A
+verdict `kpis` already gave (the attainment band in ``status``, `kpis.beyond_tolerance`) is read, not redone.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.analyse.kpis import beyond_tolerance
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
-from pipeline.core.schema import FLAG_SEVERITIES
+from pipeline.core.schema import BELOW_TARGET, DISCREPANCY, FLAG_SEVERITIES, STATUS
 from pipeline.core.settings import Config
 
 COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "whose_move", "agenda"]
@@ -94,8 +96,7 @@ def _months_note(months: int) -> str:
 # KPI flags
 def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
     now = _now(fi)
-    cfg = fi.config
-    hit = now[now["attainment"].notna() & (now["attainment"] < cfg["kpi.attainment_medium"])]
+    hit = now[now[STATUS].isin(BELOW_TARGET)]  # the band `kpis` gave: under kpi.attainment_medium
     msgs, agenda = [], []
     for r in hit.itertuples():
         lower = r.direction == "lower"
@@ -104,7 +105,7 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
         msgs.append(f"{r.kpi_name} {fmt_value(r.actual, r.unit)} vs target {fmt_value(r.target, r.unit)}{tail}: "
                     f"{pct(r.attainment)} {what}{_months_note(r.months_reported)}")
         agenda.append(f"{r.kpi_name} at {pct(r.attainment)} {what}: agree what closes the gap next quarter")
-    sev = np.where(hit["attainment"] < cfg["kpi.attainment_high"], "high", "medium")
+    sev = np.where(hit[STATUS] == "off_track", "high", "medium")  # off track: under kpi.attainment_high
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "severity": sev,
                                 "message": msgs, "agenda": agenda}), code="KPI_BELOW_TARGET", whose_move="joint")
 
@@ -152,7 +153,7 @@ def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
 def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
     now = _now(fi)
     tol = fi.config["kpi.discrepancy_tolerance"]
-    hit = now[now["discrepancy"].notna() & (now["discrepancy"] > tol)]
+    hit = now[beyond_tolerance(now[DISCREPANCY], tol)]
     msgs = [f"{r.kpi_name}: internal figure {fmt_value(r.internal, r.unit)} vs partner-reported "
             f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
             f"the review uses the {r.actual_source} figure" for r in hit.itertuples()]

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.flags import count_words, pct
+from pipeline.analyse.kpis import beyond_tolerance
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
+from pipeline.core.schema import DISCREPANCY
 from pipeline.core.settings import Config
 
 COMPONENTS = ("kpi_attainment", "our_delivery", "partner_delivery", "data_quality")
@@ -52,7 +54,7 @@ def _data_component(now: pd.DataFrame, partner_ids: list[str], problems: list[Pr
     penalty = config["health.data_error_penalty"]
     t = now.assign(expected=now["target"].notna(), reported=now["target"].notna() & now["actual"].notna(),
                    has=now["actual"].notna(),
-                   bad=now["actual"].notna() & ((now["discrepancy"] > tol) | now["conflict"].astype(bool)))
+                   bad=now["actual"].notna() & (beyond_tolerance(now[DISCREPANCY], tol) | now["conflict"].astype(bool)))
     g = t.groupby("partner_id")[["expected", "reported", "has", "bad"]].sum().reindex(partner_ids, fill_value=0)
     errors = pd.Series([p.partner_id for p in problems if p.severity == ERROR], dtype="str").value_counts()
     g["errors"] = errors.reindex(g.index, fill_value=0)

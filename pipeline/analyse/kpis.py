@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.core.schema import DISCREPANCY
 from pipeline.core.settings import Config
 
 KEYS = ["partner_id", "kpi_id", "quarter"]
@@ -286,6 +287,8 @@ def attainment(actual: pd.Series, target: pd.Series, direction: pd.Series, cap: 
 
 
 def _status(w: pd.DataFrame, config: Config) -> np.ndarray:
+    """The attainment band, decided here and nowhere else: flags, the health explanation, the reviews'
+    summaries, scorecards and heat map all read ``status``."""
     att = w["attainment"]
     has_target, has_actual = w["target"].notna(), w["actual"].notna()
     return np.select(
@@ -298,12 +301,20 @@ DISAGREEMENT_COLUMNS = ["partner_id", "kpi_id", "quarter", "internal", "partner"
                         "internal_cells", "partner_cells", "since", "quarters"]
 
 
+def beyond_tolerance(discrepancy: pd.Series, tolerance: float) -> pd.Series[bool]:
+    """The one rule for "the two sides' figures disagree": both figures exist and their relative gap
+    (``discrepancy``) is over ``tolerance`` (`kpi.discrepancy_tolerance`). KPI_DISCREPANCY, the
+    reconciliation statement, the health score's data quality and the data notes all apply it."""
+    d = discrepancy.astype(float)
+    return d.notna() & (d > tolerance)
+
+
 def disagreements(kq: pd.DataFrame, quarter_index: int, tolerance: float) -> pd.DataFrame:
     """The reconciliation statement: every (partner, KPI) whose internal and partner figures for the
     quarter ``quarter_index`` differ by more than ``tolerance``, with both figures, the gap (internal −
     partner), the cells each came from, and ``since``: the first quarter of the unbroken run of quarters
     (each with both figures, each beyond tolerance) that ends with this one; ``quarters`` counts them."""
-    differ = kq[kq["discrepancy"].notna() & (kq["discrepancy"] > tolerance)]
+    differ = kq[beyond_tolerance(kq[DISCREPANCY], tolerance)]
     now = differ[differ["qindex"] == quarter_index]
     if not len(now):
         return pd.DataFrame(columns=DISAGREEMENT_COLUMNS)

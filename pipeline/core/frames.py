@@ -67,6 +67,28 @@ class Reconciled:
         return list(p.loc[p["status"] != "ended", "partner_id"])
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds the analysis applied, so that a review can state its rules ("80% or more is on
+    track"); a renderer formats them and never applies them again (the verdicts are in the frames)."""
+
+    on_track: float    # attainment at or above: status on_track (kpi.attainment_medium)
+    at_risk: float     # at or above, under on_track: at_risk; under: off_track (kpi.attainment_high)
+    tolerance: float   # the two sides' figures disagree when further apart than this share (kpi.discrepancy_tolerance)
+    green: float       # health score at or above: green (health.green)
+    amber: float       # at or above, under green: amber; under: red (health.amber)
+
+    @classmethod
+    def of(cls, config: Config) -> Thresholds:
+        kpi, health = config.kpi, config.health
+        return cls(on_track=float(kpi.attainment_medium), at_risk=float(kpi.attainment_high),
+                   tolerance=float(kpi.discrepancy_tolerance), green=health.green, amber=health.amber)
+
+
+def _default_thresholds() -> Thresholds:
+    return Thresholds.of(Config())
+
+
 @dataclass
 class PartnerView:
     """One partner's slice of the analysis: the only thing a partner review is rendered from.
@@ -79,7 +101,7 @@ class PartnerView:
     partner: dict[str, Any]                 # the partner's registry row
     organisation: str                       # us ("prepared by")
     kpis: pd.DataFrame                      # definitions of the KPIs this partner has targets or actuals for
-    kpi_quarterly: pd.DataFrame             # this partner's rows, every known quarter
+    kpi_quarterly: pd.DataFrame             # this partner's rows, every known quarter (+ schema.VIEW_COLUMNS)
     commitments: pd.DataFrame               # commitment_status rows without internal_note
     delivery: pd.DataFrame                  # per party
     flags: pd.DataFrame                     # most severe first
@@ -91,6 +113,8 @@ class PartnerView:
     config: Config = field(default_factory=Config)
     extras: dict[str, Any] = field(default_factory=dict)  # room for later sections (e.g. change sentences)
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the review bears (report --as-of)
+    summary: list[str] = field(default_factory=list)  # the sentences the PDF, the manifest and the e-mail share
+    thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the review to state
 
 
 @dataclass
@@ -108,3 +132,4 @@ class Analysis:
     reconciled: Reconciled
     extras: dict[str, Any] = field(default_factory=dict)
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)
+    thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state

@@ -19,6 +19,9 @@ PARTIES = ("us", "partner", "joint")
 COMMITMENT_STATES = ("not_started", "in_progress", "done", "blocked", "cancelled")
 OPEN_STATES = ("not_started", "in_progress", "blocked")
 PARTNER_STATUSES = ("active", "paused", "ended")
+# a KPI-quarter's status: its attainment band (decided once, in `pipeline.analyse.kpis`) or why it has none
+KPI_STATUSES = ("on_track", "at_risk", "off_track", "missing", "partial", "no_target")
+BELOW_TARGET = ("at_risk", "off_track")  # the statuses under `kpi.attainment_medium`: KPI_BELOW_TARGET
 
 
 def normalise(name: object) -> str:
@@ -218,6 +221,11 @@ FRAMES: dict[str, dict[str, str]] = {
 
 # --------------------------------------------------------------------------------------------------
 # analysis frames (pipeline.analyse.analysis.Analysis)
+# the columns that carry the analysis's verdicts, by name (the renderers format them, never re-decide them)
+STATUS = "status"                      # kpi_quarterly: KPI_STATUSES
+ATTAINMENT = "attainment"              # kpi_quarterly
+DISCREPANCY = "discrepancy"            # kpi_quarterly
+BEYOND_TOLERANCE = "beyond_tolerance"  # PartnerView.kpi_quarterly (see VIEW_COLUMNS)
 ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
     "kpi_quarterly": {
         "partner_id": "", "kpi_id": "", "quarter": "label", "qindex": "Quarter.index (int)",
@@ -231,7 +239,8 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "attainment": "actual/target (direction=higher) or target/actual (lower); NaN when either is missing or partial",
         "change_qoq": "relative change of actual on the previous quarter (NaN when unknown)",
         "change_yoy": "relative change of actual on the same quarter a year earlier",
-        "status": "on_track | at_risk | off_track | missing | partial | no_target",
+        "status": "the attainment band: on_track (>= kpi.attainment_medium) | at_risk (>= kpi.attainment_high) | "
+                  "off_track; or missing | partial | no_target when there is no attainment",
         "discrepancy": "relative gap between internal and partner figures (NaN unless both)",
         "conflict": "True when one source reported two different values",
         "conflict_source": "the source(s) that conflicted, e.g. 'partner' or 'internal, partner' ('' if none)",
@@ -272,6 +281,16 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "weight": "share of the score (0..1)", "points": "points earned", "max_points": "weight*100",
         "detail": "how the points were computed, in words",
         "value": "the measured ratio behind the points (0..1, NaN when there was nothing to measure)",
+    },
+}
+
+# the columns a `PartnerView` adds to its slice of an analysis frame: verdicts over its own rows, computed by
+# `pipeline.analyse.analysis.partner_view` (not in the analysis frame, so reconciled.xlsx and the review
+# fingerprints, made from the frames and the settings these follow from, are as before)
+VIEW_COLUMNS: dict[str, dict[str, str]] = {
+    "kpi_quarterly": {
+        BEYOND_TOLERANCE: "True when both figures exist and `discrepancy` > kpi.discrepancy_tolerance "
+                          "(`pipeline.analyse.kpis.beyond_tolerance`)",
     },
 }
 

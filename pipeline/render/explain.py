@@ -2,8 +2,7 @@
 small vector chart), the data notes with the reconciliation statement, and how the health score is made."""
 from __future__ import annotations
 
-import numpy as np
-
+from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY
 from pipeline.render import layout as L
 from pipeline.render.context import COMPONENTS, HEALTH_WORDS, Ctx, true
 from pipeline.render.layout import fmt_pct, is_missing, para, text
@@ -122,13 +121,13 @@ def data_notes(c: Ctx) -> list:
     out.append(L.heading("Where the two sides' figures differ", 2))
     kq = v.kpi_quarterly
     q_labels = {q.label for q in v.quarters}
-    tol = float(v.config["kpi.discrepancy_tolerance"])
+    tol = v.thresholds.tolerance  # only to say it: the verdict is the analysis's BEYOND_TOLERANCE
     # masks over the whole frame, and only the listed rows and columns taken out of it
     window = kq["quarter"].isin(q_labels).to_numpy(dtype=bool)
-    gap = kq["discrepancy"].to_numpy(dtype=float, na_value=np.nan)
-    over = gap > tol  # False where there is no discrepancy
+    both = kq[DISCREPANCY].notna().to_numpy(dtype=bool)
+    over = kq[BEYOND_TOLERANCE].to_numpy(dtype=bool)
     conflict = kq["conflict"].fillna(False).astype(bool).to_numpy()
-    agreed = int((window & ~np.isnan(gap)).sum()) - int((window & over).sum())
+    agreed = int((window & both).sum()) - int((window & over).sum())
     shown = [col for col in ("kpi_id", "qindex", "quarter", "internal", "partner", "discrepancy", "conflict",
                              "actual_source") if col in kq.columns]
     disc = kq.loc[window & (over | conflict), shown]
@@ -162,7 +161,7 @@ def _reconciliation(c: Ctx) -> list:
     """The reconciliation statement: for each KPI where our figure and the partner's differ this quarter,
     both figures, the gap, the cell each came from (this partner's own rows only) and since when."""
     rs = c.view.extras.get("disagreements")
-    tol = float(c.view.config["kpi.discrepancy_tolerance"])
+    tol = c.view.thresholds.tolerance
     out = [L.heading(f"Reconciliation statement, {c.q}", 2)]
     if rs is None or not len(rs):
         both = sum(not is_missing(r["internal"]) and not is_missing(r["partner"]) for r in c.current)
@@ -195,7 +194,7 @@ def _reconciliation(c: Ctx) -> list:
 def health_method(c: Ctx) -> list:
     """How the health score is computed, with this partner's points."""
     v, w = c.view, L.content_width()
-    green, amber = v.config["health.green"], v.config["health.amber"]
+    green, amber = v.thresholds.green, v.thresholds.amber
     out = [L.heading("How the health score is computed"),
            para(f"The score adds up the points below, out of 100. {green} or more is green, {amber} to {green - 1} amber, "
                 f"under {amber} red. Each component's share is set in the configuration.", "cell")]

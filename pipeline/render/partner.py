@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
-from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, count, true
+from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, true
 from pipeline.render.explain import data_notes, health_method
 from pipeline.render.identity import review_keywords
 from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
@@ -81,7 +79,7 @@ def _first_page(c: Ctx) -> list:
     out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}", "subtitle"), para(c.partner, "title", limit=200),
            Spacer(1, 8), top, Spacer(1, 6), _tiles(c), L.heading("Summary", 2)]
     why = str(v.extras.get("why") or "")
-    out += [para(s) for s in ([why] if why else []) + _summary(c)]
+    out += [para(s) for s in ([why] if why else []) + list(v.summary)]
     out.append(L.heading("Top gaps", 2))
     top_flags = c.flags[:3]
     if not top_flags:
@@ -115,43 +113,6 @@ def _tiles(c: Ctx):
 
 def _signed(x: float) -> str:
     return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
-
-
-def summary_sentences(view: PartnerView) -> list[str]:
-    """The review's summary, for other views of the same review (the e-mail body)."""
-    return _summary(Ctx(view))
-
-
-def _summary(c: Ctx) -> list[str]:
-    """Two or three plain sentences written from the data."""
-    cur = c.current
-    counts = dict(count(r["status"] for r in cur))
-    n = len(cur)
-    kpi_s = (f"{counts.get('on_track', 0)} of {n} KPIs are on track this quarter"
-             + (f", {counts.get('at_risk', 0)} at risk" if counts.get("at_risk", 0) else "")
-             + (f", {counts.get('off_track', 0)} off track" if counts.get("off_track", 0) else "")
-             + (f" and {counts.get('missing', 0)} not reported" if counts.get("missing", 0) else "") + ".")
-    rated = [r for r in cur if not is_missing(r["attainment"])]
-    if rated:  # the lowest attainment, ties broken as pandas' sort_values (numpy's default argsort) would
-        r = rated[int(np.argsort(np.array([float(x["attainment"]) for x in rated]))[0])]
-        if r["attainment"] < 0.9:
-            kpi_s += f" Furthest from target: {c.subject(r['kpi_id'])} at {fmt_pct(r['attainment'])} of target."
-    com = c.commitments
-    open_n = sum(true(r.get("is_open")) for r in com)
-    overdue = [r for r in com if true(r.get("is_overdue"))]
-    com_s = f"{len(com)} commitments are tracked: {open_n} open, {sum(r.get('status', '') == 'done' for r in com)} done"
-    if overdue:
-        by = count("joint" if r.get("party", "") == "joint" else c.party(r.get("party", "")) for r in overdue)
-        com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by) + ")"
-    com_s += "."
-    fl = c.flags
-    high = sum(f["severity"] == "high" for f in fl)
-    n_f = len(fl)
-    flag_s = ((f"{n_f} gaps are flagged, {high or 'none'} of them high severity" if n_f > 1 else
-               f"1 gap is flagged ({fl[0]['severity'] if n_f else ''} severity)") +
-              "; the agenda at the end of this review proposes what to discuss." if n_f else "No gaps are flagged this quarter.")
-    return [kpi_s, com_s, flag_s]
-
 
 
 # ------------------------------------------------------------------------------------------- sections

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
-from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS
+from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS
 from pipeline.render.identity import portfolio_keywords
 from pipeline.render.layout import fmt_pct, is_missing, para
 
@@ -111,14 +112,14 @@ def _signed(x: float) -> str:
     return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
 
 
-def _band(att: float, medium: float, high: float) -> str:
-    return "green" if att >= medium else "amber" if att >= high else "red"
+def _band(status: object) -> str:
+    """The tint of a heat-map cell: the attainment band the analysis gave (``status``), none without one."""
+    return KPI_STATUS.get(str(status), ("", "none"))[1]
 
 
 def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
     w = L.content_width(landscape=True)
-    cfg = a.reconciled.config
-    medium, high = float(cfg["kpi.attainment_medium"]), float(cfg["kpi.attainment_high"])
+    medium, high = a.thresholds.on_track, a.thresholds.at_risk  # only to say them: the bands are in STATUS
     out = [L.heading("KPI attainment heat map"),
            para(f"Attainment this quarter, partners in health order. Shaded by band: {medium:.0%} or more, "
                 f"{high:.0%} to {medium:.0%}, under {high:.0%}; — means no figure or no target. The number is "
@@ -130,8 +131,9 @@ def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
     kpi_ids = [k for k in kpi_names if k in present] + sorted(present - set(kpi_names))
     if not kpi_ids or ranked.empty:
         return out + [para("No KPI figures this quarter.", "note")]
-    grid = cur.drop_duplicates(["partner_id", "kpi_id"], keep="last").pivot(index="partner_id", columns="kpi_id",
-                                                                          values="attainment")
+    last = cur.drop_duplicates(["partner_id", "kpi_id"], keep="last")
+    grid = last.pivot(index="partner_id", columns="kpi_id", values=ATTAINMENT)
+    status = last.pivot(index="partner_id", columns="kpi_id", values=STATUS)
     tints = {t: L.color(c) for t, c in L.STATUS_TINTS.items()}
     names = [L.cell(n, "cell", limit=80) for n in ranked["name"].tolist()]
     for start in range(0, len(kpi_ids), HEAT_COLUMNS):
@@ -141,9 +143,10 @@ def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
         rows = [[L.cell("Partner", "head")] + [L.cell(kpi_names.get(k, k), "headc", limit=60) for k in chunk]]
         extra = []
         values = grid.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
-        for i, (name, atts) in enumerate(zip(names, values), start=1):
+        statuses = status.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
+        for i, (name, atts, sts) in enumerate(zip(names, values, statuses), start=1):
             rows.append([name] + [L.cell(fmt_pct(att), "cellc") for att in atts])
-            bands = ["none" if is_missing(att) else _band(float(att), medium, high) for att in atts]
+            bands = ["none" if is_missing(att) else _band(st) for att, st in zip(atts, sts)]
             j = 0
             while j < len(bands):  # one rectangle per run of cells in the same band
                 end = j
@@ -224,8 +227,8 @@ def _disagreements(a: Analysis, names: dict) -> list:
     from pipeline.render.layout import fmt_number
 
     w = L.content_width(landscape=True)
-    cfg = a.reconciled.config
-    tol = float(cfg["kpi.discrepancy_tolerance"])
+    currency = a.reconciled.config.currency
+    tol = a.thresholds.tolerance  # only to say it: the disagreements are the analysis's
     out = [L.heading("Open disagreements on figures")]
     d = a.extras.get("disagreements")
     if d is None or not len(d):
@@ -237,7 +240,7 @@ def _disagreements(a: Analysis, names: dict) -> list:
     for r in d.to_dict("records"):
         k = info.get(r["kpi_id"], {})
         unit = str(k.get("unit") or "count")
-        fmt = (lambda x, unit=unit: fmt_number(x, unit, cfg.currency))  # noqa: E731
+        fmt = (lambda x, unit=unit: fmt_number(x, unit, currency))  # noqa: E731
         rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cell", limit=80),
                      L.cell(k.get("kpi_name", r["kpi_id"]), "cell", limit=60), L.cell(fmt(r["internal"]), "cellr"),
                      L.cell(fmt(r["partner"]), "cellr"), L.cell(fmt_pct(r["discrepancy"], 1), "cellr"),

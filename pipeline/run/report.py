@@ -98,12 +98,12 @@ def _render_partner(task: _Task) -> _Rendered:
     try:
         from pipeline.analyse.analysis import partner_view
         from pipeline.chart.charts import partner_charts
-        from pipeline.render.partner import partner_pdf, summary_sentences
+        from pipeline.render.partner import partner_pdf
         from pipeline.write import cache
 
         view = partner_view(RUN["analysis"], task.partner_id)
         # as JSON gives it back, so a record from the cache and a fresh one are the same
-        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, summary_sentences, task.fingerprint)))
+        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, task.fingerprint)))
         t0 = time.process_time()
         charts = partner_charts(view)
         t1 = time.process_time()
@@ -314,8 +314,9 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     return result
 
 
-def _manifest_entry(view: Any, summary_sentences: Callable, fingerprint: str) -> dict[str, Any]:
-    """One partner's manifest record (its ``pdf`` is added once the review is written)."""
+def _manifest_entry(view: Any, fingerprint: str) -> dict[str, Any]:
+    """One partner's manifest record (its ``pdf`` is added once the review is written). Its ``summary`` is the
+    analysis's (`PartnerView.summary`), the sentences the review and the e-mail show."""
     flags = view.flags
     return {
         "partner_id": str(view.partner["partner_id"]),
@@ -328,7 +329,7 @@ def _manifest_entry(view: Any, summary_sentences: Callable, fingerprint: str) ->
         "flag_count": len(flags),
         "partner_lead": view.partner.get("partner_lead") or "",
         "internal_owner": view.partner.get("internal_owner") or "",
-        "summary": " ".join(summary_sentences(view)),
+        "summary": " ".join(view.summary),
         "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
         "fingerprint": fingerprint,
     }
