@@ -50,3 +50,16 @@ def test_every_section_is_a_typed_object_with_the_documented_defaults(tmp_path):
     assert problems == [] and loaded.kpi.attainment_medium == 0.8 and loaded.limits.max_cells == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         loaded.kpi.attainment_medium = 0.5
+
+
+def test_the_code_reads_settings_as_typed_attributes_not_strings():
+    """`config.kpi.attainment_medium`, never `config["kpi.attainment_medium"]`: a typo is an AttributeError
+    (and a mypy error) where it is written, not a KeyError in a quarter's run."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "pipeline"
+    found = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name != "settings.py"
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r'config\[["\']\w+\.\w+["\']\]', line)]
+    assert found == []

@@ -60,7 +60,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     fi = FlagInputs(quarter=quarter, config=config, partner_ids=partner_ids, kpi_quarterly=kq, kpi_defs=defs,
                     conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
                     has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
-                    restated=restatements(kq, recorded, quarter, config["kpi.restated_tolerance"]),
+                    restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
                     previous_run=history.previous_run if history is not None else None)
     flags = build_flags(fi)
     health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, dl, problems)
@@ -68,7 +68,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     if history is not None:
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,
                                          kq, defs, cs, quarter)
-    quarters = quarter_range(quarter, int(config["report.trend_quarters"]))
+    quarters = quarter_range(quarter, int(config.report.trend_quarters))
     runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     thresholds = Thresholds.of(config)

@@ -55,7 +55,7 @@ def commitment_status(commitments: pd.DataFrame, quarter: Quarter, config: Confi
     c["slip_count"] = np.maximum(carried, (c["slip_days"] > 0).astype(int)).astype(int)
     c["is_overdue"] = (c["is_open"] & due.notna() & (due <= qend)).astype(bool)
     c["days_overdue"] = np.where(c["is_overdue"], (qend - due).dt.days.fillna(0), 0).astype(int)
-    stale_before = qend - pd.Timedelta(days=int(config["commitments.stale_days"]))
+    stale_before = qend - pd.Timedelta(days=int(config.commitments.stale_days))
     c["is_stale"] = (c["is_open"] & (c["last_updated"].isna() | (c["last_updated"] < stale_before))).astype(bool)
     c["incomplete"] = _incomplete(c)
     done = c["status"] == "done"

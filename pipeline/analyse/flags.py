@@ -111,7 +111,7 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
 
 
 def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
-    n = int(fi.config["kpi.declining_quarters"])
+    n = int(fi.config.kpi.declining_quarters)
     now = _now(fi)
     now = now[now["actual"].notna()]
     if n < 1 or not len(now):
@@ -152,7 +152,7 @@ def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
 
 def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
     now = _now(fi)
-    tol = fi.config["kpi.discrepancy_tolerance"]
+    tol = fi.config.kpi.discrepancy_tolerance
     hit = now[beyond_tolerance(now[DISCREPANCY], tol)]
     msgs = [f"{r.kpi_name}: internal figure {fmt_value(r.internal, r.unit)} vs partner-reported "
             f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
@@ -239,7 +239,7 @@ def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
             + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
                "due on the quarter's last day and not done") for r in hit.itertuples()]
     agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in hit.itertuples()]
-    sev = np.where(hit["days_overdue"] > fi.config["commitments.overdue_high_days"], "high", "medium")
+    sev = np.where(hit["days_overdue"] > fi.config.commitments.overdue_high_days, "high", "medium")
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "severity": sev,
                                 "message": msgs, "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_OVERDUE")
 
@@ -280,7 +280,7 @@ def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["is_stale"].astype(bool)]
     end = pd.Timestamp(fi.quarter.end_date(fi.config.fy_start))
-    limit = fi.config["commitments.stale_days"]
+    limit = fi.config.commitments.stale_days
     msgs = [f"{r.commitment_id} never updated (limit {limit} days)" if pd.isna(r.last_updated) else
             f"{r.commitment_id} last updated {day(r.last_updated)}, {(end - r.last_updated).days} days before "
             f"the quarter's end (limit {limit} days)" for r in hit.itertuples()]

@@ -50,8 +50,8 @@ def _delivery_component(delivery: pd.DataFrame, parties: tuple[str, ...], who: s
 
 
 def _data_component(now: pd.DataFrame, partner_ids: list[str], problems: list[Problem], config: Config) -> pd.DataFrame:
-    tol = config["kpi.discrepancy_tolerance"]
-    penalty = config["health.data_error_penalty"]
+    tol = config.kpi.discrepancy_tolerance
+    penalty = config.health.data_error_penalty
     t = now.assign(expected=now["target"].notna(), reported=now["target"].notna() & now["actual"].notna(),
                    has=now["actual"].notna(),
                    bad=now["actual"].notna() & (beyond_tolerance(now[DISCREPANCY], tol) | now["conflict"].astype(bool)))
@@ -87,8 +87,8 @@ def health_scores(quarter: Quarter, config: Config, partner_ids: list[str], kpi_
     `change_reasons`."""
     kq = kpi_quarterly
     now = kq[(kq["qindex"] == quarter.index) & kq["partner_id"].isin(partner_ids)]
-    parts = {"kpi_attainment": _kpi_component(now, kpi_defs, config["health.attainment_cap"],
-                                                     config["health.attainment_floor"]),
+    parts = {"kpi_attainment": _kpi_component(now, kpi_defs, config.health.attainment_cap,
+                                                     config.health.attainment_floor),
              "our_delivery": _delivery_component(delivery, ("us", "joint"), "we"),
              "partner_delivery": _delivery_component(delivery, ("partner", "joint"), "the partner"),
              "data_quality": _data_component(now, partner_ids, problems, config)}
@@ -99,7 +99,7 @@ def health_scores(quarter: Quarter, config: Config, partner_ids: list[str], kpi_
     eff = eff / np.where(eff.sum(axis=1, keepdims=True) > 0, eff.sum(axis=1, keepdims=True), 1.0)
     raw = eff * 100 * np.nan_to_num(value)
     points, score = _largest_remainder(raw)
-    green, amber = config["health.green"], config["health.amber"]
+    green, amber = config.health.green, config.health.amber
     health = pd.DataFrame({"partner_id": partner_ids, "quarter": quarter.label, "score": score,
                            "status": np.where(score >= green, "green", np.where(score >= amber, "amber", "red")),
                            "previous_score": np.nan, "change_reasons": ""})

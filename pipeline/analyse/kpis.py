@@ -225,7 +225,7 @@ def kpi_tables(kpi_values: pd.DataFrame, targets: pd.DataFrame, kpis: pd.DataFra
 
 
 def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
-    driving = config["kpi.driving_source"]
+    driving = config.kpi.driving_source
     other = "partner" if driving == "internal" else "internal"
     has_drive = w[driving].notna()
     w["actual"] = w[driving].where(has_drive, w[other])
@@ -239,7 +239,7 @@ def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
     # against a full quarter's target or the last quarter (that would read the missing months as zero)
     w["partial"] = (w["aggregation"] == "sum") & w["months_reported"].between(1, 2)
     comparable = w["actual"].where(~w["partial"])
-    w["attainment"] = attainment(comparable, w["target"], w["direction"], config["health.attainment_cap"])
+    w["attainment"] = attainment(comparable, w["target"], w["direction"], config.health.attainment_cap)
     both = w["internal"].notna() & w["partner"].notna()
     base = w[driving].abs()
     with np.errstate(over="ignore"):  # a gap too large for a float is infinite, like a gap over a zero base
@@ -292,8 +292,8 @@ def _status(w: pd.DataFrame, config: Config) -> np.ndarray:
     att = w["attainment"]
     has_target, has_actual = w["target"].notna(), w["actual"].notna()
     return np.select(
-        [has_target & ~has_actual, has_target & w["partial"], ~has_target, att >= config["kpi.attainment_medium"],
-         att >= config["kpi.attainment_high"]],
+        [has_target & ~has_actual, has_target & w["partial"], ~has_target, att >= config.kpi.attainment_medium,
+         att >= config.kpi.attainment_high],
         ["missing", "partial", "no_target", "on_track", "at_risk"], "off_track")
 
 

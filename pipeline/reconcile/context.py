@@ -28,7 +28,7 @@ class Context:
         self.config = config
         self.rec = rec
         self.fy = config.fy_start
-        self.day_first = bool(config["organisation.day_first_dates"])
+        self.day_first = bool(config.org.day_first_dates)
         self.partner_refs = Refs("partner_id", "REF_UNKNOWN_PARTNER", "REF_AMBIGUOUS_PARTNER")
         self.kpi_refs = Refs("kpi_id", "REF_UNKNOWN_KPI", "REF_AMBIGUOUS_KPI")
         self.kpi_unit: dict[str, str] = {}

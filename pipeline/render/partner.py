@@ -39,7 +39,7 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
     story += data_notes(c)
     story += health_method(c)
     page = L.Page(header_left=f"{c.partner} · {c.q} partner review · prepared for {c.lead}",
-                  header_right=f"prepared by {c.us}", watermark=str(view.config["organisation.watermark"] or ""))
+                  header_right=f"prepared by {c.us}", watermark=str(view.config.org.watermark or ""))
     return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us, as_of=view.as_of,
                    subject=f"Quarterly partner review {c.q}",
                    keywords=review_keywords(str(view.partner["partner_id"]), c.q, fingerprint))

@@ -51,7 +51,7 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     story += _disagreements(analysis, names)
     story += _internal_notes(analysis, names)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
-                  watermark=str(rec.config["organisation.watermark"] or ""))
+                  watermark=str(rec.config.org.watermark or ""))
     return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal", as_of=analysis.as_of,
                    keywords=portfolio_keywords(q))
 

@@ -204,7 +204,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                             "add an Actuals sheet or pass --quarter")
     qdir = output_dir / q.label
     qdir.mkdir(parents=True, exist_ok=True)
-    hist_file = history_path_for(output_dir, rec.config["report.history_file"], history_path)
+    hist_file = history_path_for(output_dir, rec.config.report.history_file, history_path)
     if Path(input_dir).resolve() in hist_file.resolve().parents:
         raise RunRefused(f"the history file {hist_file} is inside the input folder {input_dir}, which is never "
                          "written to; keep it in the output folder (the default) or elsewhere")
