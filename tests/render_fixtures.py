@@ -233,10 +233,10 @@ def partner_view(index: int = 0, *, n_commitments: int = 12, description: str | 
         delivery=delivery(pid, com), flags=flags(pid, kq, com), health=h, health_breakdown=bd,
         checkins=pd.DataFrame(columns=list(FRAMES["checkins"])), problems=problems(pid),
         sources=[f"actuals/{pid}.xlsx", f"commitments/{pid}.xlsx", "registry.xlsx"], config=config,
-        extras={"changes": changes if changes is not None else [
+        changes=changes if changes is not None else [
             "Health fell from 79 to 73: sourced pipeline attainment dropped 9 points.",
             "Two commitments were completed; one more is now overdue.",
-            "Win rate was reported again after a missing quarter."]})
+            "Win rate was reported again after a missing quarter."])
     view.summary = summary_sentences(view)  # as `partner_view` writes it
     return view
 

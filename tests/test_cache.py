@@ -214,12 +214,12 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
         "kpis": "shared definitions + kpi_quarterly", "partner": "partners", "kpi_quarterly": "kpi_quarterly",
         "commitments": "commitments", "delivery": "delivery", "flags": "flags", "health": "health",
         "health_breakdown": "health_breakdown", "checkins": "checkins", "problems": "problems",
-        "sources": "sources", "extras": "changes, track_record, disagreements; why from health",
+        "sources": "sources", "changes": "changes", "why": "health", "track_record": "track_record",
+        "disagreements": "disagreements",
         "as_of": "the report date: in the key itself (cache.review_identities), not in the content fingerprint",
         "summary": "derived from kpi_quarterly, commitments, flags, kpis, partner and organisation",
         "thresholds": "shared: the config"}
     assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
-    assert set(view.extras) == {"changes", "why", "track_record", "disagreements"}
 
 
 def test_row_hashes_tell_apart_values_that_print_alike():

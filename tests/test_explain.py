@@ -39,7 +39,7 @@ def disputed_book() -> Book:
 
 def test_reconciliation_statement_has_both_figures_gap_cells_and_since():
     a = analyse(disputed_book().build(), Q("2026-Q3"))
-    d = a.extras["disagreements"].set_index("partner_id")
+    d = a.disagreements.set_index("partner_id")
     assert d.loc["P1", "since"] == "2026-Q2" and d.loc["P1", "quarters"] == 2  # Q1 was within 5%
     assert d.loc["P1", "gap"] == pytest.approx(-250.0)
     view = partner_view(a, "P1")
@@ -56,7 +56,7 @@ def test_agreeing_figures_make_no_statement():
     b.target("P1", "pipeline", "2026-Q3", 100).actual("P1", "pipeline", "2026-Q3", 100)
     b.actual("P1", "pipeline", "2026-Q3", 102, source="partner")
     a = analyse(b.build(), Q("2026-Q3"))
-    assert a.extras["disagreements"].empty
+    assert a.disagreements.empty
     assert "the figures agree within 5%" in _pdf_text(partner_pdf(partner_view(a, "P1"), {}))
 
 
@@ -85,7 +85,7 @@ def test_track_record_counts_match_a_planted_history(tmp_path):
         for q, rows in (("2026-Q1", [OLD, a_open, b_open, c_open]), ("2026-Q2", [OLD, a_done, b_moved, d_late])):
             h.record(analyse(log(q, rows).build(), Q(q), h))
         a3 = analyse(log("2026-Q3", [OLD, a_done, b_moved, d_late, e_new]).build(), Q("2026-Q3"), h)
-    tr = a3.extras["track_record"].set_index("party")
+    tr = a3.track_record.set_index("party")
     cols = ["made", "on_time", "late", "slipped", "slip_days", "dropped", "open"]
     assert tr.loc["us", cols].tolist() == [2, 1, 0, 0, 0, 0, 1]         # A kept on time, E open; Z is too old
     assert tr.loc["partner", cols].tolist() == [2, 0, 1, 1, 245, 0, 1]  # D late; B slipped 30 Apr -> 31 Dec
@@ -111,7 +111,7 @@ NUMERIC = ("kpi_quarterly", "commitment_status", "delivery", "health", "health_b
 
 
 def _frames(a) -> dict[str, pd.DataFrame]:
-    return {n: getattr(a, n).reset_index(drop=True) for n in NUMERIC} | {"track": a.extras["track_record"]}
+    return {n: getattr(a, n).reset_index(drop=True) for n in NUMERIC} | {"track": a.track_record}
 
 
 def test_rerun_gives_the_same_figures_and_later_runs_never_change_earlier_quarters(tmp_path):
@@ -125,7 +125,7 @@ def test_rerun_gives_the_same_figures_and_later_runs_never_change_earlier_quarte
     for before, after in ((q3, q3_again), (q2_first, q2_later)):
         for name, frame in _frames(before).items():
             pd.testing.assert_frame_equal(frame, _frames(after)[name], obj=name)
-    assert q2_later.extras["changes"] == q2_first.extras["changes"]
+    assert q2_later.changes == q2_first.changes
 
 
 def test_every_quarterly_figure_names_its_cells(tmp_path):

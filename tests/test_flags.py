@@ -299,7 +299,7 @@ def test_partner_view_holds_nothing_of_the_other_partner():
     v = partner_view(a, "ALPHA")
     frames = {"kpis": v.kpis, "kpi_quarterly": v.kpi_quarterly, "commitments": v.commitments, "delivery": v.delivery,
               "flags": v.flags, "health_breakdown": v.health_breakdown, "checkins": v.checkins}
-    text = repr(v.partner) + repr(v.health) + repr(v.problems) + repr(v.sources) + repr(v.extras)
+    text = repr(v.partner) + repr(v.health) + repr(v.problems) + repr(v.sources) + repr(v.changes) + repr(v.why) + repr(v.track_record) + repr(v.disagreements)
     for name, frame in frames.items():
         if "partner_id" in frame:
             assert set(frame["partner_id"]) <= {"ALPHA"}, name

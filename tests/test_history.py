@@ -74,8 +74,8 @@ def test_three_quarters_slip_drop_restatement_and_rerun(tmp_path):
         assert "2026-Q1" in dropped_msg and "2026-12-31" in dropped_msg
         assert not flagset(a2, "KPI_RESTATED")
         assert a2.health["previous_score"].notna().all()
-        assert a2.extras["changes"]["P1"][0].startswith("Health ")
-        assert any("commitments slipped" in s for s in a2.extras["changes"]["P1"])
+        assert a2.changes["P1"][0].startswith("Health ")
+        assert any("commitments slipped" in s for s in a2.changes["P1"])
         h.record(a2)
 
         # Q3: C-1 slips again (second slip, history counted); Q1's figure restated from 100 to 90.

@@ -60,7 +60,7 @@ def test_partner_sections_and_first_page(pdf, view):
     assert F.GREEK in first
     assert view.partner["partner_lead"] in first and "Northwind Partners Inc." in first
     assert f"{view.health['score']} / 100" in first
-    for change in view.extras["changes"]:
+    for change in view.changes:
         assert _flat(change) in first
 
 

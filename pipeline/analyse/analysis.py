@@ -75,8 +75,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     recon = disagreements(kq, quarter.index, thresholds.tolerance)
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
-                    extras={"changes": changes, "kpi_definitions": defs, "conflicts": conflicts,
-                            "restated": fi.restated, "track_record": track, "disagreements": recon},
+                    kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
+                    disagreements=recon, changes=changes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds)
 
 
@@ -86,14 +86,13 @@ class _PartnerSlices:
     def __init__(self, analysis: Analysis):
         rec = analysis.reconciled
         self.frames: dict[str, tuple[pd.DataFrame, dict[str, tuple[int, int]]]] = {}
-        extras = analysis.extras
         for name, frame in (("kpi_quarterly", analysis.kpi_quarterly),
                             ("commitments", analysis.commitment_status.drop(columns=["internal_note"], errors="ignore")),
                             ("delivery", analysis.delivery), ("flags", analysis.flags),
                             ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
                             ("partners", rec.partners), ("health", analysis.health),
-                            ("track_record", _frame(extras.get("track_record"))),
-                            ("disagreements", _frame(extras.get("disagreements")))):
+                            ("track_record", _frame(analysis.track_record)),
+                            ("disagreements", _frame(analysis.disagreements))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -109,7 +108,7 @@ class _PartnerSlices:
         for p in rec.problems:
             if p.partner_id and p.severity in (ERROR, WARNING):
                 self.problems.setdefault(p.partner_id, []).append(p)
-        self.changes = extras.get("changes", {})
+        self.changes = analysis.changes
 
     def take(self, name: str, partner_id: str) -> pd.DataFrame:
         frame, spans = self.frames[name]
@@ -122,9 +121,9 @@ def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _slices(analysis: Analysis) -> _PartnerSlices:
-    if "_slices" not in analysis.extras:
-        analysis.extras["_slices"] = _PartnerSlices(analysis)
-    return analysis.extras["_slices"]
+    if analysis.slices is None:
+        analysis.slices = _PartnerSlices(analysis)
+    return analysis.slices
 
 
 def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
@@ -153,16 +152,15 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         flags=sl.take("flags", partner_id), health=health, health_breakdown=breakdown,
         checkins=sl.take("checkins", partner_id), problems=list(sl.problems.get(partner_id, [])),
         sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
-        extras={"changes": list(sl.changes.get(partner_id, [])), "why": score_explanation(health, breakdown),
-                "track_record": sl.take("track_record", partner_id),
-                "disagreements": sl.take("disagreements", partner_id)},
+        changes=list(sl.changes.get(partner_id, [])), why=score_explanation(health, breakdown),
+        track_record=sl.take("track_record", partner_id), disagreements=sl.take("disagreements", partner_id),
         thresholds=thresholds)
     view.summary = summary_sentences(view)
     return view
 
 
 def _definitions(analysis: Analysis) -> pd.DataFrame:
-    defs = analysis.extras.get("kpi_definitions")
+    defs = analysis.kpi_definitions
     return kpi_definitions(analysis.reconciled.kpis) if defs is None else defs
 
 

@@ -111,7 +111,10 @@ class PartnerView:
     problems: list[Problem]                 # data notes: this partner's excluded rows
     sources: list[str]                      # input files that held this partner's rows (relative paths)
     config: Config = field(default_factory=Config)
-    extras: dict[str, Any] = field(default_factory=dict)  # room for later sections (e.g. change sentences)
+    changes: list[str] = field(default_factory=list)      # what changed since last quarter, in sentences
+    why: str = ""                                         # the health score explained (the points it misses and why)
+    track_record: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # per party
+    disagreements: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # both sides' figures
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the review bears (report --as-of)
     summary: list[str] = field(default_factory=list)  # the sentences the PDF, the manifest and the e-mail share
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the review to state
@@ -130,6 +133,13 @@ class Analysis:
     health: pd.DataFrame
     health_breakdown: pd.DataFrame
     reconciled: Reconciled
-    extras: dict[str, Any] = field(default_factory=dict)
+    kpi_definitions: pd.DataFrame | None = None  # analyse.kpis.kpi_definitions of the KPIs sheet
+    conflicts: pd.DataFrame | None = None        # KPI_CONFLICT evidence: one source, two values
+    restated: pd.DataFrame | None = None         # KPI_RESTATED evidence: history against the workbooks
+    track_record: pd.DataFrame | None = None     # each party's delivery over the last quarters
+    disagreements: pd.DataFrame | None = None    # where the two sides' figures differ
+    changes: dict[str, list[str]] = field(default_factory=dict)  # partner_id -> what changed, in sentences
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
+    # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
+    slices: Any = field(default=None, repr=False, compare=False)

@@ -13,7 +13,7 @@ TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), (
 
 def track_record(c: Ctx) -> list:
     """Each party's commitment track record over the last four quarters: a table and a small bar chart."""
-    tr = c.view.extras.get("track_record")
+    tr = c.view.track_record
     parties = ("us", "partner", "joint")
     out = [L.heading("Track record over the last four quarters", 2)]
     if tr is None or not len(tr) or int(tr[[k for k, _ in TRACK]].to_numpy().sum()) == 0:
@@ -160,7 +160,7 @@ def data_notes(c: Ctx) -> list:
 def _reconciliation(c: Ctx) -> list:
     """The reconciliation statement: for each KPI where our figure and the partner's differ this quarter,
     both figures, the gap, the cell each came from (this partner's own rows only) and since when."""
-    rs = c.view.extras.get("disagreements")
+    rs = c.view.disagreements
     tol = c.view.thresholds.tolerance
     out = [L.heading(f"Reconciliation statement, {c.q}", 2)]
     if rs is None or not len(rs):

@@ -78,7 +78,7 @@ def _first_page(c: Ctx) -> list:
                          ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
     out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}", "subtitle"), para(c.partner, "title", limit=200),
            Spacer(1, 8), top, Spacer(1, 6), _tiles(c), L.heading("Summary", 2)]
-    why = str(v.extras.get("why") or "")
+    why = str(v.why or "")
     out += [para(s) for s in ([why] if why else []) + list(v.summary)]
     out.append(L.heading("Top gaps", 2))
     top_flags = c.flags[:3]
@@ -89,7 +89,7 @@ def _first_page(c: Ctx) -> list:
                         f'{text(f["message"], 300)} <font color="{L.MUTED}">Next move: {text(c.party(f["whose_move"]))}</font>',
                         markup=True))
     out.append(L.heading("What changed since last quarter", 2))
-    changes = [s for s in v.extras.get("changes", []) if s]
+    changes = [s for s in v.changes if s]
     out += [para("• " + text(s, 600), markup=True) for s in changes] or \
         [para("This is the first quarter reviewed with this tool, so there is no earlier review to compare with.", "note")]
     return out

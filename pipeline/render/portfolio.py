@@ -230,7 +230,7 @@ def _disagreements(a: Analysis, names: dict) -> list:
     currency = a.reconciled.config.currency
     tol = a.thresholds.tolerance  # only to say it: the disagreements are the analysis's
     out = [L.heading("Open disagreements on figures")]
-    d = a.extras.get("disagreements")
+    d = a.disagreements
     if d is None or not len(d):
         return out + [para(f"No KPI has our figure and the partner's more than {tol:.0%} apart this quarter.", "cell")]
     kpis = a.reconciled.kpis
