@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.core import problems as P
 from pipeline.core.sandbox import run_isolated
+from pipeline.read import ole
 from pipeline.read import safety as S
 from pipeline.read.raw import CellError, FileOutcome, RawSheet, RawWorkbook, cell_ref
 
@@ -206,7 +207,7 @@ def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> Fi
     if fmt == "zip":
         return _read_zip(path, rel, kind, limits)
     if fmt == "ole":
-        streams = S.ole_streams(path)
+        streams = ole.ole_streams(path)
         if "EncryptedPackage" in streams or "EncryptionInfo" in streams:
             raise S.Refused("FILE_ENCRYPTED")
         if not streams & {"Workbook", "Book"}:
@@ -214,7 +215,7 @@ def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> Fi
                 raise S.Refused("FILE_ENCRYPTED")
             raise S.Refused("FILE_CORRUPT", detail="it is an OLE file with no workbook stream (a Word or other Office document?)")
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls", date1904=S.biff_date1904(path))
+            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls", date1904=ole.biff_date1904(path))
         except S.Refused as r:
             if r.code != "FILE_CORRUPT":
                 raise
@@ -223,7 +224,7 @@ def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> Fi
     if fmt == "biff":
         version = S.BIFF_BOFS[head[:2]]
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=True, date1904=S.biff_date1904(path))
+            return _read_calamine(path, rel, "xls", from_bytes=True, date1904=ole.biff_date1904(path))
         except S.Refused:
             raise S.Refused("FILE_OLD_FORMAT", detail=f"{version} (BIFF)") from None
     if kind == "csv" and (fmt == "text" or head[:2] in (b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
