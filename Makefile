@@ -13,7 +13,7 @@ ARGS   ?=
 help:
 	@echo "make report   quarterly reviews from $(INPUT)/ (or the bundled samples when it holds no workbooks)"
 	@echo "make test     the whole test suite"
-	@echo "make lint     ruff over pipeline/"
+	@echo "make lint     ruff and mypy over pipeline/"
 	@echo "make bench    time a large synthetic portfolio (N=200 by default: make bench N=1000)"
 	@echo "make install  create $(VENV) with the project and its test tools"
 
@@ -46,6 +46,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline
+	$(BIN)/mypy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

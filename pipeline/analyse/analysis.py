@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,8 @@ class _PartnerSlices:
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
             stops = np.r_[starts[1:], len(pids)]
             self.frames[name] = (ordered, {pids[a]: (a, b) for a, b in zip(starts, stops)})
-        self.health = {r["partner_id"]: r for r in analysis.health.to_dict("records")}
+        health_rows = cast("list[dict[str, Any]]", analysis.health.to_dict("records"))  # str column names
+        self.health = {r["partner_id"]: r for r in health_rows}
         files = [f[["partner_id", "file"]] for f in (rec.kpi_values, rec.targets, rec.commitments, rec.checkins, rec.partners)
                  if "file" in f and len(f)]
         pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])

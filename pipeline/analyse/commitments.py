@@ -104,7 +104,8 @@ def _dropped(prev: pd.DataFrame, current: pd.DataFrame, partner_ids: list[str] |
     gone["slip_days"] = pd.to_numeric(gone["slip_days"], errors="coerce").fillna(0).astype(int)
     gone = gone.assign(is_open=False, is_overdue=False, days_overdue=0, is_stale=False, is_dropped=True,
                        incomplete="", slipped_now=False, on_time=pd.Series(pd.NA, index=gone.index, dtype="boolean"),
-                       internal_note="", status_raw="", completed_date=pd.NaT)
+                       internal_note="", status_raw="")
+    gone["completed_date"] = pd.NaT  # after assign: pandas-stubs does not take NaT as an assign() scalar
     return gone
 
 
@@ -154,7 +155,10 @@ def track_record(status: pd.DataFrame, quarter: Quarter, config: Config, runs: p
     s = status
     if not len(s):
         return pd.DataFrame(columns=TRACK_COLUMNS)
-    within = lambda col: s[col].notna() & (s[col] >= start) & (s[col] <= end)  # noqa: E731
+
+    def within(col: str) -> pd.Series:
+        return s[col].notna() & (s[col] >= start) & (s[col] <= end)
+
     live = ~s["is_dropped"].astype(bool)
     done = live & (s["status"] == "done")
     in_play = live & (s["is_open"].astype(bool) | within("due_date") | within("completed_date")

@@ -183,7 +183,7 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
                                 "agenda": agenda, "whose_move": whose}), code="KPI_CONFLICT", severity="medium")
 
 
-def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame, quarter: Quarter, tolerance: float) -> pd.DataFrame:
+def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame | None, quarter: Quarter, tolerance: float) -> pd.DataFrame:
     """Past quarters (before ``quarter``) whose workbook figure now differs from what history recorded by
     more than ``tolerance`` (relative). Columns partner_id, kpi_id, quarter, qindex, source, recorded, now."""
     cols = ["partner_id", "kpi_id", "quarter", "qindex", "source", "recorded", "now"]

@@ -5,6 +5,8 @@ documented in `pipeline.core.schema.ANALYSIS_FRAMES`. The rules are written out 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -108,8 +110,8 @@ def rolled_targets(targets: pd.DataFrame, defs: pd.DataFrame) -> pd.DataFrame:
 def _widen(actuals: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     """Side by side per (partner, kpi, quarter): internal, partner, target, months and conflicts per source."""
     idx = actuals.set_index(KEYS + ["source"])
-    wide = idx[["value", "months_reported", "conflict"]].unstack("source")
-    wide.columns = [f"{c}_{s}" for c, s in wide.columns]
+    wide = cast(pd.DataFrame, idx[["value", "months_reported", "conflict"]].unstack("source"))  # a frame unstacks to a frame
+    wide.columns = [f"{c}_{s}" for c, s in cast(pd.MultiIndex, wide.columns)]  # (column, source) after unstack
     for s in ("internal", "partner"):
         for c, default in (("value", np.nan), ("months_reported", np.nan), ("conflict", False)):
             if f"{c}_{s}" not in wide:
@@ -121,7 +123,7 @@ def _widen(actuals: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _from_history(hist: pd.DataFrame) -> pd.DataFrame:
+def _from_history(hist: pd.DataFrame | None) -> pd.DataFrame:
     """History's recorded rows (source internal | partner | target) in the wide shape."""
     if hist is None or not len(hist):
         return pd.DataFrame(columns=KEYS)
@@ -209,6 +211,7 @@ def kpi_tables(kpi_values: pd.DataFrame, targets: pd.DataFrame, kpis: pd.DataFra
     if len(past):
         held = pd.MultiIndex.from_frame(wide[KEYS])
         past = past[~pd.MultiIndex.from_frame(past[KEYS]).isin(held)].assign(origin="history")
+        assert history is not None  # past is empty without history
         runs = history.groupby(KEYS)["run_quarter"].max() if "run_quarter" in history else pd.Series(dtype="str")
         past["sources"] = [f"history: as recorded by the {runs.get(k, 'earlier')} run"
                            for k in zip(past["partner_id"], past["kpi_id"], past["quarter"])]
@@ -250,8 +253,9 @@ def _derive(w: pd.DataFrame, config: Config) -> pd.DataFrame:
     w = w.sort_values(["partner_id", "kpi_id", "qindex"], kind="stable").reset_index(drop=True)
     w["comparable"] = w["actual"].where(~w["partial"])
     for col, lag in (("change_qoq", 1), ("change_yoy", 4)):
-        prev = w[["partner_id", "kpi_id", "qindex", "comparable"]].assign(qindex=w["qindex"] + lag)
-        prev = w[["partner_id", "kpi_id", "qindex"]].merge(prev, on=["partner_id", "kpi_id", "qindex"], how="left")["comparable"]
+        shifted = w[["partner_id", "kpi_id", "qindex", "comparable"]].assign(qindex=w["qindex"] + lag)
+        prev = w[["partner_id", "kpi_id", "qindex"]].merge(shifted, on=["partner_id", "kpi_id", "qindex"],
+                                                           how="left")["comparable"]
         with np.errstate(over="ignore"):
             change = ((w["comparable"] - prev) / prev.abs().where(prev.abs() > 0)).astype(float)
         w[col] = change.where(np.isfinite(change))  # a change too large to compute is unknown, never infinite

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pipeline.compat import mpl_text as chart_text
 
@@ -100,7 +100,7 @@ def _y_axis_artists(fig: Any, ax: Any) -> dict[str, Any]:
     blend = ax.get_yaxis_transform()
     grid = LineCollection([], colors=GRID_COLOUR, linewidths=0.5, transform=blend, zorder=0.5)
     ax.add_collection(grid, autolim=False)
-    ticks = Line2D([], [], linestyle="", marker=TICKLEFT, markersize=TICK_LEN_PT, markeredgewidth=0.5,
+    ticks = Line2D([], [], linestyle="", marker=cast("Literal[0]", TICKLEFT), markersize=TICK_LEN_PT, markeredgewidth=0.5,
                    color="#333333", transform=blend, clip_on=False, zorder=2.01)
     ax.add_line(ticks)
     shift = ScaledTranslation(-(TICK_LEN_PT + TICK_PAD_PT) / 72, 0, fig.dpi_scale_trans)

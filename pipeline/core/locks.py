@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,9 +44,7 @@ def _wait_seconds() -> float:
 
 def _try_lock(fd: int) -> bool:
     """Take the lock on `fd` without waiting: True when taken, False when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":  # no fcntl there (a platform check, so mypy checks each branch for its own OS)
         import msvcrt
 
         try:
@@ -54,6 +53,8 @@ def _try_lock(fd: int) -> bool:
             return True
         except PermissionError:  # EACCES: another process holds it
             return False
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True

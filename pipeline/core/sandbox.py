@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from pipeline.core.problems import PipelineError
 
@@ -31,7 +32,9 @@ def run_isolated(fn, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb
     """
     if not jobs:
         return {}
-    root = Path(sys.modules[fn.__module__].__file__).resolve().parent
+    module_file = sys.modules[fn.__module__].__file__
+    assert module_file is not None  # fn is a module-level function of an imported module
+    root = Path(module_file).resolve().parent
     for _ in range(fn.__module__.count(".")):
         root = root.parent
     with _Pool(f"{fn.__module__}:{fn.__qualname__}", memory_mb, workers or default_workers(len(jobs)), str(root)) as pool:
@@ -63,6 +66,9 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from pipeline.core.sandbox import worker_main; worker_main()", target, str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=tempfile.gettempdir(), env=env)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self.stdin: IO[bytes] = self.proc.stdin
+        self.stdout: IO[bytes] = self.proc.stdout
         self.queue: list[str] = []     # jobs sent, in the order the worker runs them
         self.deadline = 0.0
         self.err_mark = 0
@@ -73,8 +79,8 @@ class _Worker:
         if not self.queue:
             self.start_head(seconds)
         self.queue.append(key)
-        self.proc.stdin.write(len(data).to_bytes(8, "little") + data)
-        self.proc.stdin.flush()
+        self.stdin.write(len(data).to_bytes(8, "little") + data)
+        self.stdin.flush()
 
     def start_head(self, seconds: float) -> None:
         """The job at the head of the queue starts now: its deadline, and where its stderr begins."""
@@ -91,7 +97,7 @@ class _Worker:
         return None if data is None else pickle.loads(data)
 
     def _read_exact(self, size: int) -> bytes | None:
-        fd = self.proc.stdout.fileno()
+        fd = self.stdout.fileno()
         parts, left = [], size
         while left:
             chunk = os.read(fd, min(left, 1 << 22))
@@ -117,7 +123,7 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for fh in (self.proc.stdin, self.proc.stdout, self.stderr):
+        for fh in (self.stdin, self.stdout, self.stderr):
             try:
                 fh.close()
             except OSError:
@@ -137,7 +143,7 @@ class _Pool:
     def __exit__(self, *exc: object) -> None:
         for w in self.workers:
             try:
-                w.proc.stdin.close()
+                w.stdin.close()
             except OSError:
                 pass
         for w in self.workers:
@@ -186,7 +192,7 @@ class _Pool:
             timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic()) if busy else None
             with selectors.DefaultSelector() as sel:
                 for w in self.workers:
-                    sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+                    sel.register(w.stdout, selectors.EVENT_READ, w)
                 events = sel.select(timeout)
             for event, _ in events:
                 w = event.data

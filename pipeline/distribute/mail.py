@@ -6,6 +6,7 @@ nothing else; `check_message` is the last gate before a draft is written or a me
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ class Unsendable(ValueError):
         self.code, self.detail = code, detail
 
 
-def addresses(values: object) -> list[str]:
+def addresses(values: str | Iterable[Any] | None) -> list[str]:
     """Addresses from a list or a `;`/`,`-separated string, trimmed, each once (case-insensitively)."""
     if isinstance(values, str):
         values = values.replace(",", ";").split(";")

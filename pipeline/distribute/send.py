@@ -27,12 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.files import atomic_write as write_atomic
 from pipeline.core.problems import PipelineError
 from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, addresses, build_message, check_message  # noqa: F401 (re-exported codes)
 from pipeline.render.identity import pdf_identity
+
+if TYPE_CHECKING:
+    import smtplib
 
 EMAIL_DIR = "email"
 SEND_LOG = "sent.jsonl"
@@ -207,7 +210,8 @@ class _Mailer:
     """One SMTP connection, opened on first use and again after it was lost."""
 
     def __init__(self, settings: SmtpSettings):
-        self.settings, self.conn, self.unreachable = settings, None, ""
+        self.settings, self.unreachable = settings, ""
+        self.conn: smtplib.SMTP | None = None
 
     def get(self):
         import smtplib
@@ -234,6 +238,9 @@ class _Mailer:
 
     def reset(self) -> None:
         """After a refusal: RSET to reuse the connection, or drop it when it is gone."""
+        if self.conn is None:  # nothing to reuse
+            self.drop()
+            return
         try:
             self.conn.rset()
         except Exception:
@@ -445,6 +452,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
         return out
     rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
     rcpts = addresses(rcpts)
+    assert run.mailer is not None  # a run that sends has a mailer
     if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
         rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "fingerprint": fingerprint,
                "recipients": out.recipients,

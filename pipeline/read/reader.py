@@ -68,7 +68,7 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
         problems[f.path] = []
         stamps[f.path] = readcache.stamp_of(full)
         sha = readcache.known_sha(known, f.path, stamps[f.path]) if cache_dir is not None else ""
-        hit = readcache.load(cache_dir, readcache.entry_key(sha, f.path, limits)) if sha else None
+        hit = readcache.load(cache_dir, readcache.entry_key(sha, f.path, limits)) if sha and cache_dir is not None else None
         if hit is not None:  # read by an earlier run and not changed since: not even hashed again
             hit.sha256, hit.cached = sha, True
             outcomes[f.path] = ("ok", hit)
@@ -93,7 +93,7 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
                 if unchanged and stamps[path] is not None:
                     before = known.get(path)
                     same = before is not None and tuple(before[0]) == stamps[path] and before[1] == value.sha256
-                    seen[path] = (stamps[path], value.sha256, before[2] if same else now)
+                    seen[path] = (stamps[path], value.sha256, before[2] if same and before is not None else now)
             outcome: FileOutcome = value.resolve()
             item.kind = outcome.kind
             problems[path].extend(outcome.problems)

@@ -16,6 +16,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import unescape
 
 from pipeline.read.raw import cell_ref
@@ -33,7 +34,7 @@ STRICT_NS = b"http://purl.oclc.org/ooxml/"
 class Refused(Exception):
     """The file must not be parsed. ``code`` is a FILE_* catalog code, ``context`` its template values."""
 
-    def __init__(self, code: str, **context: object):
+    def __init__(self, code: str, **context: Any):  # Any: `problems.make`'s keyword arguments, passed on as they are
         super().__init__(code, context)
         self.code = code
         self.context = context
@@ -261,7 +262,7 @@ class _EntityGuard:
     def __init__(self, member: str):
         self.member = member
         self.tail = b""
-        self.decoder = None
+        self.decoder: codecs.IncrementalDecoder | None = None
         self.text_tail = ""
         self.first = True
 

@@ -44,9 +44,10 @@ class Table:
     @property
     def index(self) -> dict[str, int]:
         """field -> position in a record's values."""
-        if getattr(self, "_index", None) is None or len(self._index) != len(self.fields):
-            self._index = {f: i for i, f in enumerate(self.fields)}
-        return self._index
+        index: dict[str, int] | None = getattr(self, "_index", None)
+        if index is None or len(index) != len(self.fields):
+            index = self._index = {f: i for i, f in enumerate(self.fields)}
+        return index
 
     def cell(self, row: int, fi: int, cols: list[int]) -> str:
         """The Excel cell of field ``fields[fi]`` in a record."""
@@ -207,8 +208,8 @@ def read_table(sheet: RawSheet, stype: SheetType, file: str, fy_start: int = 1,
             problems.append(P.make("SHEET_MISSING_COLUMN", cell=cell_ref(header.row, first), column=name, **where))
         return None, problems
     for name, col, text in header.duplicates:
-        first = cell_ref(header.row, header.columns[name][0])
-        dup = P.make("SHEET_DUPLICATE_COLUMN", cell=first, column=text, value=text, **where)
+        first_ref = cell_ref(header.row, header.columns[name][0])
+        dup = P.make("SHEET_DUPLICATE_COLUMN", cell=first_ref, column=text, value=text, **where)
         problems.append(replace(dup, cell=cell_ref(header.row, col)))
     wide = bool(header.periods)
     fields = [c.name for c in stype.columns if c.name in header.columns]

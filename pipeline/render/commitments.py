@@ -2,6 +2,8 @@
 `pipeline.render.explain`) and each party's commitments with their state."""
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.render import layout as L
 from pipeline.render.context import Ctx, count, true
 from pipeline.render.explain import track_record
@@ -23,7 +25,7 @@ def _state(r: dict) -> tuple[str, str, str]:
         return "Done", detail, "green"
     if r.get("status") == "cancelled":
         return "Cancelled", "", "none"
-    pct = r.get("percent_complete")
+    pct: Any = r.get("percent_complete")  # a fraction, or missing
     pct_s = "" if is_missing(pct) else f"{float(pct) * 100:.0f}% complete"
     if true(r.get("is_overdue")):
         late = int(r.get("days_overdue") or 0)
@@ -49,7 +51,7 @@ def commitments(c: Ctx) -> list:
                ("on_time_rate", "On-time delivery rate")]
     rows = [[L.cell("", "head")] + [L.cell(c.party(p), "headr") for p in parties]]
     for key, label in metrics:
-        vals = [d.get(p, {}).get(key) for p in parties]
+        vals: list[Any] = [d.get(p, {}).get(key) for p in parties]
         show = [fmt_pct(x) if key == "on_time_rate" else ("—" if is_missing(x) else str(int(x))) for x in vals]
         rows.append([L.cell(label, "cell")] + [L.cell(s, "cellr") for s in show])
     out.append(L.table(rows, [50 * L.MM] + [(w - 50 * L.MM) / 3] * 3))

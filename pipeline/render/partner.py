@@ -6,7 +6,7 @@ is computed. Each section is one function returning flowables. ``internal_note``
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
@@ -51,7 +51,8 @@ def _first_page(c: Ctx) -> list:
 
     v, w = c.view, L.content_width()
     h = v.health
-    score, status = h.get("score"), str(h.get("status") or "")
+    score: Any = h.get("score")  # a score, or missing
+    status = str(h.get("status") or "")
     facts = [
         ("Prepared for", f"{c.lead}, {c.partner}" if c.lead != c.partner else c.partner),
         ("Prepared by", c.us + (f" ({v.partner.get('internal_owner')})" if v.partner.get("internal_owner") else "")),
@@ -62,7 +63,7 @@ def _first_page(c: Ctx) -> list:
     facts_t = L.table(fact_rows, [26 * L.MM, w - 78 * L.MM], header_rows=0, zebra=False,
                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
     colour = L.STATUS_COLOURS.get(status, L.MUTED)
-    prev = h.get("previous_score")
+    prev: Any = h.get("previous_score")
     delta = "" if is_missing(prev) or is_missing(score) else f"{_signed(float(score) - float(prev))} on last quarter"
     box = L.table([[para("HEALTH", "bigsub", markup=True)],
                    [para(f'<font color="{colour}">{"—" if is_missing(score) else int(score)}</font>'

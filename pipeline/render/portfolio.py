@@ -6,7 +6,8 @@ notes on commitments (this document is ours alone, so ``internal_note`` may appe
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -86,7 +87,7 @@ def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
     for i, r in enumerate(L.records(ranked), start=1):
         pid = r["partner_id"]
         info = partners.get(pid, {})
-        prev = r.get("previous_score")
+        prev: Any = r.get("previous_score")  # a score, or missing
         change = "—" if is_missing(prev) or is_missing(r["score"]) else _signed(float(r["score"]) - float(prev))
         done, n = kpis.get(pid, (0, 0))
         rows.append([L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
@@ -141,7 +142,7 @@ def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
         name_w = 55 * L.MM
         cw = min((w - name_w) / len(chunk), 30 * L.MM)
         rows = [[L.cell("Partner", "head")] + [L.cell(kpi_names.get(k, k), "headc", limit=60) for k in chunk]]
-        extra = []
+        extra: list[tuple] = []
         values = grid.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
         statuses = status.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
         for i, (name, atts, sts) in enumerate(zip(names, values, statuses), start=1):
@@ -207,10 +208,11 @@ def _movers(a: Analysis, ranked: pd.DataFrame, top: int = 8) -> list:
                          "before": before[~before.index.duplicated(keep="last")]}).dropna()
     both["change"] = both["now"] - both["before"]
     both = both.reindex(both["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
+    pairs = cast("Iterator[tuple[tuple[str, str], pd.Series]]", both.iterrows())  # indexed by (partner, kpi)
     right = [[L.cell(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
     right += [[L.cell(names.get(pid, pid), "cell", limit=60), L.cell(kpi_names.get(kid, kid), "cell", limit=60),
                L.cell(fmt_pct(r["before"]), "cellr"), L.cell(fmt_pct(r["now"]), "cellr"),
-               L.cell(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in both.iterrows()]
+               L.cell(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in pairs]
     half = (w - 8 * L.MM) / 2
     lt = L.table(left, [half - 54 * L.MM, 20 * L.MM, 14 * L.MM, 20 * L.MM]) if len(left) > 1 else \
         para("No earlier health score to compare with.", "note")

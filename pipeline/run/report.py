@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pipeline.core.files import atomic_write, replace_folder
 from pipeline.core.periods import Quarter
@@ -236,9 +236,10 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
         history.record(analysis)
         history.close()
-        tasks, cached = [], []
+        tasks: list[_Task] = []
+        cached: list[_Task] = []
         identities = review_cache.review_identities(analysis, as_of)
-        names = outputs.review_file_names(q.label, [(pid, partners.loc[pid, "partner_name"]) for pid in expected])
+        names = outputs.review_file_names(q.label, [(pid, cast(str, partners.loc[pid, "partner_name"])) for pid in expected])
         for pid in expected:
             key, fingerprint = identities[pid]
             key = key if cache else ""
@@ -294,7 +295,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         review_cache.prune(cache_folder, keys_used)
 
     previous = _read_manifest(qdir)
-    manifest = {
+    manifest: dict[str, Any] = {
         "quarter": q.label,
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "as_of": as_of.isoformat(),

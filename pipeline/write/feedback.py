@@ -36,6 +36,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 
 from pipeline.core.files import atomic_write
 from pipeline.core.problems import ERROR, NOTE, Problem
@@ -90,13 +91,14 @@ def write_feedback(input_dir: Path, problems: Iterable[Problem], output_dir: Pat
         data, suffix, reason = None, ".xlsx", ""
         if rel in copies:
             status, value = copies[rel]
-            if status == "ok" and value[0] is not None:
-                data, lost = value
+            copied = cast("tuple[bytes | None, Any]", value)  # when ok: what _copy_job returned
+            if status == "ok" and copied[0] is not None:
+                data, lost = copied
                 suffix = src.suffix.lower()
                 if lost and echo:
                     echo(f"copied {rel}, but openpyxl dropped: {'; '.join(lost)}")
             elif status == "ok":
-                reason = f"openpyxl cannot open it ({value[1]})"
+                reason = f"openpyxl cannot open it ({copied[1]})"
             else:
                 reason = {"timeout": "copying it took longer than the time limit",
                           "memory": "copying it needed more than the memory limit"}.get(status, "the copy crashed")

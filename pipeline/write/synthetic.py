@@ -83,11 +83,11 @@ def write_portfolio(folder: Path, partners: int = 200, kpis: int = 12, quarters:
     _write(folder / "registry.xlsx", {"Partners": registry})
     files.append("registry.xlsx")
 
-    kpi_rows = [["kpi_id", "kpi_name", "unit", "direction", "aggregation", "weight"]]
+    kpi_rows: list[list[object]] = [["kpi_id", "kpi_name", "unit", "direction", "aggregation", "weight"]]
     for kid, (name, unit, direction, agg, _base) in zip(kpi_ids, shapes):
         kpi_rows.append([kid, name, unit, direction, agg, 2 if unit == "currency" else 1])
-    target_rows = [["partner_id", "kpi_id", "period", "target"]]
-    actual_rows = [["partner_id", "kpi_id", "period", "value", "source"]]
+    target_rows: list[list[object]] = [["partner_id", "kpi_id", "period", "target"]]
+    actual_rows: list[list[object]] = [["partner_id", "kpi_id", "period", "value", "source"]]
     partner_books: dict[str, list[list]] = {}
     for i, pid in enumerate(pids):
         health = rnd.random()  # low = struggling partner
@@ -122,9 +122,9 @@ def write_portfolio(folder: Path, partners: int = 200, kpis: int = 12, quarters:
         files.append(rel)
 
     q_end = last_quarter.end_date()
-    crow = [["commitment_id", "partner_id", "party", "description", "owner", "due_date", "baseline_due_date",
+    crow: list[list[object]] = [["commitment_id", "partner_id", "party", "description", "owner", "due_date", "baseline_due_date",
              "status", "percent_complete", "linked_kpi_id", "last_updated", "completed_date", "note", "internal_note"]]
-    checkins = [["partner_id", "date", "type", "attendees", "summary"]]
+    checkins: list[list[object]] = [["partner_id", "date", "type", "attendees", "summary"]]
     for i, pid in enumerate(pids):
         for c in range(commitments):
             party = rnd.choice(["us", "partner", "joint"])

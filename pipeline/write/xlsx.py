@@ -287,6 +287,7 @@ def _object_column(col: pd.Series, strings: _SharedStrings) -> tuple[np.ndarray,
         else:
             text, attr = str(v), _STRING
         if attr == _STRING:
+            assert text is not None  # only the str branches set _STRING
             text = strings.refs([text])[0]
             strings.count += 1
         texts.append(text)
