@@ -37,7 +37,7 @@ def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
     """A KPI value as a reader wants it: currency compact with its code, percent KPIs as %, days as days."""
     if is_missing(value):
         return "—"
-    v = float(value)  # type: ignore[arg-type] - any number-like cell value; is_missing ruled out None and NaN
+    v = float(value)  # type: ignore[arg-type]  # any number-like cell value; is_missing ruled out None and NaN
     if unit == "percent":
         return f"{v * 100:.1f}%"
     if unit == "score":
@@ -59,14 +59,14 @@ def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
 
 
 def fmt_pct(value: object, digits: int = 0) -> str:
-    return "—" if is_missing(value) else f"{float(value) * 100:.{digits}f}%"  # type: ignore[arg-type] - number-like, not missing
+    return "—" if is_missing(value) else f"{float(value) * 100:.{digits}f}%"  # type: ignore[arg-type]  # number-like, not missing
 
 
 def fmt_change(value: object) -> str:
     """A relative change with an arrow that survives black-and-white printing: ▲ 5.2%, ▼ 3.1%, = 0.0%."""
     if is_missing(value):
         return "—"
-    v = float(value)  # type: ignore[arg-type] - any number-like cell value; is_missing ruled out None and NaN
+    v = float(value)  # type: ignore[arg-type]  # any number-like cell value; is_missing ruled out None and NaN
     arrow = "▲" if v > 0.0005 else "▼" if v < -0.0005 else "="
     return f"{arrow} {abs(v) * 100:.1f}%"
 
