@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.frames import is_missing
 from pipeline.core.schema import ATTAINMENT, BELOW_TARGET, STATUS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,11 +35,11 @@ def summary_sentences(view: PartnerView) -> list[str]:
              + (f", {counts.get('at_risk', 0)} at risk" if counts.get("at_risk", 0) else "")
              + (f", {counts.get('off_track', 0)} off track" if counts.get("off_track", 0) else "")
              + (f" and {counts.get('missing', 0)} not reported" if counts.get("missing", 0) else "") + ".")
-    rated = [r for r in cur if not _missing(r[ATTAINMENT])]
+    rated = [r for r in cur if not is_missing(r[ATTAINMENT])]
     if rated:  # the lowest attainment, ties broken as pandas' sort_values (numpy's default argsort) would
         r = rated[int(np.argsort(np.array([float(x[ATTAINMENT]) for x in rated]))[0])]
         if r[STATUS] in BELOW_TARGET:
-            kid = "" if _missing(r["kpi_id"]) else str(r["kpi_id"])
+            kid = "" if is_missing(r["kpi_id"]) else str(r["kpi_id"])
             kpi_s += f" Furthest from target: {names.get(kid, kid)} at {float(r[ATTAINMENT]) * 100:.0f}% of target."
 
     com = _records(view.commitments, ("party", "status", "is_open", "is_overdue"))
@@ -74,15 +75,6 @@ def _count(values: Iterable[Any]) -> list[tuple[Any, int]]:
     return sorted(seen.items(), key=lambda kv: -kv[1])
 
 
-def _missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, NaT
-    except (TypeError, ValueError):
-        return False
-
-
 def _true(x: object) -> bool:
     """A flag that is set (missing counts as not set)."""
-    return not _missing(x) and bool(x)
+    return not is_missing(x) and bool(x)

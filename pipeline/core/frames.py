@@ -26,6 +26,16 @@ def empty_analysis_frame(name: str) -> pd.DataFrame:
     return pd.DataFrame(columns=[c for c in ANALYSIS_FRAMES[name] if c != "..."])
 
 
+
+def is_missing(value: object) -> bool:
+    """None, NaN or NaT: a value nobody reported, never zero (for single values; pandas' isna for columns)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
 @dataclass
 class InputFile:
     """One file found in the input folder and what became of it."""

@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import pandas as pd
 
+from pipeline.core.frames import is_missing
+
 _NA = pd.NA
 
 
@@ -22,15 +24,6 @@ def records(df: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict
     cols = [str(c) for c, _ in items]
     data = [[None if x is _NA else x for x in col.tolist()] for _, col in items]
     return [dict(zip(cols, row)) for row in zip(*data)]
-
-
-def is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN, NaT
-    except (TypeError, ValueError):
-        return False
 
 
 def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:
