@@ -74,7 +74,7 @@ def pdf_text(path: Path) -> str:
 
 def identity(pdf: bytes) -> dict:
     """The partner a review PDF says it belongs to, from its own metadata."""
-    from pipeline.distribute.send import pdf_identity
+    from pipeline.render.identity import pdf_identity
 
     return pdf_identity(pdf)
 

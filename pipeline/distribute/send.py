@@ -21,8 +21,6 @@ never silently lost).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,8 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.core.files import atomic_write as write_atomic
 from pipeline.core.problems import PipelineError
+from pipeline.distribute.ledger import (
+    ATTACHMENT_REFUSED,
+    PDF_NOT_PARTNERS,  # noqa: F401 - a code of this module's outcomes, where callers look for it
+    append_send_log,
+    inside,
+    not_partners_own,
+    read_manifest,
+    read_send_log,
+    refuse_shared_files,
+    same_review,
+)
 from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, addresses, build_message, check_message  # noqa: F401 (re-exported codes)
-from pipeline.render.identity import pdf_identity
 
 if TYPE_CHECKING:
     import smtplib
@@ -45,10 +53,8 @@ PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
 DRAFTED, SENT, ALREADY_SENT, FAILED = "drafted", "sent", "already_sent", "failed"
 # why a partner failed: stable codes (tests and tools compare these, never the message text)
 UNKNOWN_PARTNER = "UNKNOWN_PARTNER"        # --only names a partner the manifest does not have
-PDF_NOT_PARTNERS = "PDF_NOT_PARTNERS"      # the PDF's own metadata names another partner, quarter or content
 NO_SENDER = "NO_SENDER"                    # no --from and no internal owner address to send from
 PDF_MISSING = "PDF_MISSING"                # the manifest's PDF is not there (or points outside the folder)
-ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
 RECIPIENT_REFUSED = "RECIPIENT_REFUSED"    # the server refused recipients (some or all)
 CONNECTION = "CONNECTION"                  # cannot connect, or the connection was lost
 SMTP_ERROR = "SMTP_ERROR"                  # any other answer the server gave
@@ -119,90 +125,6 @@ class EmailResult:
             parts += [f"{self._count(SENT)} sent", f"{self._count(ALREADY_SENT)} already sent"]
         parts.append(f"{self.failed} failed")
         return ", ".join(parts)
-
-
-# --- the manifest ---------------------------------------------------------------------------------
-def read_manifest(reviews_dir: Path) -> dict[str, Any]:
-    """The quarter folder's manifest.json; a PipelineError when it is missing or not a manifest."""
-    path = Path(reviews_dir) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"no manifest.json in {reviews_dir}: "
-                            "point --reviews at a quarter folder written by `report`") from None
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"{path} cannot be read: {exc}; run `partner-review report` again") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("partners"), list):
-        raise PipelineError(f"{path} has no 'partners' list; run `partner-review report` again")
-    return manifest
-
-
-def _same_review(sent: dict[str, Any], fingerprint: str, sha: str) -> bool:
-    """Whether the partner's latest sent review is this one: the same content fingerprint (whatever the
-    bytes, the date or the library versions); for a review without one, the same bytes. A record from
-    before fingerprints (none in it) counts as this review: a send is never repeated on a guess."""
-    if fingerprint:
-        return sent.get("fingerprint", fingerprint) == fingerprint
-    return sent.get("sha256") == sha
-
-
-def _not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
-    """(code, why) when this PDF is not the review the manifest entry says it is (('', '') when it is), from
-    the identity the PDF carries in its own metadata (`pipeline.render.identity`): partner, quarter and content."""
-    found = pdf_identity(pdf)
-    if "portfolio" in found:
-        return ATTACHMENT_REFUSED, "it is the portfolio review, which never leaves the house"
-    if not found:
-        return PDF_NOT_PARTNERS, "the PDF carries no partner identity (it was not written by `partner-review report`)"
-    if str(found.get("partner_id")) != str(entry["partner_id"]):
-        return PDF_NOT_PARTNERS, f"the PDF is the review of partner {found.get('partner_id')!r}, not of {entry['partner_id']!r}"
-    if manifest.get("quarter") and found.get("quarter") != manifest.get("quarter"):
-        return PDF_NOT_PARTNERS, f"the PDF is the {found.get('quarter')} review, not the {manifest.get('quarter')} one"
-    if entry.get("fingerprint") and found.get("fingerprint") != entry.get("fingerprint"):
-        return PDF_NOT_PARTNERS, ("the PDF says something else than the review manifest.json lists; "
-                                  "run `partner-review report` again")
-    return "", ""
-
-
-def _inside(reviews_dir: Path, rel: object) -> Path | None:
-    """The manifest path resolved inside the quarter folder, or None when it is empty or escapes it."""
-    if not rel or not isinstance(rel, str):
-        return None
-    root = Path(reviews_dir).resolve()
-    path = (root / rel).resolve()
-    return path if path.is_relative_to(root) else None
-
-
-# --- files: drafts and the send log ---------------------------------------------------------------
-def read_send_log(path: Path) -> list[dict[str, Any]]:
-    """The send log's records; a line cut off by a crash is ignored."""
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
-
-
-def append_send_log(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and fsync it before the next message goes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
-    with open(path, "a+b") as f:
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":  # a previous run died mid-line: start a fresh one
-                line = b"\n" + line
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 # --- SMTP -----------------------------------------------------------------------------------------
@@ -332,36 +254,18 @@ def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | Non
         return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
 
 
-def _refuse_shared_files(reviews_dir: Path, entries: list[dict[str, Any]]) -> None:
-    """A PipelineError naming them when two partners' entries name one file (as a case-insensitive disk
-    tells names apart): then one review was overwritten by another, and nothing may be sent."""
-    from pipeline.write.outputs import name_key
-
-    owners: dict[str, list[str]] = {}
-    for e in entries:
-        path = _inside(reviews_dir, e.get("pdf"))
-        if path is not None:
-            owners.setdefault(name_key(str(path)), []).append(str(e["partner_id"]))
-    shared = {k: v for k, v in owners.items() if len(v) > 1}
-    if shared:
-        pairs = "; ".join(" and ".join(v) for v in shared.values())
-        raise PipelineError(f"partners {pairs} share one review file in manifest.json, so one review may hold "
-                            "another partner's figures: nothing was drafted or sent. Run `partner-review report` "
-                            "again (it names every partner's file uniquely), then send")
-
-
 def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | None, only: list[str] | None,
                resend: bool, echo: Callable[[str], None] | None) -> EmailResult:
     manifest = read_manifest(reviews_dir)  # read under the locks: the quarter as it is sent
     entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
-    _refuse_shared_files(reviews_dir, entries)
+    refuse_shared_files(reviews_dir, entries)
     result = EmailResult(send=send)
     if only:
         known = {str(e["partner_id"]) for e in entries}
         entries = [e for e in entries if str(e["partner_id"]) in set(only)]
         result.outcomes += [Outcome(p, status=FAILED, code=UNKNOWN_PARTNER, detail="no such partner_id in manifest.json")
                             for p in dict.fromkeys(only) if p not in known]
-    portfolio_path = _inside(reviews_dir, manifest.get("portfolio_pdf"))
+    portfolio_path = inside(reviews_dir, manifest.get("portfolio_pdf"))
     run = _Run(reviews_dir, manifest, sender, send, resend, portfolio_path,
                portfolio_path.read_bytes() if portfolio_path and portfolio_path.is_file() else None,
                _Mailer(smtp) if send else None)
@@ -408,7 +312,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
 
     pid = str(entry["partner_id"])
     out = Outcome(pid, str(entry.get("partner_name") or ""))
-    pdf_path = _inside(run.reviews_dir, entry.get("pdf"))
+    pdf_path = inside(run.reviews_dir, entry.get("pdf"))
     if pdf_path is None or not pdf_path.is_file():
         out.status, out.code, out.detail = FAILED, PDF_MISSING, f"the review PDF '{entry.get('pdf')}' is not in {run.reviews_dir}"
         return out
@@ -417,7 +321,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
                                             "the manifest names the portfolio PDF as this partner's review")
         return out
     pdf = pdf_path.read_bytes()
-    code, why = _not_partners_own(pdf, entry, run.manifest)
+    code, why = not_partners_own(pdf, entry, run.manifest)
     if why:
         out.status, out.code, out.detail = FAILED, code, f"refused to write or send {pdf_path.name}: {why}"
         return out
@@ -443,7 +347,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     sha = hashlib.sha256(pdf).hexdigest()
     fingerprint = str(entry.get("fingerprint") or "")
     before = run.last_sent.get(pid)
-    if before and not run.resend and _same_review(before, fingerprint, sha):
+    if before and not run.resend and same_review(before, fingerprint, sha):
         out.status = ALREADY_SENT
         legacy = (" by an earlier version, which could not tell what a review says"
                   if fingerprint and not before.get("fingerprint") else "")
