@@ -38,22 +38,8 @@ def serial_1900(day: dt.date) -> int:
 
 
 def write_1904(path: Path, sheets: dict[str, list[list]]) -> Path:
-    """`write_xlsx` in the 1904 date system: openpyxl writes date1904="1" and real dates as 1904 serials."""
-    from openpyxl import Workbook
-    from openpyxl.utils.datetime import CALENDAR_MAC_1904
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb = Workbook()
-    wb.epoch = CALENDAR_MAC_1904
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r, row in enumerate(rows, start=1):
-            for c, value in enumerate(row, start=1):
-                if value is not None:
-                    ws.cell(row=r, column=c, value=value)
-    wb.save(path)
-    return path
+    """`write_xlsx` in the 1904 date system."""
+    return write_xlsx(path, sheets, date1904=True)
 
 
 def registry(folder: Path) -> None:

@@ -58,13 +58,19 @@ CHECKINS: Rows = [
 
 
 def write_xlsx(path: Path, sheets: dict[str, Rows], *, hidden_sheets: Iterable[str] = (),
-               hidden_rows: dict[str, Iterable[int]] | None = None, merged: dict[str, Iterable[str]] | None = None) -> Path:
-    """Write a workbook: one sheet per entry, rows from A1 (None = blank). Returns the path."""
+               hidden_rows: dict[str, Iterable[int]] | None = None, merged: dict[str, Iterable[str]] | None = None,
+               date1904: bool = False) -> Path:
+    """Write a workbook: one sheet per entry, rows from A1 (None = blank). Returns the path. With `date1904`
+    in the 1904 date system of older Mac Excel (openpyxl writes date1904="1" and real dates as 1904 serials)."""
     from openpyxl import Workbook
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
+    if date1904:
+        from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+        wb.epoch = CALENDAR_MAC_1904
     wb.remove(wb.active)
     for name, rows in sheets.items():
         ws = wb.create_sheet(name)
