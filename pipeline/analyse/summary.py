@@ -6,13 +6,11 @@ those views decides anything again (the KPI bands are the ``status`` `kpis` gave
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from pipeline.core.frames import is_missing
+from pipeline.core.frames import count, is_missing, records, true
 from pipeline.core.schema import ATTAINMENT, BELOW_TARGET, STATUS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,8 +27,8 @@ def summary_sentences(view: PartnerView) -> list[str]:
     names = {str(k): str(n) for k, n in zip(view.kpis["kpi_id"], view.kpis["kpi_name"])} if len(view.kpis) else {}
 
     kq = view.kpi_quarterly
-    cur = _records(kq[kq["quarter"] == view.quarter.label], ("kpi_id", ATTAINMENT, STATUS))
-    counts = dict(_count(r[STATUS] for r in cur))
+    cur = records(kq[kq["quarter"] == view.quarter.label], ("kpi_id", ATTAINMENT, STATUS))
+    counts = dict(count(r[STATUS] for r in cur))
     kpi_s = (f"{counts.get('on_track', 0)} of {len(cur)} KPIs are on track this quarter"
              + (f", {counts.get('at_risk', 0)} at risk" if counts.get("at_risk", 0) else "")
              + (f", {counts.get('off_track', 0)} off track" if counts.get("off_track", 0) else "")
@@ -42,39 +40,19 @@ def summary_sentences(view: PartnerView) -> list[str]:
             kid = "" if is_missing(r["kpi_id"]) else str(r["kpi_id"])
             kpi_s += f" Furthest from target: {names.get(kid, kid)} at {float(r[ATTAINMENT]) * 100:.0f}% of target."
 
-    com = _records(view.commitments, ("party", "status", "is_open", "is_overdue"))
-    open_n = sum(_true(r.get("is_open")) for r in com)
-    overdue = [r for r in com if _true(r.get("is_overdue"))]
+    com = records(view.commitments, ("party", "status", "is_open", "is_overdue"))
+    open_n = sum(true(r.get("is_open")) for r in com)
+    overdue = [r for r in com if true(r.get("is_overdue"))]
     com_s = f"{len(com)} commitments are tracked: {open_n} open, {sum(r.get('status', '') == 'done' for r in com)} done"
     if overdue:
-        by = _count("joint" if r.get("party", "") == "joint" else party(r.get("party", "")) for r in overdue)
+        by = count("joint" if r.get("party", "") == "joint" else party(r.get("party", "")) for r in overdue)
         com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by) + ")"
     com_s += "."
 
-    fl = _records(view.flags, ("severity",))
+    fl = records(view.flags, ("severity",))
     high = sum(f["severity"] == "high" for f in fl)
     n_f = len(fl)
     flag_s = ((f"{n_f} gaps are flagged, {high or 'none'} of them high severity" if n_f > 1 else
                f"1 gap is flagged ({fl[0]['severity'] if n_f else ''} severity)") +
               "; the agenda at the end of this review proposes what to discuss." if n_f else "No gaps are flagged this quarter.")
     return [kpi_s, com_s, flag_s]
-
-
-def _records(df: pd.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
-    """The rows as dicts of those of `columns` the frame has (pd.NA as None)."""
-    cols = [c for c in columns if c in df.columns]
-    data = [[None if x is pd.NA else x for x in df[c].tolist()] for c in cols]
-    return [dict(zip(cols, row)) for row in zip(*data)]
-
-
-def _count(values: Iterable[Any]) -> list[tuple[Any, int]]:
-    """(value, count), most frequent first, ties in order of first appearance (as ``value_counts``)."""
-    seen: dict[Any, int] = {}
-    for v in values:
-        seen[v] = seen.get(v, 0) + 1
-    return sorted(seen.items(), key=lambda kv: -kv[1])
-
-
-def _true(x: object) -> bool:
-    """A flag that is set (missing counts as not set)."""
-    return not is_missing(x) and bool(x)

@@ -2,12 +2,12 @@
 `Ctx`, the names and lookups taken from one `PartnerView` once."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipeline.core.frames import count, true  # noqa: F401 - the sections import them from here
 from pipeline.render import layout as L
 from pipeline.render.layout import fmt_number, is_missing
 
@@ -77,15 +77,3 @@ def current(v: PartnerView) -> pd.DataFrame:
     return kq[kq["quarter"] == v.quarter.label]
 
 
-def count(values: Iterable[Any]) -> list[tuple[Any, int]]:
-    """(value, count), most frequent first, ties in order of first appearance: what
-    ``pd.Series(values).value_counts().items()`` gives for the few distinct values counted here."""
-    seen: dict[Any, int] = {}
-    for v in values:
-        seen[v] = seen.get(v, 0) + 1
-    return sorted(seen.items(), key=lambda kv: -kv[1])
-
-
-def true(x: object) -> bool:
-    """A flag that is set (missing counts as not set)."""
-    return not is_missing(x) and bool(x)

@@ -1,29 +1,11 @@
-"""How values read in the PDFs: numbers with their unit, percentages, changes with arrows, dates, and
-the rows of a frame as plain dicts. Pure functions, no reportlab."""
+"""How values read in the PDFs: numbers with their unit, percentages, changes with arrows, dates. Pure
+functions, no reportlab."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any, cast
-
-import pandas as pd
+from typing import cast
 
 from pipeline.core.frames import is_missing
-
-_NA = pd.NA
-
-
-def records(df: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The rows as dicts, as ``df.to_dict("records")`` gives them (pd.NA as None) at a fraction of the cost;
-    with `columns`, only those of them the frame has."""
-    if columns is None:
-        items = list(df.items())
-    else:
-        present = set(df.columns)
-        items = [(c, df[c]) for c in columns if c in present]
-    cols = [str(c) for c, _ in items]
-    data = [[None if x is _NA else x for x in col.tolist()] for _, col in items]
-    return [dict(zip(cols, row)) for row in zip(*data)]
 
 
 def fmt_number(value: object, unit: str = "count", currency: str = "") -> str:

@@ -18,7 +18,8 @@ from xml.sax.saxutils import escape
 
 import pandas as pd
 
-from pipeline.render.formats import fmt_change, fmt_date, fmt_number, fmt_pct, is_missing, records  # noqa: F401
+from pipeline.core.frames import is_missing, records  # noqa: F401 - the sections use them through layout
+from pipeline.render.formats import fmt_change, fmt_date, fmt_number, fmt_pct  # noqa: F401
 
 _NA, _NAT = pd.NA, pd.NaT
 
