@@ -276,7 +276,7 @@ def _first_worker_dies(marker: Path, original):
 def test_a_worker_killed_before_the_work_starts_the_reviews_are_drawn_here(portfolio, tmp_path, monkeypatch):
     from pipeline.run import report, workers
 
-    monkeypatch.setattr(workers, "worker_start", _first_worker_dies(tmp_path / "died", workers.worker_start))
+    monkeypatch.setattr(workers, "warm_up", _first_worker_dies(tmp_path / "died", workers.warm_up))
     result = report.run_report(portfolio, tmp_path / "out", jobs=2)
     assert (tmp_path / "died").exists()
     assert result.ok and len(result.written) == len(result.expected) > 1

@@ -1,44 +1,70 @@
-"""Run untrusted parsing in worker processes, each job under a time limit and the worker under a memory limit.
+"""The run's worker processes, one sandbox for all of them: reading untrusted workbooks, copying them for
+the feedback folder, and drawing the reviews.
 
-`run_isolated` keeps a small pool of long-lived worker processes. Each job gets a wall-clock deadline
-and each worker an address-space limit (RLIMIT_AS), so a hang, a Rust panic, an abort or an OOM in the
-native reader costs that one file, never the run: the worker is replaced and the other jobs go on.
+A `Sandbox` is a pool of worker processes (pebble's ``ProcessPool``): every job has a deadline, a worker
+that dies or passes its deadline is replaced, and the other jobs go on. Around it this module adds what
+the run needs and pebble leaves to its callers:
+
+- **How workers start.** ``spawn`` (a fresh interpreter) for the readers, which open hostile files;
+  ``fork`` where the system has it for the drawing workers, which then start with pandas, matplotlib
+  and reportlab already imported. Where ``fork`` is missing (Windows) or ``PARTNER_REVIEW_START_METHOD``
+  names another method (the suite forces ``spawn``), they start that way and work the same: nothing a
+  job needs is inherited, it comes in the job's arguments or a file they name.
+- **A memory limit per worker.** ``RLIMIT_AS`` where a process may set it (Linux); where it may not
+  (macOS refuses it, Windows has none) a watchdog thread in this process stops a worker whose resident
+  memory passes the limit during a job. `limit_memory` tells which applies; ``PARTNER_REVIEW_MEMORY_LIMIT=
+  watchdog`` uses the watchdog even where the rlimit works (the suite tests both ways).
+- **Why a worker died.** Its stdout and stderr go to a file of its own, so a native reader's failed
+  allocation ("memory allocation of ... failed") is told from a crash, and stray prints never reach the
+  terminal. A job's exception comes back as text (``crash``), never as an object this process must
+  unpickle (a Rust panic's class lives in a module only the worker has).
+- **Workers die with the run**: on Linux the kernel kills them when the run's process dies
+  (``PR_SET_PDEATHSIG``); elsewhere their task pipe closes and they exit.
+
+`run_isolated(fn, jobs, ...)` runs a batch and returns each job's ``(status, value)``; status is ``ok``,
+``timeout``, ``memory`` or ``crash``.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import importlib
+import multiprocessing
 import os
-import pickle
-import resource
-import selectors
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import IO
+from typing import Any, TypeVar
+
+from pebble import ProcessExpired, ProcessPool
 
 from pipeline.core.problems import PipelineError
 
+START_METHOD_ENV = "PARTNER_REVIEW_START_METHOD"   # fork | spawn | forkserver: how every worker starts
+MEMORY_LIMIT_ENV = "PARTNER_REVIEW_MEMORY_LIMIT"   # "watchdog": the watchdog even where RLIMIT_AS can be set
+MEMORY_EXIT = 86          # a worker's exit code after a MemoryError in a job (its state is not trusted after one)
+WATCH_SECONDS = 0.05      # how often the watchdog looks at the workers it watches
+_ERR_TAIL = 65536         # how much of a dead worker's stderr is read to tell why it died
 
-def run_isolated(fn, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb: int,
-                 workers: int | None = None) -> dict[str, tuple[str, object]]:
-    """Run ``fn(*args)`` for each ``(key, args)`` in worker processes; key -> (status, value).
+Outcome = tuple[str, object]
+K = TypeVar("K")
 
-    status is ``ok`` (value = the return value), ``timeout`` (the job passed ``seconds`` and its worker
-    was killed), ``memory`` (MemoryError, or the native reader aborted on a failed allocation under the
-    ``memory_mb`` address-space limit) or ``crash`` (value = what is known). A dead worker is replaced;
-    the other jobs go on. ``fn`` must be a module-level function (the workers import it by name).
-    """
-    if not jobs:
-        return {}
-    module_file = sys.modules[fn.__module__].__file__
-    assert module_file is not None  # fn is a module-level function of an imported module
-    root = Path(module_file).resolve().parent
-    for _ in range(fn.__module__.count(".")):
-        root = root.parent
-    with _Pool(f"{fn.__module__}:{fn.__qualname__}", memory_mb, workers or default_workers(len(jobs)), str(root)) as pool:
-        return pool.run(jobs, seconds)
+
+class WorkerStartError(PipelineError):
+    """The worker processes die before they are ready (a broken installation): stops every review."""
+
+
+class SandboxBroken(Exception):
+    """The pool stopped: a worker died between jobs, so pebble can no longer tell which job it held.
+    ``pending`` maps the futures of the jobs whose outcome is unknown to their keys."""
+
+    def __init__(self, pending: dict):
+        super().__init__(f"the worker pool stopped with {len(pending)} jobs unfinished")
+        self.pending = pending
+        self.keys = list(pending.values())
 
 
 def available_cores() -> int:
@@ -52,200 +78,265 @@ def default_workers(jobs: int) -> int:
     return max(1, min(jobs, available_cores(), 8))
 
 
-class WorkerStartError(PipelineError):
-    """The worker processes die before they are ready (a broken installation): stops every review."""
+def start_method(preferred: str) -> str:
+    """How workers start: ``PARTNER_REVIEW_START_METHOD`` when set and available, else `preferred` when the
+    system has it, else ``spawn`` (which every system has)."""
+    available = multiprocessing.get_all_start_methods()
+    for method in (os.environ.get(START_METHOD_ENV, "").strip().lower(), preferred):
+        if method in available:
+            return method
+    return "spawn"
 
 
-class _Worker:
-    def __init__(self, target: str, memory_mb: int, root: str):
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker; kill() closes it
-        env = dict(os.environ)
-        paths = dict.fromkeys([str(Path(__file__).resolve().parent.parent), root])  # pipeline's and the target's
-        env["RUST_BACKTRACE"] = "0"
-        env["PYTHONPATH"] = os.pathsep.join([*paths, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.core.sandbox import worker_main; worker_main()", target, str(memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=tempfile.gettempdir(), env=env)
-        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
-        self.stdin: IO[bytes] = self.proc.stdin
-        self.stdout: IO[bytes] = self.proc.stdout
-        self.queue: list[str] = []     # jobs sent, in the order the worker runs them
-        self.deadline = 0.0
-        self.err_mark = 0
-        self.ready = False
+def limit_memory(memory_mb: int) -> str:
+    """Limit this process's address space to `memory_mb`: ``rlimit`` when that worked, ``watchdog`` when
+    the system refuses it (or ``PARTNER_REVIEW_MEMORY_LIMIT=watchdog``), so the caller watches instead."""
+    if os.environ.get(MEMORY_LIMIT_ENV, "").strip().lower() == "watchdog":
+        return "watchdog"
+    try:
+        import resource
 
-    def send(self, key: str, args: tuple, seconds: float) -> None:
-        data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
-        if not self.queue:
-            self.start_head(seconds)
-        self.queue.append(key)
-        self.stdin.write(len(data).to_bytes(8, "little") + data)
-        self.stdin.flush()
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_mb * 2**20
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, AttributeError, ValueError, OSError):
+        return "watchdog"
+    return "rlimit"
 
-    def start_head(self, seconds: float) -> None:
-        """The job at the head of the queue starts now: its deadline, and where its stderr begins."""
-        self.deadline = time.monotonic() + seconds
-        self.err_mark = os.fstat(self.stderr.fileno()).st_size
 
-    def receive(self) -> tuple[str, object] | None:
-        """The next message, or None when the worker died. Reads unbuffered, exactly one message, so
-        the selector still sees whatever follows in the pipe."""
-        head = self._read_exact(8)
-        if head is None:
-            return None
-        data = self._read_exact(int.from_bytes(head, "little"))
-        return None if data is None else pickle.loads(data)
+class Sandbox:
+    """A pool of `workers` processes. ``with Sandbox(...) as box:`` then `submit` jobs and read their
+    outcomes from `outcomes`; leaving the block stops the workers and removes their folder.
 
-    def _read_exact(self, size: int) -> bytes | None:
-        fd = self.stdout.fileno()
-        parts, left = [], size
-        while left:
-            chunk = os.read(fd, min(left, 1 << 22))
-            if not chunk:
-                return None
-            parts.append(chunk)
-            left -= len(chunk)
-        return b"".join(parts)
+    `preload` names modules every worker imports before its memory limit is set; `prepare` (a
+    module-level function, called with no arguments) is each worker's set-up, e.g. warming up fonts.
+    """
 
-    def death(self) -> tuple[str, object]:
-        """Why the worker died: memory when the native reader could not allocate, else a crash."""
-        code = self.proc.wait()
-        fd = self.stderr.fileno()
-        end = os.fstat(fd).st_size
-        start = max(self.err_mark, end - 65536)
-        tail = os.pread(fd, end - start, start).decode("utf-8", "replace")  # pread: the offset is shared with the child
+    def __init__(self, workers: int, *, start: str = "spawn", memory_mb: int | None = None,
+                 preload: tuple[str, ...] = (), prepare: Callable[[], None] | None = None):
+        self.size, self.memory_mb = workers, memory_mb
+        self.method = start_method(start)
+        self.folder = Path(tempfile.mkdtemp(prefix="partner-review-workers-"))
+        parent = None if self.method == "forkserver" else os.getpid()   # a forkserver's workers are its children
+        self.pool = ProcessPool(max_workers=workers, initializer=_worker_init,
+                                initargs=(str(self.folder), memory_mb, parent, preload, prepare),
+                                context=multiprocessing.get_context(self.method))
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        if memory_mb:
+            self._watchdog = threading.Thread(target=self._watch, name="partner-review-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Start the workers now (pebble starts them at the first job), so that they set up meanwhile."""
+        self.submit(int, (), seconds=60)
+
+    @property
+    def broken(self) -> bool:
+        return not self.pool.active
+
+    def submit(self, fn: Callable, args: tuple, *, seconds: float) -> cf.Future:
+        """Run ``fn(*args)`` in a worker, stopped after `seconds`; `fn` must be a module-level function."""
+        return self.pool.schedule(_job, args=(fn, args), timeout=seconds)
+
+    def outcome(self, future: cf.Future) -> Outcome:
+        """A finished job's ``(status, value)``."""
+        try:
+            return future.result(timeout=0)
+        except cf.TimeoutError as exc:
+            return "timeout", exc.args[1] if len(exc.args) > 1 else None
+        except ProcessExpired as exc:
+            return self._death(exc.pid, exc.exitcode)
+        except Exception as exc:   # what pebble itself reports: a job or result it could not pickle
+            return "crash", f"{type(exc).__name__}: {exc}"
+
+    def outcomes(self, futures: dict[cf.Future, K]) -> Iterator[tuple[K, Outcome]]:
+        """``(key, outcome)`` for each future, as they finish. Raises `SandboxBroken` with the keys not
+        finished when the pool stops (pebble then never finishes them)."""
+        pending = dict(futures)
+        while pending:
+            done, _ = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            stopped = not done and self.broken
+            for future in done:
+                if isinstance(future.exception(), BrokenProcessPool):  # pebble aborts what it held
+                    stopped = True
+                else:
+                    yield pending.pop(future), self.outcome(future)
+            if stopped:
+                raise SandboxBroken(pending)
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.pool.stop()
+            self.pool.join(timeout=10)
+        except Exception:
+            pass
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=2)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- why a worker died, and the watchdog ---------------------------------------------------------
+
+    def _death(self, pid: int | None, code: int | None) -> Outcome:
+        """Memory when the job ran out of it (a MemoryError, the watchdog, or the native reader's failed
+        allocation), else a crash with the last line the worker wrote."""
+        if pid is not None and (self.folder / f"{pid}.oom").exists():
+            return "memory", f"the worker passed {self.memory_mb} MB"
+        tail = ""
+        if pid is not None:
+            start = _int((self.folder / f"{pid}.job"), 0)
+            try:
+                with open(self.folder / f"{pid}.err", "rb") as fh:
+                    end = fh.seek(0, os.SEEK_END)
+                    fh.seek(max(start, end - _ERR_TAIL))
+                    tail = fh.read().decode("utf-8", "replace")
+            except OSError:
+                pass
         if "memory allocation" in tail or "MemoryError" in tail or "out of memory" in tail.lower():
             return "memory", tail.strip()[:300]
         lines = [ln for ln in tail.strip().splitlines() if ln.strip()]
         return "crash", f"exit code {code}" + (f": {lines[-1][-200:]}" if lines else "")
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for fh in (self.stdin, self.stdout, self.stderr):
+    def _watch(self) -> None:
+        """Stop a worker whose resident memory passes the limit during a job, where RLIMIT_AS could not be
+        set (the worker left a ``.watch`` file). Only during a job (its ``.job`` file), so a worker is never
+        killed while it hands a result back."""
+        import psutil
+
+        limit = (self.memory_mb or 0) * 2**20
+        while not self._stop.wait(WATCH_SECONDS):
+            for watch in self.folder.glob("*.watch"):
+                job = watch.with_suffix(".job")
+                try:
+                    if not job.exists():
+                        continue
+                    proc = psutil.Process(int(watch.stem))
+                    if proc.memory_info().rss > limit and job.exists():
+                        watch.with_suffix(".oom").touch()
+                        proc.kill()
+                except (ValueError, OSError, psutil.Error):
+                    continue
+
+
+def run_isolated(fn: Callable, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb: int,
+                 workers: int | None = None) -> dict[str, Outcome]:
+    """Run ``fn(*args)`` for each ``(key, args)`` in spawned worker processes; key -> (status, value).
+
+    status is ``ok`` (value = the return value), ``timeout`` (the job passed ``seconds`` and its worker
+    was stopped), ``memory`` (the job needed more than ``memory_mb``) or ``crash`` (value = what is known).
+    A dead worker is replaced and the other jobs go on. When the pool itself stops (a worker died between
+    jobs), the unfinished jobs run once more in a new pool, and are a ``crash`` if that one stops too.
+    `WorkerStartError` when no worker gets as far as its first job (a broken installation)."""
+    results: dict[str, Outcome] = {}
+    args_of = dict(jobs)
+    todo = [key for key, _ in jobs]
+    for attempt in (1, 2):
+        if not todo:
+            break
+        with Sandbox(workers or default_workers(len(todo)), start="spawn", memory_mb=memory_mb,
+                     preload=(fn.__module__,)) as box:
+            futures = {box.submit(fn, args_of[key], seconds=seconds): key for key in todo}
             try:
-                fh.close()
+                for key, outcome in box.outcomes(futures):
+                    results[key] = outcome
+                todo = []
+            except SandboxBroken as exc:
+                if not any(box.folder.glob("*.ready")):
+                    raise WorkerStartError(f"the worker processes cannot start ({_start_failure(box)})") from None
+                todo = exc.keys
+                if attempt == 2:
+                    results.update((key, ("crash", "its worker process stopped between jobs")) for key in todo)
+    return results
+
+
+def _start_failure(box: Sandbox) -> str:
+    """The last line a worker that could not start wrote."""
+    for err in sorted(box.folder.glob("*.err")):
+        lines = [ln for ln in err.read_text("utf-8", "replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1][-200:]
+    return "they exit before they are ready"
+
+
+# --- in the worker -----------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}   # this worker's folder and pid (set by _worker_init)
+
+
+def _worker_init(folder: str, memory_mb: int | None, parent: int | None, preload: tuple[str, ...],
+                 prepare: Callable[[], None] | None) -> None:
+    """A worker's start: die with the run, stdout and stderr into its own file, imports and set-up,
+    then the memory limit (or a note asking the run's watchdog to keep it)."""
+    _die_with_parent(parent)
+    pid = os.getpid()
+    err = os.open(os.path.join(folder, f"{pid}.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(err, 2)
+    os.dup2(err, 1)   # stray prints from libraries stay out of the terminal and the manifest
+    os.close(err)
+    os.environ["RUST_BACKTRACE"] = "0"
+    for name in preload:
+        importlib.import_module(name)
+    if prepare is not None:
+        prepare()
+    if memory_mb and limit_memory(memory_mb) == "watchdog":
+        Path(folder, f"{pid}.watch").write_text(str(memory_mb))
+    _WORKER.update(folder=folder, pid=pid)
+    Path(folder, f"{pid}.ready").touch()
+
+
+def _job(fn: Callable, args: tuple) -> Outcome:
+    """A job in the worker: ``("ok", value)`` or ``("crash", text)``; after a MemoryError the worker exits
+    (its ``.oom`` file tells why). While the job runs its ``.job`` file holds where its stderr starts."""
+    folder, pid = _WORKER.get("folder"), _WORKER.get("pid")
+    mark = os.path.join(folder, f"{pid}.job") if folder else ""
+    if mark:
+        with open(mark, "w") as fh:
+            fh.write(str(os.fstat(2).st_size))
+    try:
+        return "ok", fn(*args)
+    except MemoryError:
+        if folder:
+            Path(folder, f"{pid}.oom").touch()
+        os._exit(MEMORY_EXIT)
+    except BaseException as exc:   # a Rust panic surfaces as a BaseException subclass
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return "crash", f"{type(exc).__name__}: {exc}"
+    finally:
+        if mark:
+            try:
+                os.unlink(mark)
             except OSError:
                 pass
 
 
-class _Pool:
-    def __init__(self, target: str, memory_mb: int, size: int, root: str):
-        self.target, self.memory_mb, self.size, self.root = target, memory_mb, size, root
-        self.workers: list[_Worker] = []
-        self.failed_starts = 0
-
-    def __enter__(self) -> _Pool:
-        self.workers = [_Worker(self.target, self.memory_mb, self.root) for _ in range(self.size)]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for w in self.workers:
-            try:
-                w.stdin.close()
-            except OSError:
-                pass
-        for w in self.workers:
-            try:
-                w.proc.wait(timeout=2)
-            except Exception:
-                pass
-            w.kill()
-
-    def _replace(self, w: _Worker) -> None:
-        if not w.ready:
-            self.failed_starts += 1
-            if self.failed_starts >= 3:
-                reason = w.death()[1]
-                raise WorkerStartError(f"the reader process cannot start ({reason})")
-        w.kill()
-        self.workers[self.workers.index(w)] = _Worker(self.target, self.memory_mb, self.root)
-
-    def run(self, jobs: list[tuple[str, tuple]], seconds: float, depth: int = 2) -> dict[str, tuple[str, object]]:
-        """Each worker holds up to ``depth`` jobs so it never waits for the parent between small files;
-        the deadline runs for the job at the head of its queue only."""
-        args_of = dict(jobs)
-        pending = [key for key, _ in reversed(jobs)]
-        results: dict[str, tuple[str, object]] = {}
-
-        def lost(w: _Worker, status: tuple[str, object] | None) -> None:
-            """Replace a dead (or doomed) worker; the head job gets ``status``, the queued ones go back."""
-            queue = w.queue
-            if queue and status is not None:
-                results[queue.pop(0)] = status
-            pending.extend(reversed(queue))
-            w.queue = []
-            self._replace(w)
-
-        while len(results) < len(jobs):
-            for w in list(self.workers):
-                while w.ready and len(w.queue) < depth and pending:
-                    key = pending.pop()
-                    try:
-                        w.send(key, args_of[key], seconds)
-                    except OSError:
-                        pending.append(key)
-                        lost(w, w.death())
-                        break
-            busy = [w for w in self.workers if w.queue]
-            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic()) if busy else None
-            with selectors.DefaultSelector() as sel:
-                for w in self.workers:
-                    sel.register(w.stdout, selectors.EVENT_READ, w)
-                events = sel.select(timeout)
-            for event, _ in events:
-                w = event.data
-                msg = w.receive()
-                if msg is None:
-                    lost(w, w.death())
-                elif msg[0] == "ready":
-                    w.ready = True
-                else:
-                    results[w.queue.pop(0)] = msg
-                    w.start_head(seconds)
-                    if msg[0] == "memory":  # the worker exits after a MemoryError
-                        lost(w, None)
-            now = time.monotonic()
-            for w in list(self.workers):
-                if w.queue and now >= w.deadline:
-                    lost(w, ("timeout", seconds))
-        return results
-
-
-def worker_main() -> None:
-    """Entry point of a worker process: argv = target ('module:function'), memory limit in MB."""
-    target, memory_mb = sys.argv[1], int(sys.argv[2])
-    module, name = target.split(":")
-    fn = getattr(importlib.import_module(module), name)
-    import python_calamine  # noqa: F401  (loaded once, before the limit)
-
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_mb * 2**20
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stray prints from libraries must not corrupt the protocol
-    inp = sys.stdin.buffer
-
-    def send(msg: object) -> None:
-        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(len(data).to_bytes(8, "little") + data)
-        out.flush()
-
-    send(("ready", None))
-    while True:
-        head = inp.read(8)
-        if len(head) < 8:
-            return
-        args = pickle.loads(inp.read(int.from_bytes(head, "little")))
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: have the kernel kill this worker when the run's process dies, even mid-job. Elsewhere the
+    worker's task pipe closes with the run, and pebble's worker loop then exits."""
+    if sys.platform.startswith("linux"):
         try:
-            send(("ok", fn(*args)))
-        except MemoryError:
-            send(("memory", None))
-            return
-        except BaseException as exc:  # a Rust panic surfaces as a BaseException subclass
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            send(("crash", f"{type(exc).__name__}: {exc}"))
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
+
+
+def _int(path: Path, default: int) -> int:
+    try:
+        return int(path.read_text() or default)
+    except (OSError, ValueError):
+        return default

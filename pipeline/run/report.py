@@ -2,8 +2,8 @@
 charts and PDFs per partner (in parallel, reused from the cache when nothing they show changed) ->
 portfolio -> audit files (flags.csv, reconciled.xlsx, feedback workbooks, manifest.json).
 
-The worker processes (`Workers`, ``--jobs``, default the cores) are forked first and set up matplotlib
-and reportlab while this process reads and analyses; they then receive the analysis once and write the
+The worker processes (`Workers`, ``--jobs``, default the cores) start first and set up matplotlib and
+reportlab while this process reads and analyses; they then receive the analysis once and write the
 portfolio, reconciled.xlsx and the partner reviews the cache does not hold, while this process records
 the history, copies the cached reviews and writes flags.csv and the feedback workbooks.
 
@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -140,13 +139,17 @@ def _write_portfolio(target: Path) -> float:
     return time.process_time() - t0
 
 
-def _side(future: Any, job: Callable[[Path], float], target: Path, analysis: Any) -> float:
-    """The result of a portfolio or reconciled.xlsx job; written by this process if its worker died."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        RUN["analysis"] = analysis
-        return job(target)
+def _side(workers: Workers, future: Any, job: Callable[[Path], float], target: Path) -> float:
+    """The CPU seconds of a portfolio or reconciled.xlsx job; written by this process if its worker died."""
+    status, value = workers.outcome(future)
+    return cast(float, value) if status == "ok" else job(target)
+
+
+def _not_drawn(status: str, value: object) -> str:
+    """Why a partner's review is missing when its worker did not come back."""
+    if status == "timeout":
+        return f"not drawn: drawing it took longer than {value} s; run the report again"
+    return f"not drawn: a worker process died ({value}); run the report again"
 
 
 def _write_reconciled(target: Path) -> float:
@@ -225,15 +228,13 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
 
     portfolio_name = outputs.portfolio_pdf_name(q.label)
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
-    jobs = workers.jobs
     progress("charts and PDFs", 0, len(expected))
     workers.start(analysis, Path(output_dir))
-    pool = workers.pool
     try:
         # the two longest jobs first; this process meanwhile records the history, works out which
         # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
-        side = {"portfolio": pool.submit(_write_portfolio, qdir / portfolio_name),
-                "reconciled.xlsx": pool.submit(_write_reconciled, qdir / "reconciled.xlsx")}
+        side = {"portfolio": workers.submit(_write_portfolio, qdir / portfolio_name),
+                "reconciled.xlsx": workers.submit(_write_reconciled, qdir / "reconciled.xlsx")}
         history.record(analysis)
         history.close()
         tasks: list[_Task] = []
@@ -246,49 +247,42 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
             task = _Task(pid, qdir / names[pid], cache_folder if key else None, key, fingerprint)
             hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
             (cached if hit else tasks).append(task)
-        chunk = max(1, min(8, len(tasks) // (jobs * 8)))
-        rendered: list[Any] = [pool.map(_render_partner, tasks, chunksize=chunk)]
-        reused, retry, broken = [], [], None
+        drawing = {workers.submit(_render_partner, task): task for task in tasks}
+        reused = []
         for task in cached:
             r = _from_cache(task)
             if r is None:  # a damaged entry: deleted by cache.get, rendered afresh
-                try:
-                    retry.append(pool.submit(_render_partner, task))
-                except BrokenProcessPool as exc:
-                    broken = exc
+                drawing[workers.submit(_render_partner, task)] = task
             else:
                 reused.append(r)
-        rendered += [reused, (f.result() for f in retry)]
         atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
         replace_folder(qdir / "feedback", lambda tmp: write_feedback(
             Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
         keys_used, entries = [], {}
-        done = 0
-        for batch in rendered:
-            try:
-                for r in batch:
-                    done += 1
-                    if r.error:
-                        result.failed[r.partner_id] = r.error
-                    else:
-                        result.written[r.partner_id] = r.pdf
-                        entries[r.partner_id] = r.entry
-                        keys_used.append(r.key)
-                    if r.reused:
-                        result.reused.append(r.partner_id)
-                    result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
-                    result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
-                    progress("charts and PDFs", done, len(expected))
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory): the rest of this batch is lost
-                broken = exc
-        for pid in expected:
-            if broken is not None and pid not in result.written and pid not in result.failed:
-                result.failed[pid] = f"not drawn: a worker process died ({broken}); run the report again"
+
+        def drawn(r: _Rendered) -> None:
+            if r.error:
+                result.failed[r.partner_id] = r.error
+            else:
+                result.written[r.partner_id] = r.pdf
+                entries[r.partner_id] = r.entry
+                keys_used.append(r.key)
+            if r.reused:
+                result.reused.append(r.partner_id)
+            result.timings["charts"] = result.timings.get("charts", 0.0) + r.chart_s
+            result.timings["pdfs"] = result.timings.get("pdfs", 0.0) + r.pdf_s
+            progress("charts and PDFs", len(result.written) + len(result.failed), len(expected))
+
+        for r in reused:
+            drawn(r)
+        for task, (status, value) in workers.outcomes(drawing):
+            drawn(cast(_Rendered, value) if status == "ok"
+                  else _Rendered(partner_id=task.partner_id, error=_not_drawn(status, value)))
         progress("portfolio")
-        result.timings["portfolio"] = _side(side["portfolio"], _write_portfolio, qdir / portfolio_name, analysis)
+        result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
         progress("audit files")
-        result.timings["reconciled.xlsx"] = _side(side["reconciled.xlsx"], _write_reconciled,
-                                                  qdir / "reconciled.xlsx", analysis)
+        result.timings["reconciled.xlsx"] = _side(workers, side["reconciled.xlsx"], _write_reconciled,
+                                                  qdir / "reconciled.xlsx")
     finally:
         history.close()
     if cache_folder is not None:

@@ -1,101 +1,104 @@
-"""The worker processes that chart and render a run's reviews, and where each job finds the analysis.
+"""The worker processes that draw a run's reviews, and where each job finds the analysis.
 
-`Workers` forks them first, so that they import and set up matplotlib and reportlab while the main
-process reads and analyses; `start` then hands each of them the analysis once, through a private file in
-the output folder (a few bytes through a queue, so it never blocks, even when a worker has died). A
-worker dies with its parent. With ``jobs <= 1`` (or when the workers died before any work) the jobs run in
-this process (`Serial`). `RUN` holds the analysis where the jobs run.
+`Workers` starts them first (a `pipeline.core.sandbox.Sandbox`: forked where the system can fork, so they
+start with what this process has imported; spawned elsewhere), so that they set up matplotlib and
+reportlab while this process reads and analyses. `start` then pickles the analysis once into a private
+file in the output folder; every job names that file and a worker loads it at its first job (`with_analysis`),
+so nothing is inherited and spawn works the same as fork. With ``jobs <= 1``, or when the pool stopped
+before the work, the jobs run in this process. `RUN` holds the analysis where the jobs run.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import gc
 import os
 import pickle
-import queue
-from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-# this run's Analysis where the jobs run: each worker's copy (see `Workers.start`), or this process's own
+from pipeline.core.sandbox import Outcome, Sandbox, SandboxBroken
+
+# this run's Analysis where the jobs run: a worker's copy (loaded by `with_analysis`), or this process's own
 RUN: dict[str, Any] = {}
-
-
-class Serial:
-    """The pool's interface, run in this process: for --jobs 1, or when the workers died before the work."""
-
-    def __enter__(self) -> Serial:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable, arg: Any) -> Any:
-        from concurrent.futures import Future
-
-        fut: Future = Future()
-        fut.set_result(fn(arg))
-        return fut
-
-    def map(self, fn: Callable, items: list, chunksize: int = 1) -> Any:
-        return map(fn, items)
+DRAW_SECONDS = 900.0   # a job that draws for longer is stopped and its review reported as not drawn
+K = TypeVar("K")
 
 
 class Workers:
-    """The worker processes of a run, forked before the workbooks are read, so that they import and set up
-    matplotlib and reportlab while this process reads and analyses. `start` hands each of them the
-    analysis, pickled, once (a worker waits for it before its first job). With ``jobs <= 1`` the jobs
-    run in this process (`Serial`). Leaving the block before `start` releases the waiting workers."""
+    """The drawing workers of a run. ``submit(fn, arg)`` runs ``fn(arg)`` with `RUN` holding the analysis;
+    `outcomes` gives each job's ``(status, value)`` as in `pipeline.core.sandbox`, running here what a
+    stopped pool left undone."""
 
     def __init__(self, jobs: int):
-        self.jobs, self.inbox, self.started, self.blob = jobs, None, False, ""
-        if jobs <= 1:
-            self.pool: Any = Serial()
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        self.inbox = context.Queue()
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_start,
-                                        initargs=(self.inbox, os.getpid()))
-        self.pool.submit(int)  # forks every worker now (a fork pool starts them all at its first job)
+        self.jobs, self.blob = jobs, ""
+        self.box: Sandbox | None = None
+        self._calls: dict[cf.Future, tuple[Callable, Any]] = {}
+        if jobs > 1:
+            self.box = Sandbox(jobs, start="fork", prepare=warm_up)
+            self.box.open()
 
     def start(self, analysis: Any, folder: Path) -> None:
-        """Hand the workers the analysis: pickled into a private file in `folder` (the output folder) whose
-        path each of them is sent (a few bytes, so this never blocks, even when a worker has died). The
-        file is removed at the end of the run; one left by a killed run is removed by the next."""
-        if self.inbox is None:
-            RUN["analysis"] = analysis
-        else:
-            import tempfile
+        """Hand the workers the analysis: pickled into a private file in `folder` (the output folder), which
+        every job names. The file is removed at the end of the run; one left by a killed run is removed by
+        the next. This process keeps the analysis too, for the jobs it runs itself."""
+        RUN["analysis"] = analysis
+        if self.box is None:
+            return
+        if self.box.broken:   # a worker died before any work (killed, out of memory): draw here
+            self._local()
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(".run-*.analysis"):  # left by a run that was killed
+            if not _alive(old.name.split("-")[1]):
+                old.unlink(missing_ok=True)
+        fd, self.blob = tempfile.mkstemp(prefix=f".run-{os.getpid()}-", suffix=".analysis", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-            folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.glob(".run-*.analysis"):  # left by a run that was killed
-                if not _alive(old.name.split("-")[1]):
-                    old.unlink(missing_ok=True)
-            fd, self.blob = tempfile.mkstemp(prefix=f".run-{os.getpid()}-", suffix=".analysis", dir=folder)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            for _ in range(self.jobs):
-                self.inbox.put(self.blob)
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> cf.Future:
+        """``fn(arg)`` in a worker (`fn` a module-level function), or here when there are none."""
+        if self.box is not None:
             try:
-                self.pool.submit(int)
-            except BrokenProcessPool:  # a worker died before any work (killed, out of memory): draw here
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = Serial()
-                RUN["analysis"] = analysis
-        self.started = True
+                future = self.box.submit(with_analysis, (self.blob, fn, arg), seconds=DRAW_SECONDS)
+                self._calls[future] = (fn, arg)
+                return future
+            except RuntimeError:   # the pool stopped
+                self._local()
+        future = cf.Future()
+        future.set_result(_here(fn, arg))
+        return future
+
+    def outcomes(self, futures: dict[cf.Future, K]) -> Iterator[tuple[K, Outcome]]:
+        """``(key, (status, value))`` for each future as it finishes; when the pool stops, the jobs it left
+        undone run here."""
+        if self.box is None:
+            for future, key in futures.items():
+                yield key, future.result()
+            return
+        calls = dict(self._calls)
+        try:
+            yield from self.box.outcomes(futures)
+        except SandboxBroken as exc:
+            self._local()
+            for future, key in exc.pending.items():
+                yield key, _here(*calls[future])
+
+    def outcome(self, future: cf.Future) -> Outcome:
+        return next(value for _key, value in self.outcomes({future: None}))
+
+    def _local(self) -> None:
+        if self.box is not None:
+            self.box.close()
+            self.box = None
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.inbox is not None and not self.started:
-                for _ in range(self.jobs):
-                    self.inbox.put(None)
-            self.pool.__exit__(*exc)
+            self._local()
         finally:
             RUN.clear()
             if self.blob:
@@ -103,6 +106,13 @@ class Workers:
                     os.unlink(self.blob)
                 except OSError:
                     pass
+
+
+def _here(fn: Callable[[Any], Any], arg: Any) -> Outcome:
+    try:
+        return "ok", fn(arg)
+    except Exception as exc:
+        return "crash", f"{type(exc).__name__}: {exc}"
 
 
 def _alive(pid: str) -> bool:
@@ -115,13 +125,22 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def worker_start(inbox: Any, parent: int) -> None:
-    """Worker: set up what drawing needs (imports, fonts, the chart figure), then wait for the analysis.
-    A worker never outlives the run: it ends when its parent does (killed, or stopped before `start`)."""
-    _die_with_parent(parent)
-    try:  # below the parent: while it reads and analyses, the warm-up only takes what the parent leaves
+def with_analysis(blob: str, fn: Callable[[Any], Any], arg: Any) -> Any:
+    """Worker: ``fn(arg)`` with `RUN` holding the analysis pickled in `blob`, loaded at the first job."""
+    if RUN.get("blob") != blob:
+        with open(blob, "rb") as fh:
+            RUN["analysis"] = pickle.load(fh)
+        RUN["blob"] = blob
+        gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
+    return fn(arg)
+
+
+def warm_up() -> None:
+    """Worker: set up what drawing needs (imports, fonts, the chart figure) while the run reads and analyses,
+    below the run's priority, so the warm-up only takes what the run leaves."""
+    try:
         os.nice(2)
-    except OSError:
+    except (OSError, AttributeError):
         pass
     try:
         import importlib
@@ -134,28 +153,3 @@ def worker_start(inbox: Any, parent: int) -> None:
         _chart()
     except Exception:
         pass
-    while True:  # wait for the analysis, but notice a parent gone
-        try:
-            path = inbox.get(timeout=1.0)
-            break
-        except queue.Empty:
-            if os.getppid() != parent:
-                os._exit(1)
-    if path is not None:
-        with open(path, "rb") as fh:
-            RUN["analysis"] = pickle.load(fh)
-        gc.freeze()  # the analysis is never garbage: the collector need not walk it for every PDF
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this worker when its parent dies, even while it waits for a job."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # elsewhere the wait above still notices
-    if os.getppid() != parent:  # the parent died before the call
-        os._exit(1)
