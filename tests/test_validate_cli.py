@@ -135,7 +135,8 @@ def test_text_output_lists_where_and_the_fix(tmp_path):
     result = validate(tmp_path)
     assert result.exit_code == 1
     line = next(line for line in result.output.splitlines() if "VALUE_NOT_NUMBER" in line)
-    assert "more.xlsx › Actuals › D2" in line and "type a plain number" in line
+    assert "more.xlsx › Actuals › D2" in line and "partner ACME, KPI deals, 2026-Q3: 'n/a' is not a number" in line
+    assert "leave the cell blank when there is no figure yet" in line  # the hint fits the value
     assert "problems found: 1 error" in result.output
 
 

@@ -36,9 +36,19 @@ def default_quarter(rec: Reconciled) -> Quarter | None:
     return quarters[-1] if quarters else None
 
 
-def flagged_partner_ids(rec: Reconciled) -> list[str]:
-    """Partners that get flags and a health score: every registered partner not ended."""
-    return [str(p) for p in rec.active_partner_ids()]
+def reviewed_partner_ids(rec: Reconciled, quarter: Quarter) -> tuple[list[str], dict[str, Quarter]]:
+    """The partners reviewed for `quarter` (flags, a health score, a review), in registry order, and those
+    left out because they had not begun: their first actual, own target or check-in (`Reconciled.first_quarters`)
+    is later than the quarter. A partner with nothing on record at all is reviewed (and has too little
+    to measure): the registry says it is a partner."""
+    first = rec.first_quarters()
+    reviewed, not_yet = [], {}
+    for pid in map(str, rec.active_partner_ids()):
+        if pid in first and first[pid].index > quarter.index:
+            not_yet[pid] = first[pid]
+        else:
+            reviewed.append(pid)
+    return reviewed, not_yet
 
 
 def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | History | None = None,
@@ -50,7 +60,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
         history = history.snapshot(quarter, TRACK_QUARTERS)
     config = rec.config
     defs = kpi_definitions(rec.kpis)
-    partner_ids = flagged_partner_ids(rec)
+    partner_ids, not_yet = reviewed_partner_ids(rec, quarter)
     recorded = history.kpi_values if history is not None else None
     kq, conflicts = kpi_tables(rec.kpi_values, rec.targets, rec.kpis, config, quarter.index, recorded)
     previous = history.commitments if history is not None else None
@@ -78,7 +88,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes,
-                    as_of=as_of or dt.date.today(), thresholds=thresholds)
+                    as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet)
 
 
 class _PartnerSlices:

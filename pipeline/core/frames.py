@@ -105,6 +105,24 @@ class Reconciled:
         p = self.partners
         return list(p.loc[p["status"] != "ended", "partner_id"])
 
+    def has_figures(self, quarter: Quarter) -> bool:
+        """Whether any partner has an actual or a target in `quarter` (a default ``*`` target counts)."""
+        return bool((self.kpi_values["quarter"] == quarter.label).any()
+                    or (self.targets["quarter"] == quarter.label).any())
+
+    def first_quarters(self) -> dict[str, Quarter]:
+        """Each partner's first quarter on record: its earliest actual, own target or check-in. A default
+        ``*`` target is nobody's evidence, and a commitment has no date it was made, so neither counts."""
+        own_targets = self.targets[~self.targets["from_default"].astype(bool)] if len(self.targets) else self.targets
+        seen = pd.concat([f[["partner_id", "quarter"]] for f in (self.kpi_values, own_targets, self.checkins)])
+        seen = seen.dropna()
+        first: dict[str, Quarter] = {}
+        for pid, label in zip(seen["partner_id"].astype(str), seen["quarter"].astype(str)):
+            q = Quarter.parse(label)
+            if pid not in first or q.index < first[pid].index:
+                first[pid] = q
+        return first
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -179,6 +197,8 @@ class Analysis:
     disagreements: pd.DataFrame | None = None    # where the two sides' figures differ
     changes: dict[str, list[str]] = field(default_factory=dict)  # partner_id -> what changed, in sentences
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)
+    reviewed: list[str] = field(default_factory=list)  # the partners reviewed (`analyse.analysis.reviewed_partner_ids`)
+    not_yet: dict[str, Quarter] = field(default_factory=dict)  # active partners whose first quarter is later
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)

@@ -55,7 +55,7 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     "SHEET_EMPTY": (NOTE, "sheet '{sheet}' has a header but no data rows", "nothing to do if that is expected"),
     # --- rows and values -------------------------------------------------------------------------
     "ROW_MISSING_REQUIRED": (ERROR, "required value '{column}' is blank; the row was excluded", "fill in {column}"),
-    "VALUE_NOT_NUMBER": (ERROR, "'{value}' is not a number; the value was excluded (not read as zero)", "type a plain number such as 1234.5"),
+    "VALUE_NOT_NUMBER": (ERROR, "'{value}' is not a number; the value was excluded (not read as zero)", "{hint}"),
     "WIDE_BAD_PERIOD_HEADER": (ERROR, "column header '{value}' is not a period, so its {count} values were not read", "write the header as 2026-Q2, Q2 2026 or Jan 2026"),
     "VALUE_BAD_PERIOD": (ERROR, "'{value}' is not a period; the row was excluded", "write the period as 2026-Q2, Q2 2026, 2026-05 or a date"),
     "VALUE_BAD_DATE": (ERROR, "'{value}' is not a date", "enter a real date or ISO text such as 2026-05-31"),
@@ -109,6 +109,14 @@ class Problem:
     def with_partner(self, partner_id: str) -> Problem:
         return replace(self, partner_id=partner_id)
 
+    def about(self, whose: str) -> Problem:
+        """The problem with the record it belongs to before its message: "partner ACME, KPI revenue, 2026-Q2: ..."."""
+        return replace(self, message=f"{whose}: {self.message}") if whose else self
+
+
+# what a catalog template's placeholder says when the caller knows nothing better
+_DEFAULT_CONTEXT: dict[str, dict[str, str]] = {"VALUE_NOT_NUMBER": {"hint": "type a plain number such as 1234.5"}}
+
 
 class _Keep(dict):
     def __missing__(self, key: str) -> str:
@@ -119,6 +127,7 @@ def make(code: str, *, file: str = "", sheet: str = "", cell: str = "", column: 
          value: object = "", partner_id: str = "", severity: str | None = None, **context: object) -> Problem:
     """Build a problem from the catalog: ``make("VALUE_NOT_NUMBER", file=..., cell="D17", value="12k")``."""
     sev, template, fix = CATALOG[code]
+    context = {**_DEFAULT_CONTEXT.get(code, {}), **context}
     ctx = _Keep(file=file, sheet=sheet, cell=cell, column=column, value=_show(value), **{k: _show(v) for k, v in context.items()})
     return Problem(code=code, severity=severity or sev, message=template.format_map(ctx), fix=fix.format_map(ctx),
                    file=file, sheet=sheet, cell=cell, column=column, value=_show(value), partner_id=partner_id)

@@ -20,7 +20,7 @@ from pipeline.read.raw import CellError, column_letter
 from pipeline.reconcile.context import Context, Get, Report, provenance
 from pipeline.reconcile.refs import cell_text
 from pipeline.reconcile.sheets import Table
-from pipeline.reconcile.values import Period, parse_choice, parse_number, parse_percent
+from pipeline.reconcile.values import Period, number_hint, parse_choice, parse_number, parse_percent
 
 STAR = "*"  # the partner of a target for every partner without its own
 PeriodKey = tuple[str, str, str]  # (label, kind, quarter label) of a period
@@ -95,11 +95,24 @@ def _kpi_record(ctx: Context, table: Table, r: int, vals: list, cols: list, valu
     raw = get(value_field)
     number = None
     if raw is not None:
+        percent = ctx.kpi_unit.get(kid or "") == "percent"
         try:
-            number = (parse_percent if ctx.kpi_unit.get(kid or "") == "percent" else parse_number)(raw)
+            number = (parse_percent if percent else parse_number)(raw)
         except ValueError:
-            problem("VALUE_NOT_NUMBER", value_field)
+            problem("VALUE_NOT_NUMBER", value_field, hint=number_hint(raw, percent))
     return get, problem, out, pid, kid, period, number
+
+
+def whose(pid: str | None, raw_pid: object, kid: str | None, raw_kid: object, period: Period | None) -> str:
+    """The record a problem belongs to, as far as it was read: "partner ACME, KPI revenue, 2026-Q2"."""
+    partner = "every partner" if pid == STAR else f"partner {pid or cell_text(raw_pid)}" if raw_pid is not None else ""
+    kpi = f"KPI {kid or cell_text(raw_kid)}" if raw_kid is not None else ""
+    return ", ".join(part for part in (partner, kpi, period.label if period is not None else "") if part)
+
+
+def _about(out: list[P.Problem], get: Get, pid: str | None, kid: str | None, period: Period | None) -> list[P.Problem]:
+    text = whose(pid, get("partner_id"), kid, get("kpi_id"), period) if out else ""
+    return [p.about(text) for p in out]
 
 
 def _usable(out: list[P.Problem]) -> bool:
@@ -115,10 +128,10 @@ def targets(ctx: Context, table: Table) -> None:
     for j, (r, vals, cols) in enumerate(table.records):
         if j in fast:
             continue
-        _get, _problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "target")
+        get, _problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "target")
         if pid and kid and period and number is not None and _usable(out):
             _add_target(ctx, table, r, cols, pid, kid, _key(period), number)
-        ctx.emit(out, pid if pid != STAR else None)
+        ctx.emit(_about(out, get, pid, kid, period), pid if pid != STAR else None)
 
 
 def actuals(ctx: Context, table: Table) -> None:
@@ -140,7 +153,7 @@ def actuals(ctx: Context, table: Table) -> None:
             else:
                 cell = table.cell(r, table.fields.index("value"), cols)
                 _add_actuals(ctx, [_actual(table, r, pid, kid, _key(period), value, source, cur, number, note, cell)])
-        ctx.emit(out, pid)
+        ctx.emit(_about(out, get, pid, kid, period), pid)
 
 
 def _add_target(ctx: Context, table: Table, r: int, cols: list, pid: str, kid: str, period: PeriodKey,

@@ -2,12 +2,13 @@
 Check-ins sheet (the meetings held)."""
 from __future__ import annotations
 
+from pipeline.core import problems as P
 from pipeline.core.periods import quarter_of_date
 from pipeline.core.schema import PARTIES
 from pipeline.reconcile.context import Context, provenance
 from pipeline.reconcile.refs import cell_text, free_text, ref_key
 from pipeline.reconcile.sheets import Table
-from pipeline.reconcile.values import map_status, parse_percent
+from pipeline.reconcile.values import map_status, number_hint, parse_percent
 
 
 def commitments(ctx: Context, table: Table) -> None:
@@ -23,7 +24,7 @@ def commitments(ctx: Context, table: Table) -> None:
         if ok and ctx.duplicate(ctx.commitment_ids, ref_key(cid), table, r, cols, problem, "commitment_id"):
             ok = False
         if not ok:
-            ctx.emit(out, pid)
+            ctx.emit(_about(out, cid, pid, raw_pid), pid)
             continue
         status_raw = cell_text(get("status"))
         status, mapped = map_status(status_raw)
@@ -40,7 +41,7 @@ def commitments(ctx: Context, table: Table) -> None:
                     problem("VALUE_OUT_OF_RANGE", "percent_complete", detail="a percentage from 0% to 100%")
                     pct = float("nan")
             except ValueError:
-                problem("VALUE_NOT_NUMBER", "percent_complete")
+                problem("VALUE_NOT_NUMBER", "percent_complete", hint=number_hint(raw_pct, percent=True))
         linked = ""
         raw_link = get("linked_kpi_id")
         if raw_link is not None:
@@ -55,7 +56,17 @@ def commitments(ctx: Context, table: Table) -> None:
             "completed_date": ctx.date(get, problem, "completed_date", d1904),
             "note": free_text(get("note")), "internal_note": free_text(get("internal_note")),
             **provenance(table, r)})
-        ctx.emit(out, pid)
+        ctx.emit(_about(out, cid, pid, raw_pid), pid)
+
+
+def _about(out: list[P.Problem], cid: object, pid: str | None, raw_pid: object) -> list[P.Problem]:
+    """A commitment row's problems with the commitment and partner they belong to in the message."""
+    if not out:
+        return out
+    parts = [f"commitment {cell_text(cid)}" if cid is not None else "",
+             f"partner {pid or cell_text(raw_pid)}" if raw_pid is not None else ""]
+    text = ", ".join(part for part in parts if part)
+    return [p.about(text) for p in out]
 
 
 def checkins(ctx: Context, table: Table) -> None:

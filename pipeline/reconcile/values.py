@@ -183,6 +183,34 @@ def parse_number(value: object) -> float:
     return sign * number
 
 
+_SCALED = re.compile(r"^([-+]?\d+(?:[.,]\d+)?)\s*(k|m|mn|mio|bn|b)$")
+_SCALE = {"k": 1e3, "m": 1e6, "mn": 1e6, "mio": 1e6, "b": 1e9, "bn": 1e9}
+_NO_FIGURE = {"n/a", "na", "-", "--", "tbd", "tbc", "?", "none", "nil", "unknown", "pending"}
+
+
+def number_hint(value: object, percent: bool = False) -> str:
+    """What to write instead of a cell `parse_number` refused, fitted to what was typed: ``50k`` ->
+    "write 50000", ``$12,000`` -> "write 12000 ...", ``n/a`` -> "leave the cell blank ..."."""
+    text = str(value).strip(_SPACES + "\t\r\n")
+    low = text.lower()
+    if low in _NO_FIGURE:
+        return "leave the cell blank when there is no figure yet (a blank is missing, never zero)"
+    scaled = _SCALED.fullmatch(low.replace(" ", ""))
+    if scaled:
+        number = float(scaled.group(1).replace(",", ".")) * _SCALE[scaled.group(2)]
+        return f"write {number:.15g} (the whole number, without '{scaled.group(2)}')"
+    bare = re.sub(r"^[$€£¥]|[$€£¥]$|^(usd|eur|gbp|chf|jpy)\s*|\s*(usd|eur|gbp|chf|jpy)$", "", low).strip()
+    if bare != low:
+        try:
+            return (f"write {parse_number(bare):.15g} without the currency sign (a figure in another currency "
+                    "goes with its code in the currency column)")
+        except ValueError:
+            pass
+    if low.endswith("%") and not percent:
+        return "this KPI is not a percentage: write the number alone, without '%'"
+    return "type a plain number such as 1234.5"
+
+
 def parse_percent(value: object) -> float:
     """``'15%'`` -> 0.15 (any number form of `parse_number` before the sign); plain numbers as they are."""
     if isinstance(value, str):

@@ -37,13 +37,14 @@ MANIFEST = "manifest.json"
 class ReportResult:
     quarter: Quarter
     quarter_dir: Path
-    expected: list[str]                                 # active partner ids
+    expected: list[str]                                 # the partners reviewed: active, and begun by the quarter
     written: dict[str, str] = field(default_factory=dict)   # partner_id -> pdf (relative to quarter_dir)
     failed: dict[str, str] = field(default_factory=dict)    # partner_id -> reason
     problems: Problems = field(default_factory=Problems)
     flag_count: int = 0
     reused: list[str] = field(default_factory=list)         # partner ids whose PDF came from the cache
     timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
+    not_yet: dict[str, str] = field(default_factory=dict)   # partner_id -> its first quarter, later than this one
 
     @property
     def ok(self) -> bool:
@@ -53,6 +54,9 @@ class ReportResult:
         c = self.problems.counts()
         head = (f"{self.quarter.label}: {len(self.written)} of {len(self.expected)} partner reviews written to "
                 f"{self.quarter_dir}, {self.flag_count} flags, {c[ERROR]} input errors, {c['warning']} warnings")
+        if self.not_yet:
+            head += "\n" + "\n".join(f"  no review for {pid}: its first figures are in {first}, after {self.quarter.label}"
+                                     for pid, first in sorted(self.not_yet.items()))
         if self.failed:
             head += "\n" + "\n".join(f"  failed: {pid}: {why}" for pid, why in sorted(self.failed.items()))
         return head
@@ -205,6 +209,11 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     if q is None:
         raise PipelineError("no KPI actuals were found in any workbook, so there is no quarter to review; "
                             "add an Actuals sheet or pass --quarter")
+    if not rec.has_figures(q):
+        latest = default_quarter(rec)
+        raise PipelineError(f"{q.label} has no figures at all (no actual or target for any partner), so no review "
+                            f"is written; the latest quarter with actuals is {latest.label if latest else 'none'}"
+                            + (f": run with --quarter {latest.label}" if latest else ""))
     qdir = output_dir / q.label
     qdir.mkdir(parents=True, exist_ok=True)
     hist_file = history_path_for(output_dir, rec.config.report.history_file, history_path)
@@ -222,9 +231,9 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         raise
 
     partners = rec.partners.set_index("partner_id", drop=False)
-    expected = [pid for pid in rec.active_partner_ids()]
+    expected = list(analysis.reviewed)
     result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
-                          flag_count=len(analysis.flags))
+                          flag_count=len(analysis.flags), not_yet={p: f.label for p, f in analysis.not_yet.items()})
 
     portfolio_name = outputs.portfolio_pdf_name(q.label)
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None

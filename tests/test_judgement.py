@@ -1,0 +1,74 @@
+"""Judgements a partnership manager trusts (issue 14): no confident reviews of empty quarters, no review for a
+partner that had not begun, our organisation's name never invented, validation messages that say whose cell."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+import workbook_builders as W
+from pipeline.cli import cli
+
+
+def _report(inp: Path, out: Path, *args: str):
+    return CliRunner().invoke(cli, ["report", "--input", str(inp), "--output", str(out), "--jobs", "1",
+                                    "--as-of", "2026-10-02", *args])
+
+
+def test_a_quarter_with_no_figures_writes_no_reviews_and_names_the_latest_with_actuals(tmp_path):
+    inp = W.clean_portfolio(tmp_path / "in")
+    for quarter in ("2027-Q1", "2024-Q1"):
+        out = tmp_path / f"out-{quarter}"
+        result = _report(inp, out, "--quarter", quarter)
+        assert result.exit_code == 1, result.output
+        assert f"{quarter} has no figures" in result.output
+        assert "latest quarter with actuals is 2026-Q1" in result.output
+        assert not list(out.rglob("*.pdf")), "no review may be written for an empty quarter"
+
+
+def test_a_partner_that_had_not_begun_gets_no_review(tmp_path):
+    inp = tmp_path / "in"
+    W.write_xlsx(inp / "registry.xlsx", {"Partners": W.PARTNERS, "KPIs": W.KPIS})
+    targets = W.TARGETS + [["ACME", "revenue", "2025-Q4", 90000]]
+    actuals = W.ACTUALS + [["ACME", "revenue", "2025-Q4", 91000, "internal", None, None]]
+    W.write_xlsx(inp / "plan.xlsx", {"Targets": targets, "Actuals": actuals})
+    out = tmp_path / "out"
+    result = _report(inp, out, "--quarter", "2025-Q4")
+    assert result.exit_code == 0, result.output
+    assert "no review for GLOBEX: its first figures are in 2026-Q1, after 2025-Q4" in result.output
+    manifest = json.loads((out / "2025-Q4" / "manifest.json").read_text())
+    assert [m["partner_id"] for m in manifest["partners"]] == ["ACME"]
+    portfolio = "\n".join(p.extract_text() for p in PdfReader(out / "2025-Q4" / manifest["portfolio_pdf"]).pages)
+    assert "Acme Corp" in portfolio and "Globex" not in portfolio
+    # the quarter after: both have begun, both are reviewed
+    result = _report(inp, out, "--quarter", "2026-Q1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "2026-Q1" / "manifest.json").read_text())
+    assert sorted(m["partner_id"] for m in manifest["partners"]) == ["ACME", "GLOBEX"]
+
+
+# --- validation messages: whose cell, and a hint that fits the value --------------------------------
+
+def test_a_bad_cell_says_whose_it_is_and_the_hint_fits_what_was_typed(tmp_path):
+    from pipeline.reconcile.load import load
+
+    inp = W.clean_portfolio(tmp_path / "in")
+    typed = ["50k", "1.2M", "$12,000", "n/a", "15%", "lots"]
+    rows = [["partner_id", "kpi_id", "period", "value"]] + [["GLOBEX", "deals", f"2026-0{i + 1}", v] for i, v in enumerate(typed)]
+    W.write_xlsx(inp / "more.xlsx", {"Actuals": rows})
+    W.write_xlsx(inp / "plan2.xlsx", {"Commitments": [W.COMMITMENTS[0], ["C-009", "ACME", "us", "Demo", "Olga", None, None,
+                                                                          "In progress", "half", None, None, None, None, None]]})
+    rec = load(inp)
+    bad = {p.value: p for p in rec.problems if p.code == "VALUE_NOT_NUMBER"}
+    assert set(bad) == set(typed) | {"half"}
+    assert bad["50k"].fix.startswith("write 50000 ")
+    assert bad["1.2M"].fix.startswith("write 1200000 ")
+    assert bad["$12,000"].fix.startswith("write 12000 without the currency sign")
+    assert bad["n/a"].fix.startswith("leave the cell blank")
+    assert "not a percentage" in bad["15%"].fix
+    assert bad["lots"].fix == "type a plain number such as 1234.5"
+    assert bad["50k"].message.startswith("partner GLOBEX, KPI deals, 2026-01: '50k' is not a number")
+    assert bad["50k"].cell == "D2" and bad["50k"].partner_id == "GLOBEX"
+    assert bad["half"].message.startswith("commitment C-009, partner ACME: 'half' is not a number")
