@@ -72,3 +72,40 @@ def test_a_bad_cell_says_whose_it_is_and_the_hint_fits_what_was_typed(tmp_path):
     assert bad["50k"].message.startswith("partner GLOBEX, KPI deals, 2026-01: '50k' is not a number")
     assert bad["50k"].cell == "D2" and bad["50k"].partner_id == "GLOBEX"
     assert bad["half"].message.startswith("commitment C-009, partner ACME: 'half' is not a number")
+
+
+# --- every excluded row in the right place ------------------------------------------------------------
+
+def _text(pdf: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
+
+
+def test_every_excluded_row_is_in_its_partners_review_or_the_portfolio(tmp_path):
+    import datetime as dt
+
+    inp = W.clean_portfolio(tmp_path / "in")
+    W.write_xlsx(inp / "extra.xlsx", {
+        "Actuals": [["partner_id", "kpi_id", "period", "value"], ["ACME", "deals", "2026-02", "lots"],
+                    ["Acme Crop", "deals", "2026-02", 3]],
+        "Targets": [["partner_id", "kpi_id", "period", "target"], ["ACME", "deals", "2026-Q5", 4]],
+        "Commitments": [W.COMMITMENTS[0],
+                        ["C-010", "ACME", "us", "Demo day", "Olga", "not a date", None, "In progress"] + [None] * 6,
+                        ["C-011", "Acme Crop", "us", "Typo partner", "Olga", dt.date(2026, 3, 1), None, "In progress"]
+                        + [None] * 6],
+        "Check-ins": [["partner_id", "date", "type"], ["ACME", "yesterday", "QBR"]],
+    })
+    out = tmp_path / "out"
+    assert _report(inp, out, "--quarter", "2026-Q1").exit_code == 0
+    manifest = json.loads((out / "2026-Q1" / "manifest.json").read_text())
+    pdfs = {m["partner_id"]: _text(out / "2026-Q1" / m["pdf"]) for m in manifest["partners"]}
+    acme, globex = pdfs["ACME"], pdfs["GLOBEX"]
+    portfolio = _text(out / "2026-Q1" / manifest["portfolio_pdf"])
+    for cell in ("Targets › C2", "Actuals › D2", "Commitments › F2", "Check-ins › B2"):   # ACME's own rows
+        assert f"extra.xlsx › {cell}" in acme, cell
+        assert f"extra.xlsx › {cell}" not in globex
+    for cell in ("Actuals › A3", "Commitments › B3"):   # rows whose partner could not be told
+        assert f"extra.xlsx › {cell}" in portfolio, cell
+        assert all(f"extra.xlsx › {cell}" not in text for text in pdfs.values())
+    assert "did you mean 'Acme" in portfolio.replace("\n", " ")
+    assert "4 rows or values of Acme Corp's data were excluded" in " ".join(acme.split())
+    assert "Acme Crop" not in acme and "Acme Crop" not in globex

@@ -103,15 +103,15 @@ def _kpi_record(ctx: Context, table: Table, r: int, vals: list, cols: list, valu
     return get, problem, out, pid, kid, period, number
 
 
-def whose(pid: str | None, raw_pid: object, kid: str | None, raw_kid: object, period: Period | None) -> str:
-    """The record a problem belongs to, as far as it was read: "partner ACME, KPI revenue, 2026-Q2"."""
-    partner = "every partner" if pid == STAR else f"partner {pid or cell_text(raw_pid)}" if raw_pid is not None else ""
-    kpi = f"KPI {kid or cell_text(raw_kid)}" if raw_kid is not None else ""
-    return ", ".join(part for part in (partner, kpi, period.label if period is not None else "") if part)
+def whose(pid: str | None, kid: str | None, period: Period | None) -> str:
+    """The record a problem belongs to, as far as it was told: "partner ACME, KPI revenue, 2026-Q2" (a
+    reference that could not be resolved is the problem itself, so it is not repeated here)."""
+    partner = "every partner" if pid == STAR else f"partner {pid}" if pid else ""
+    return ", ".join(part for part in (partner, f"KPI {kid}" if kid else "", period.label if period else "") if part)
 
 
-def _about(out: list[P.Problem], get: Get, pid: str | None, kid: str | None, period: Period | None) -> list[P.Problem]:
-    text = whose(pid, get("partner_id"), kid, get("kpi_id"), period) if out else ""
+def _about(out: list[P.Problem], pid: str | None, kid: str | None, period: Period | None) -> list[P.Problem]:
+    text = whose(pid, kid, period) if out else ""
     return [p.about(text) for p in out]
 
 
@@ -128,10 +128,10 @@ def targets(ctx: Context, table: Table) -> None:
     for j, (r, vals, cols) in enumerate(table.records):
         if j in fast:
             continue
-        get, _problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "target")
+        _get, _problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "target")
         if pid and kid and period and number is not None and _usable(out):
             _add_target(ctx, table, r, cols, pid, kid, _key(period), number)
-        ctx.emit(_about(out, get, pid, kid, period), pid if pid != STAR else None)
+        ctx.emit(_about(out, pid, kid, period), pid if pid != STAR else None)
 
 
 def actuals(ctx: Context, table: Table) -> None:
@@ -153,7 +153,7 @@ def actuals(ctx: Context, table: Table) -> None:
             else:
                 cell = table.cell(r, table.fields.index("value"), cols)
                 _add_actuals(ctx, [_actual(table, r, pid, kid, _key(period), value, source, cur, number, note, cell)])
-        ctx.emit(_about(out, get, pid, kid, period), pid)
+        ctx.emit(_about(out, pid, kid, period), pid)
 
 
 def _add_target(ctx: Context, table: Table, r: int, cols: list, pid: str, kid: str, period: PeriodKey,

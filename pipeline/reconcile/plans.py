@@ -24,7 +24,7 @@ def commitments(ctx: Context, table: Table) -> None:
         if ok and ctx.duplicate(ctx.commitment_ids, ref_key(cid), table, r, cols, problem, "commitment_id"):
             ok = False
         if not ok:
-            ctx.emit(_about(out, cid, pid, raw_pid), pid)
+            ctx.emit(_about(out, f"commitment {cell_text(cid)}" if cid is not None else "", pid), pid)
             continue
         status_raw = cell_text(get("status"))
         status, mapped = map_status(status_raw)
@@ -56,16 +56,12 @@ def commitments(ctx: Context, table: Table) -> None:
             "completed_date": ctx.date(get, problem, "completed_date", d1904),
             "note": free_text(get("note")), "internal_note": free_text(get("internal_note")),
             **provenance(table, r)})
-        ctx.emit(_about(out, cid, pid, raw_pid), pid)
+        ctx.emit(_about(out, f"commitment {cell_text(cid)}" if cid is not None else "", pid), pid)
 
 
-def _about(out: list[P.Problem], cid: object, pid: str | None, raw_pid: object) -> list[P.Problem]:
-    """A commitment row's problems with the commitment and partner they belong to in the message."""
-    if not out:
-        return out
-    parts = [f"commitment {cell_text(cid)}" if cid is not None else "",
-             f"partner {pid or cell_text(raw_pid)}" if raw_pid is not None else ""]
-    text = ", ".join(part for part in parts if part)
+def _about(out: list[P.Problem], what: str, pid: str | None) -> list[P.Problem]:
+    """A row's problems with the record and partner they belong to before the message."""
+    text = ", ".join(part for part in (what, f"partner {pid}" if pid else "") if part) if out else ""
     return [p.about(text) for p in out]
 
 
@@ -80,4 +76,4 @@ def checkins(ctx: Context, table: Table) -> None:
                 "partner_id": pid, "date": day, "quarter": quarter_of_date(day, ctx.fy).label,
                 "type": cell_text(get("type")), "attendees": cell_text(get("attendees")),
                 "summary": free_text(get("summary")), **provenance(table, r)})
-        ctx.emit(out, pid)
+        ctx.emit(_about(out, "check-in", pid), pid)

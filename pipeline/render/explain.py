@@ -150,6 +150,10 @@ def data_notes(c: Ctx) -> list:
     if not v.problems:
         out.append(para("No rows were excluded.", "cell"))
     else:
+        n = len(v.problems)
+        out.append(para(f"{n} row{'s' if n != 1 else ''} or value{'s' if n != 1 else ''} of {c.partner}'s data "
+                        f"{'were' if n != 1 else 'was'} excluded or only partly read, each listed here with where it "
+                        "is and how to fix it; nothing was read as zero.", "cell"))
         rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
         rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"), L.cell(p.fix, "cell")]
                  for p in v.problems]

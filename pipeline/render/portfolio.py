@@ -2,7 +2,8 @@
 
 Sections: partners ranked by health, the KPI attainment heat map (numbers printed in every cell so it
 reads in black and white), flags by code and partner, the biggest movers on last quarter, and the internal
-notes on commitments (this document is ours alone, so ``internal_note`` may appear here).
+notes on commitments (this document is ours alone, so ``internal_note`` may appear here), and the input
+problems that no partner review shows: rows whose partner could not be told, and files that could not be read.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ SECTION_TITLES = ("Partners ranked by health", "KPI attainment heat map", "Flags
                   "Biggest movers on last quarter", "Open disagreements on figures")
 HEAT_COLUMNS = 10       # KPIs per heat-map table; more KPIs continue in a second table
 NOTES_LIMIT = 300       # internal notes listed at most
+PROBLEMS_LIMIT = 300    # input problems listed at most (all of them are in reconciled.xlsx and `validate`)
 MATRIX_TITLES = {      # short column heads for the flag matrix, so no word breaks inside a narrow column
     "KPI_BELOW_TARGET": "Below target", "KPI_DECLINING": "Declining", "KPI_MISSING": "Not reported",
     "KPI_DISCREPANCY": "Figures differ", "KPI_CONFLICT": "Conflict", "KPI_RESTATED": "Restated",
@@ -51,6 +53,7 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     story += _movers(analysis, ranked)
     story += _disagreements(analysis, names)
     story += _internal_notes(analysis, names)
+    story += _input_problems(analysis)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
                   watermark=str(rec.config.org.watermark or ""))
     return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal", as_of=analysis.as_of,
@@ -271,4 +274,27 @@ def _internal_notes(a: Analysis, names: dict) -> list:
     out.append(L.table(rows, [50 * L.MM, 26 * L.MM, (w - 76 * L.MM) * 0.45, (w - 76 * L.MM) * 0.55]))
     if len(notes) > NOTES_LIMIT:
         out.append(para(f"{len(notes) - NOTES_LIMIT} more notes are in the commitment logs.", "note"))
+    return out
+
+
+def _input_problems(a: Analysis) -> list:
+    """Every input problem (error or warning) that belongs to no partner, so no partner review shows it:
+    rows whose partner could not be told (unknown or ambiguous, with the "did you mean"), and problems
+    with a whole file, sheet or the settings."""
+    unowned = [p for p in a.reconciled.problems.actionable if not p.partner_id]
+    out = [L.heading("Input problems no partner review shows")]
+    if not unowned:
+        return out + [para("None: every excluded row belongs to a partner and is listed in that partner's review.",
+                           "cell")]
+    w = L.content_width(landscape=True)
+    out.append(para(f"{len(unowned)} problem{'s' if len(unowned) != 1 else ''} in the input that belong to no "
+                    "partner's review. Until they are fixed, the rows behind them are in no review and no figure.",
+                    "small"))
+    rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
+    rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"), L.cell(p.fix, "cell")]
+             for p in unowned[:PROBLEMS_LIMIT]]
+    out.append(L.table(rows, [70 * L.MM, (w - 70 * L.MM) * 0.6, (w - 70 * L.MM) * 0.4]))
+    if len(unowned) > PROBLEMS_LIMIT:
+        out.append(para(f"{len(unowned) - PROBLEMS_LIMIT} more are listed by partner-review validate and in "
+                        "reconciled.xlsx (sheet problems).", "note"))
     return out
