@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 INPUT  ?= input
 OUTPUT ?= output
-SAMPLES := samples/drops
+SAMPLES := pipeline/samples/drops
 ARGS   ?=
 
 .PHONY: install report sample test lint typecheck bench clean help

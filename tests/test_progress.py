@@ -15,7 +15,7 @@ import pytest
 from pipeline.console import Progress, duration_text, eta_text, progress_line
 
 ROOT = Path(__file__).resolve().parents[1]
-DROP = ROOT / "samples" / "drops" / "2026-Q2"
+DROP = ROOT / "pipeline" / "samples" / "drops" / "2026-Q2"
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0:00"), (0.4, "0:00"), (7, "0:07"), (59.6, "1:00"), (65, "1:05"),
