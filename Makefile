@@ -9,7 +9,7 @@ SAMPLES := pipeline/samples/drops
 LOCK   := requirements.lock
 ARGS   ?=
 
-.PHONY: install lock check-lowest check-wheel report sample test lint typecheck bench clean help
+.PHONY: install lock check-lowest report sample test lint typecheck bench clean help
 
 help:
 	@echo "make report   quarterly reviews from $(INPUT)/ (or the bundled samples when it holds no workbooks)"
