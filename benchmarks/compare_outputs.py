@@ -91,7 +91,7 @@ def snapshot(target: Path, partners: int) -> None:
     result: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sample"
-        for drop in sorted((ROOT / "samples" / "drops").iterdir()):
+        for drop in sorted((ROOT / "pipeline" / "samples" / "drops").iterdir()):
             _report(drop, out)
         for q in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
             result[f"sample/{q.name}"] = _quarter(q)

@@ -279,6 +279,43 @@ def feedback(input_dir: Path, output_dir: Path, debug: bool) -> None:
         click.echo(f"nothing to write: no workbook has errors or warnings{extra}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--output", "-o", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the sample drops, as OUTPUT/<quarter>/ (created if missing; nothing in it is overwritten).")
+@_debug_option
+@_guarded
+def sample(output_dir: Path, debug: bool) -> None:
+    """Write the bundled SAMPLE drops as OUTPUT/<quarter>/, to try the routine without real data.
+
+    Each quarter's folder is an input folder for validate, report and feedback; run report on the
+    oldest quarter first, so the next one has history to compare with. Refused, with nothing written,
+    when a file it would write already exists.
+    """
+    from pipeline.console import echo
+    from pipeline.write.samples import write_samples
+
+    drops = write_samples(output_dir)
+    for drop in drops:
+        echo(f"{drop.folder}  ({drop.files} files)")
+    echo(f"{len(drops)} SAMPLE drop(s) written to {output_dir} "
+         "(fictional data: every review made from them is marked SAMPLE DATA)")
+    last = drops[-1].folder
+    echo("Try:")
+    echo(f"  partner-review validate --input {_shell(last)}")
+    for drop in drops:
+        echo(f"  partner-review report --input {_shell(drop.folder)} --output {_shell(Path(output_dir) / 'reviews')}")
+    echo(f"  partner-review email --reviews {_shell(Path(output_dir) / 'reviews' / last.name)}")
+
+
+def _shell(path: Path) -> str:
+    """`path` as it can be pasted into a shell (POSIX or Windows): in double quotes when it holds more than
+    letters, digits and ``/\\._-:``."""
+    import re
+
+    text = str(path)
+    return text if re.fullmatch(r"[\w/\\.:-]+", text) else f'"{text}"'
+
+
 def main() -> None:
     cli(prog_name="partner-review")
 

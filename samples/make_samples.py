@@ -1,5 +1,6 @@
 """Write the bundled sample drops: a fictional portfolio of Northwind Alliances' partners, as the files
-the partnership team had after Q2 2026 (``drops/2026-Q2``) and after Q3 2026 (``drops/2026-Q3``).
+the partnership team had after Q2 2026 (``drops/2026-Q2``) and after Q3 2026 (``drops/2026-Q3``), into
+``pipeline/samples/drops/``: package data, so an installed wheel has them (``partner-review sample``).
 
 Deterministic: seeded random numbers, fixed dates and fixed workbook properties. Run it from the
 repository root with ``.venv/bin/python samples/make_samples.py`` and commit what it writes. The story
@@ -20,7 +21,7 @@ if str(ROOT) not in sys.path:
 from pipeline.core.periods import Quarter  # noqa: E402
 from pipeline.write.templates import save_deterministic  # noqa: E402
 
-DROPS_DIR = Path(__file__).resolve().parent / "drops"
+DROPS_DIR = ROOT / "pipeline" / "samples" / "drops"
 FIRST = Quarter(2024, 3)
 DROPS = {"2026-Q2": Quarter(2026, 2), "2026-Q3": Quarter(2026, 3)}
 SAVED = {"2026-Q2": dt.datetime(2026, 7, 3, 9, 0), "2026-Q3": dt.datetime(2026, 10, 2, 9, 0)}

@@ -17,7 +17,7 @@ from pipeline.write.outputs import flags_csv_bytes
 from pipeline.render import partner_pdf
 
 D = dt.date
-SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "drops"
+SAMPLES = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "drops"
 
 
 def _pdf_text(pdf: bytes) -> str:

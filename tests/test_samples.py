@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DROPS = ROOT / "samples" / "drops"
+DROPS = ROOT / "pipeline" / "samples" / "drops"
 
 
 def _maker():

@@ -51,14 +51,39 @@ def overlap(input_dir: Path, output_dir: Path) -> str:
     return ""
 
 
+# Windows' rules for a file name (learn.microsoft.com, "Naming Files, Paths, and Namespaces"): these device
+# names are reserved with any extension and in any case (superscript 1-3 count as digits there), no name
+# ends in a dot or a space, and none holds a control character or one of <>:"/\|?*.
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"{port}{digit}" for port in ("COM", "LPT")
+                                                            for digit in "123456789¹²³")})
+_WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def windows_name_problem(name: str) -> str:
+    """Why Windows would refuse `name` as a file name ('' when it would accept it)."""
+    if name in ("", ".", ".."):
+        return "empty, or a folder's own name"
+    bad = _WINDOWS_FORBIDDEN.search(name)
+    if bad:
+        return f"holds {bad.group()!r}, which Windows forbids in a file name"
+    if name[-1] in ". ":
+        return "ends in a dot or a space, which Windows drops"
+    if name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        return "is a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9), with any extension"
+    return ""
+
+
 def slug(text: str, limit: int = 60, max_bytes: int = 100) -> str:
     """A file-name-safe version of a partner name that a person can still read (letters of any script kept):
-    at most `limit` characters and `max_bytes` bytes of UTF-8, no dots (Windows reads ``CON.x`` as a device)."""
+    at most `limit` characters and `max_bytes` bytes of UTF-8. Valid on Windows on its own and with any
+    extension: only letters, digits, ``-`` and ``_`` (no dot, space, control or forbidden character), and
+    a device name Windows reserves gets a ``_``: ``CON`` -> ``CON_``."""
     text = unicodedata.normalize("NFC", str(text)).strip()
     text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")[:limit]
     while len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         text = text[:-1]
-    return text.rstrip("-_") or "partner"
+    text = text.rstrip("-_") or "partner"
+    return f"{text}_" if text.upper() in _WINDOWS_DEVICES else text
 
 
 def name_key(name: str) -> str:
