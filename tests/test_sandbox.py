@@ -58,9 +58,7 @@ def _report(drop: Path, out: Path, env: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("env", [{START_METHOD_ENV: "spawn"}, {MEMORY_LIMIT_ENV: "watchdog"}],
                          ids=["spawn-forced", "setrlimit-refused"])
 def test_the_same_reviews_with_spawn_or_without_rlimit(tmp_path, env):
-    drop = ROOT / "samples" / "drops" / "2026-Q2"
-    if not drop.is_dir():
-        drop = next((ROOT / "samples" / "drops").iterdir())
+    drop = ROOT / "pipeline" / "samples" / "drops" / "2026-Q2"
     default = _report(drop, tmp_path / "default", {})
     other = _report(drop, tmp_path / "other", env)
     assert len(default) > 2
