@@ -165,7 +165,16 @@ def validate(input_dir: Path, fmt: str, quiet: bool, verbose: bool, debug: bool)
     else:
         echo_problems(problems, quiet=quiet, verbose=verbose)
         click.echo(summary_line(rec))
+        _warn_organisation(rec.config.organisation, quiet)
     sys.exit(1 if rec.problems.actionable else 0)
+
+
+def _warn_organisation(organisation: str, quiet: bool) -> None:
+    from pipeline.console import echo
+    from pipeline.core.settings import ORGANISATION_UNSET
+
+    if not organisation and not quiet:
+        echo(f"warning: {ORGANISATION_UNSET}", fg="yellow", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -208,6 +217,7 @@ def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path:
     if not quiet:
         echo_problems(list(result.problems), quiet=True, verbose=verbose)
     echo(result.summary())
+    _warn_organisation(result.organisation, quiet)
     sys.exit(0 if result.ok else 1)
 
 

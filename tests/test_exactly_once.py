@@ -55,6 +55,7 @@ def portfolio(folder: Path, partners: list[tuple[str, str]], *, revenue: dict[st
             targets.append([pid, "deals", quarter, 10 + i])
             actuals.append([pid, "deals", quarter, (revenue or {}).get(pid, 7 + i), "internal"])
     write_xlsx(folder / "data.xlsx", {"Targets": targets, "Actuals": actuals})
+    (folder / "partner-review.toml").write_text('[organisation]\nname = "Us & Co"\n')  # email --send needs our name
     return folder
 
 

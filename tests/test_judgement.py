@@ -109,3 +109,40 @@ def test_every_excluded_row_is_in_its_partners_review_or_the_portfolio(tmp_path)
     assert "did you mean 'Acme" in portfolio.replace("\n", " ")
     assert "4 rows or values of Acme Corp's data were excluded" in " ".join(acme.split())
     assert "Acme Crop" not in acme and "Acme Crop" not in globex
+
+
+# --- our name is never invented -----------------------------------------------------------------------
+
+def test_without_our_name_nothing_invents_one_and_send_refuses(tmp_path):
+    from smtp_server import smtp_server
+
+    inp = W.clean_portfolio(tmp_path / "in")
+    validate = CliRunner().invoke(cli, ["validate", "--input", str(inp)])
+    assert "organisation.name is not set" in validate.output
+    out = tmp_path / "out"
+    result = _report(inp, out, "--quarter", "2026-Q1")
+    assert result.exit_code == 0 and "organisation.name is not set" in result.output
+    qdir = out / "2026-Q1"
+    manifest = json.loads((qdir / "manifest.json").read_text())
+    assert manifest["organisation"] == ""
+    for m in manifest["partners"]:
+        text = _text(qdir / m["pdf"])
+        assert "Our Company" not in text and "Olga Owner" in text   # prepared by our internal owner, by name
+    drafts = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
+    assert drafts.exit_code == 0 and list((qdir / "email").glob("*.eml"))
+    assert all("Our Company" not in p.read_text() for p in (qdir / "email").glob("*.eml"))
+    with smtp_server() as (port, handler):
+        sent = CliRunner().invoke(cli, ["email", "--reviews", str(qdir), "--send", "--no-starttls",
+                                        "--smtp-host", "127.0.0.1", "--smtp-port", str(port)])
+        assert sent.exit_code == 1 and "nothing sent: organisation.name is not set" in sent.output
+        assert handler.received == []
+    # with the name set: no warning, the name on the review, and the send goes out
+    (inp / "partner-review.toml").write_text('[organisation]\nname = "Us & Co"\n')
+    result = _report(inp, out, "--quarter", "2026-Q1")
+    assert result.exit_code == 0 and "organisation.name is not set" not in result.output
+    assert "Us & Co" in _text(qdir / manifest["partners"][0]["pdf"])
+    with smtp_server() as (port, handler):
+        sent = CliRunner().invoke(cli, ["email", "--reviews", str(qdir), "--send", "--no-starttls",
+                                        "--smtp-host", "127.0.0.1", "--smtp-port", str(port)])
+        assert sent.exit_code == 0, sent.output
+        assert len(handler.received) == 2

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def summary_sentences(view: PartnerView) -> list[str]:
     """The KPIs (how many in each band, and the one furthest from target when it is below target), the
     commitments (open, done, overdue by party), and the flags."""
-    us = view.organisation
+    us = view.organisation or "Our side"
     partner = str(view.partner.get("partner_name") or view.partner.get("partner_id") or "")
     parties = {"us": us, "partner": partner, "joint": "Both of us"}
     party = (lambda code: parties.get(str(code or ""), "—"))  # noqa: E731

@@ -25,7 +25,8 @@ def _setting(default: Any, doc: str) -> Any:
 class OrganisationSettings:
     """[organisation]"""
 
-    name: str = _setting("Our Company", "our organisation's name, shown as 'prepared by' and in e-mail subjects")
+    name: str = _setting("", "our organisation's name, shown as 'prepared by' and in e-mail subjects; never invented: "
+                            "until it is set, validate and report warn and email --send refuses")
     fiscal_year_start_month: int = _setting(1, "first month of the fiscal year (1 = January); fiscal years are named by the calendar year they end in")
     reporting_currency: str = _setting("USD", "currency all currency KPIs are reported in; others convert with FX Rates")
     day_first_dates: bool = _setting(False, "read text dates like 03/04/2026 as day-first (3 April); otherwise only ISO text dates are read")
@@ -106,6 +107,11 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
     section: {f.name: (f.default, f.metadata["doc"]) for f in fields(cls)} for section, cls in SECTIONS.items()}
 
 
+ORGANISATION_UNSET = ("organisation.name is not set (partner-review.toml in the input folder, [organisation] name = ...): "
+                      "the reviews name no organisation as their author, only our internal owner, and email --send "
+                      "refuses to send until it is set")
+
+
 @dataclass
 class Config:
     values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {k: v[0] for k, v in keys.items()} for s, keys in DEFAULTS.items()})
@@ -143,7 +149,8 @@ class Config:
     # the settings used everywhere, as attributes
     @property
     def organisation(self) -> str:
-        return self["organisation.name"]
+        """Our organisation's name, or '' when ``organisation.name`` is not set (see ORGANISATION_UNSET)."""
+        return str(self["organisation.name"]).strip()
 
     @property
     def fy_start(self) -> int:

@@ -257,6 +257,11 @@ def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | Non
 def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | None, only: list[str] | None,
                resend: bool, echo: Callable[[str], None] | None) -> EmailResult:
     manifest = read_manifest(reviews_dir)  # read under the locks: the quarter as it is sent
+    if send and not str(manifest.get("organisation") or "").strip():
+        from pipeline.core.settings import ORGANISATION_UNSET
+
+        raise PipelineError(f"nothing sent: {ORGANISATION_UNSET}; set it, run report again, then send "
+                            "(drafts are written without --send)")
     entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
     refuse_shared_files(reviews_dir, entries)
     result = EmailResult(send=send)

@@ -40,7 +40,7 @@ class Ctx:
         self.view = view
         self.partner = str(view.partner.get("partner_name") or view.partner.get("partner_id") or "")
         self.lead = str(view.partner.get("partner_lead") or "") or self.partner
-        self.us = view.organisation
+        self.us = view.organisation   # '' when organisation.name is not set: never invented
         self.q = view.quarter.label
         self.currency = view.config.currency
         self.kpi = {r["kpi_id"]: r for r in L.records(view.kpis)}

@@ -39,13 +39,20 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
     story += data_notes(c)
     story += health_method(c)
     page = L.Page(header_left=f"{c.partner} · {c.q} partner review · prepared for {c.lead}",
-                  header_right=f"prepared by {c.us}", watermark=str(view.config.org.watermark or ""))
+                  header_right=f"prepared by {c.us}" if c.us else "", watermark=str(view.config.org.watermark or ""))
     return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us, as_of=view.as_of,
                    subject=f"Quarterly partner review {c.q}",
                    keywords=review_keywords(str(view.partner["partner_id"]), c.q, fingerprint))
 
 
 # --------------------------------------------------------------------------------------------- page one
+def _prepared_by(us: str, owner: str) -> str:
+    """Us and our internal owner, as far as they are known (our name is never invented)."""
+    if us and owner:
+        return f"{us} ({owner})"
+    return us or owner or "—"
+
+
 def _first_page(c: Ctx) -> list:
     from reportlab.platypus import Spacer
 
@@ -55,7 +62,7 @@ def _first_page(c: Ctx) -> list:
     status = str(h.get("status") or "")
     facts = [
         ("Prepared for", f"{c.lead}, {c.partner}" if c.lead != c.partner else c.partner),
-        ("Prepared by", c.us + (f" ({v.partner.get('internal_owner')})" if v.partner.get("internal_owner") else "")),
+        ("Prepared by", _prepared_by(c.us, str(v.partner.get("internal_owner") or ""))),
         ("Quarter", c.q + (f" · tier {v.partner.get('tier')}" if v.partner.get("tier") else "")),
         ("Date", fmt_date(v.as_of)),
     ]

@@ -46,7 +46,8 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     ranked = _ranked(analysis, names)
     story: list = [para(f"PORTFOLIO REVIEW · {q} · INTERNAL, NOT FOR PARTNERS", "subtitle"),
                    para(f"{len(ranked)} partners, {q}", "title"),
-                   para(f"Prepared by {org} on {analysis.as_of:%d %b %Y}.", "body"), Spacer(1, 4)]
+                   para(f"Prepared by {org} on {analysis.as_of:%d %b %Y}." if org else
+                        f"Prepared on {analysis.as_of:%d %b %Y}.", "body"), Spacer(1, 4)]
     story += _ranking(analysis, ranked)
     story += _heatmap(analysis, ranked)
     story += _flag_matrix(analysis, ranked)

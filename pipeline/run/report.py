@@ -45,6 +45,7 @@ class ReportResult:
     reused: list[str] = field(default_factory=list)         # partner ids whose PDF came from the cache
     timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
     not_yet: dict[str, str] = field(default_factory=dict)   # partner_id -> its first quarter, later than this one
+    organisation: str = ""                                  # organisation.name ('' when not set)
 
     @property
     def ok(self) -> bool:
@@ -233,7 +234,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     partners = rec.partners.set_index("partner_id", drop=False)
     expected = list(analysis.reviewed)
     result = ReportResult(quarter=q, quarter_dir=qdir, expected=expected, problems=rec.problems,
-                          flag_count=len(analysis.flags), not_yet={p: f.label for p, f in analysis.not_yet.items()})
+                          flag_count=len(analysis.flags), not_yet={p: f.label for p, f in analysis.not_yet.items()},
+                          organisation=rec.config.organisation)
 
     portfolio_name = outputs.portfolio_pdf_name(q.label)
     cache_folder = review_cache.cache_dir(output_dir, q.label) if cache else None
