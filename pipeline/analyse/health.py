@@ -259,7 +259,8 @@ def _rules(p: _Partner, config: Config) -> tuple[str, int | None, int | None]:
         return ("every KPI measured is off track and your commitments are overdue, so it is red whatever the points",
                 None, amber - 1)
     if p.on_share < share:
-        return (f"under {pct(share)} of the KPIs with a target (by weight) are on track ({pct(p.on_share)}), so it is "
+        part = f"only {pct(p.on_share)} of the plan" if p.on_share > 0 else "none of the plan"
+        return (f"{part} (the KPIs with a target, by weight) is on track and green needs {pct(share)}, so it is "
                 f"not green whatever the points", None, green - 1)
     if p.expected and p.on_track == p.expected and not p.any_overdue:
         return "every KPI is on track and nothing is overdue, so it is green whatever the points", green, None
@@ -328,8 +329,8 @@ def health_scores(quarter: Quarter, config: Config, partner_ids: Sequence[str], 
             parts.append({"partner_id": p.pid, "component": c, "weight": top[j] / 100.0, "points": points[j],
                           "max_points": top[j], "detail": details[c], "value": value[j], "measured": bool(known[j])})
         rule_detail = rule or (rules_in_force(config) if state == SCORED else "")
-        if state == SCORED and rule and moved:
-            rule_detail += f" ({_moved(moved)})"
+        if score is not None and rule and moved:
+            rule_detail += f" (by points {score - moved}, {'held at' if moved < 0 else 'raised to'} {score})"
         parts.append({"partner_id": p.pid, "component": RULE, "weight": 0.0,
                       "points": float(moved) if state == SCORED else np.nan, "max_points": np.nan,
                       "detail": rule_detail, "value": np.nan, "measured": False})
@@ -354,26 +355,25 @@ def score_explanation(health: dict, breakdown: pd.DataFrame) -> str:
     missed = [(str(c), round(float(m) - float(pt)), str(d), bool(k))
               for c, m, pt, d, k in zip(b["component"], b["max_points"], b["points"], b["detail"], b["measured"])
               if not pd.isna(pt) and float(m) - float(pt) >= 0.5]
-    measured = [f"{n} {('point ' if n == 1 else 'points ') if i == 0 else ''}on {SHORT_NAMES.get(c, c)} ({_short(d)})"
+    r = breakdown[breakdown["component"] == RULE]
+    rule = str(health.get("rule") or "")
+    moved = 0 if not len(r) or pd.isna(r["points"].iloc[0]) else int(r["points"].iloc[0])
+    unit = ("short " if moved and rule else ("point " if missed and missed[0][1] == 1 else "points ")) if missed else ""
+    measured = [f"{n} {unit if i == 0 else ''}on {SHORT_NAMES.get(c, c)} ({_short(d)})"
                 for i, (c, n, d, _k) in enumerate(m for m in missed if m[3])]
     neutral = [SHORT_NAMES.get(c, c) for c, n, d, k in missed if not k]
     text = head
-    if measured:
+    if rule and moved:
+        text += (f" By points it comes to {int(score) - moved}" + (", " + ", ".join(measured) if measured else "")
+                 + f"; a rule {'holds it at' if moved < 0 else 'raises it to'} {int(score)}: {rule}.")
+    elif measured:
         text += " It misses " + ", ".join(measured) + "."
     elif not missed:
         text += " Every part earned its full points."
     if neutral:
         text += (f" With nothing to measure, {' and '.join(neutral)} count{'s' if len(neutral) == 1 else ''} "
                  f"at the rate of the rest.")
-    r = breakdown[breakdown["component"] == RULE]
-    rule = str(health.get("rule") or "")
-    if rule and len(r) and not pd.isna(r["points"].iloc[0]) and int(r["points"].iloc[0]):
-        text += f" A rule sets the band: {rule} ({_moved(int(r['points'].iloc[0]))})."
     return text
-
-
-def _moved(points: int) -> str:
-    return f"it adds {_plural(points, 'point')}" if points > 0 else f"it takes {_plural(-points, 'point')} off"
 
 
 def _short(detail: object) -> str:

@@ -64,7 +64,7 @@ class HealthSettings:
     green: int = _setting(75, "health score at or above this is green")
     amber: int = _setting(50, "at or above this (and below green) is amber; below is red")
     weight_results: float = _setting(0.5, "share of the score from results against plan (KPI attainment)")
-    weight_delivery: float = _setting(0.4, "share from commitments kept on time, ours, yours and joint, each counted once")
+    weight_delivery: float = _setting(0.4, "share from commitments kept on time, ours, the partner's and joint, each counted once")
     weight_relationship: float = _setting(0.1, "share from the relationship kept up (a check-in in the quarter, where a Check-ins sheet is kept)")
     attainment_cap: float = _setting(1.2, "the attainment shown for a met target of zero or less, where actual/target cannot be divided")
     attainment_floor: float = _setting(0.5, "a KPI at or below this attainment earns none of its results points; it earns them all from kpi.attainment_medium (on track)")

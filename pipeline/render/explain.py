@@ -219,15 +219,14 @@ def health_method(c: Ctx) -> list:
     parts = [r for r in L.records(bd) if r["component"] != "rule"]
     rule = [r for r in L.records(bd) if r["component"] == "rule"]
     out_of = {r["component"]: int(float(r["max_points"])) for r in parts if not is_missing(r["max_points"])}
-    names = " + ".join(f"{PART_NAMES.get(k, k).lower()} {n}" for k, n in out_of.items())
+    names = ", ".join(f"{PART_NAMES.get(k, k).lower()} {n}" for k, n in out_of.items())
     out = [L.heading("How the health score is computed"),
-           para(f"Partnership health is three things, with the same points every quarter: {names} = "
-                f"{sum(out_of.values())}. A part with nothing to measure this quarter counts at the rate the measured "
-                "parts earned, so it neither lifts nor lowers the score. Three rules no weighting overrides set the band "
-                "where they hold, and the points a rule moves are a line of their own, so the points always add up to "
-                f"the score. {green:.0f} or more is green, {amber:.0f} to {green - 1:.0f} amber, under {amber:.0f} red. "
-                "Data quality is not part of the score: it is the confidence written beside it. A paused partnership, "
-                "or a quarter with too little to measure, gets no score.", "cell")]
+           para(f"Health is three things, with the same points every quarter: {names}, {sum(out_of.values())} in all. "
+                "A part with nothing to measure counts at the rate of the measured parts, so it neither lifts nor lowers "
+                "the score. Three rules no weighting overrides can set the band; the points a rule moves are a line of "
+                f"their own, so the points always add up to the score. {green:.0f} or more is green, {amber:.0f} to "
+                f"{green - 1:.0f} amber, under {amber:.0f} red. Data quality is not in the score: it is the confidence "
+                "beside it.", "cell", limit=2000)]
     rows = [[L.cell(h, "head" if i in (0, 3) else "headr") for i, h in enumerate(("Part", "Points", "Out of", "How"))]]
     for r in parts:
         rows.append([L.cell(PART_NAMES.get(r["component"], r["component"]), "cell"),

@@ -76,7 +76,7 @@ def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
     counts = ranked["status"].value_counts()
     states = [f"{counts.get(s, 0)} {HEALTH_STATES[s].lower()}" for s in HEALTH_STATES if counts.get(s, 0)]
     out.append(para(", ".join([f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")] + states) + "."
-                    + (" Paused and unscored partners have no score and are listed last." if states else ""), "cell"))
+                    + (" Partners without a score are listed last." if states else ""), "cell"))
     partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
     fl = a.flags
     severities = fl.groupby(["partner_id", "severity"]).size().to_dict() if not fl.empty else {}
