@@ -180,17 +180,24 @@ def flags(pid: str, kq: pd.DataFrame, com: pd.DataFrame) -> pd.DataFrame:
 
 
 def health(pid: str, level: float) -> tuple[dict, pd.DataFrame]:
-    parts = [("kpi_attainment", 0.5, min(level, 1.0) * 50 - 4, "weighted attainment of 5 KPIs, capped at 100%"),
-             ("our_delivery", 0.15, 11.0, "4 of 5 of our commitments done on time or on track"),
-             ("partner_delivery", 0.15, 8.5, "partner delivered 2 of 4 on time; 1 overdue"),
-             ("data_quality", 0.2, 16.0, "2 rows excluded; 1 KPI missing in the quarter")]
-    bd = pd.DataFrame([{"partner_id": pid, "component": c, "weight": w, "points": p, "max_points": w * 100,
-                        "detail": d} for c, w, p, d in parts], columns=list(ANALYSIS_FRAMES["health_breakdown"]))
-    score = int(round(sum(p for _, _, p, _ in parts)))
+    """A health result as `pipeline.analyse.health.health_scores` writes it: whole points that add up to the
+    score (the rule line included) and an "out of" column that adds up to 100."""
+    results = int(round(min(level, 1.0) * 50)) - 4
+    parts = [("results", 50, results, "3 of 5 KPIs measured on track: each KPI earns its share in full at 90% of target"),
+             ("delivery", 40, 30, "3 of 4 commitments due kept on time: yours 1 of 2; ours 2 of 2"),
+             ("relationship", 10, 10, "2 check-ins in the quarter: full points")]
+    rows = [{"partner_id": pid, "component": c, "weight": m / 100, "points": float(p), "max_points": float(m),
+             "detail": d, "value": p / m, "measured": True} for c, m, p, d in parts]
+    rows.append({"partner_id": pid, "component": "rule", "weight": 0.0, "points": 0.0, "max_points": float("nan"),
+                 "detail": "none holds", "value": float("nan"), "measured": False})
+    bd = pd.DataFrame(rows, columns=list(ANALYSIS_FRAMES["health_breakdown"]) + ["measured"])
+    score = sum(p for _, _, p, _ in parts)
     status = "green" if score >= 75 else "amber" if score >= 50 else "red"
     return ({"partner_id": pid, "quarter": QUARTER.label, "score": score, "status": status,
              "previous_score": float(score + (6 if level < 0.9 else -3)),
-             "change_reasons": "pipeline attainment fell 9 points; one more commitment overdue"}, bd)
+             "change_reasons": "pipeline attainment fell 9 points; one more commitment overdue",
+             "state": "scored", "state_note": "", "rule": "", "confidence": "based on 5 of 5 KPIs measured",
+             "kpis_measured": 5, "kpis_expected": 5}, bd)
 
 
 def problems(pid: str) -> list:

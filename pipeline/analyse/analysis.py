@@ -74,7 +74,10 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
                     previous_run=history.previous_run if history is not None else None)
     flags = build_flags(fi)
-    health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, dl, problems)
+    status = rec.partners.set_index("partner_id")["status"] if len(rec.partners) else pd.Series(dtype="str")
+    paused = [p for p in partner_ids if str(status.get(p, "")) == "paused"]
+    health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, cs, rec.checkins,
+                                      rec.has_checkins_sheet, problems, paused)
     changes: dict[str, list[str]] = {}
     if history is not None:
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,

@@ -1,76 +1,51 @@
-"""The health score (0-100, red/amber/green) with its breakdown and the reasons it moved.
+"""The health of a partnership this quarter: a score out of 100 with its band, or a state that is not a
+number (paused, not scored), with the confidence beside it and the reasons it moved.
 
-score = sum of four components' points; each component earns ``share x 100 x value`` where value is
-the measured ratio (0..1) and share its configured weight, renormalised over the components that had
-something to measure. Points are whole numbers that sum exactly to the score (largest remainder).
-See docs/analysis.md for the formula in words.
+Three parts with fixed points (`health.weight_*`): results against plan (50), commitments kept (40, each
+commitment once, ours, yours and joint), the relationship kept up (10). A part with nothing to measure
+counts at the rate the measured parts earned, so it neither lifts nor lowers the score and the points
+are always out of the same 100. Whole points are apportioned by largest remainder, so the parts add up
+exactly to the score; three rules the weights cannot override set the band where they hold, and the
+points they move are a line of their own. Data quality is not in the score: it is its confidence
+("based on 5 of 6 KPIs measured"). docs/analysis.md gives the reasons.
 """
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.analyse.flags import count_words, pct
+from pipeline.analyse.flags import count_words, day, fmt_value, pct
 from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.core.frames import is_missing
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import DISCREPANCY
 from pipeline.core.settings import Config
 
-COMPONENTS = ("kpi_attainment", "our_delivery", "partner_delivery", "data_quality")
-WEIGHT_KEYS = {"kpi_attainment": "health.weight_kpi", "our_delivery": "health.weight_our_delivery",
-               "partner_delivery": "health.weight_partner_delivery", "data_quality": "health.weight_data"}
-LABELS = {"kpi_attainment": "weighted KPI attainment", "our_delivery": "our on-time delivery",
-          "partner_delivery": "your on-time delivery", "data_quality": "data quality"}
+COMPONENTS = ("results", "delivery", "relationship")
+RULE = "rule"  # the breakdown's fourth line: the points a rule moved (0 when none did)
+WEIGHTS = {"results": "weight_results", "delivery": "weight_delivery", "relationship": "weight_relationship"}
+SCORED, PAUSED, NOT_SCORED = "scored", "paused", "not_scored"
+COMPONENT_NAMES = {"results": "Results against plan", "delivery": "Commitments kept",
+                   "relationship": "The relationship kept up", RULE: "Rules"}
+SHORT_NAMES = {"results": "results", "delivery": "commitments kept", "relationship": "the relationship"}
+PARTY_WORDS = {"partner": "yours", "us": "ours", "joint": "joint"}
 
 
-def _kpi_component(now: pd.DataFrame, defs: pd.DataFrame, cap: float, floor: float) -> pd.DataFrame:
-    """Weighted mean attainment (each KPI capped at `cap`), scaled so that `floor` or less earns nothing and
-    100% or more earns every point: a partner at 70% of plan is well short of 70% healthy."""
-    k = now[now["attainment"].notna()].merge(defs[["kpi_id", "weight"]], on="kpi_id", how="left")
-    k = k.assign(w=k["weight"].fillna(1.0), wa=k["weight"].fillna(1.0) * k["attainment"].clip(upper=cap))
-    g = k.groupby("partner_id").agg(w=("w", "sum"), wa=("wa", "sum"), n=("kpi_id", "size"))
-    mean = g["wa"] / g["w"].where(g["w"] > 0)
-    g["value"] = ((mean - floor) / (1.0 - floor)).clip(lower=0.0, upper=1.0)
-    g["detail"] = [f"weighted attainment {pct(m) if m == m else 'n/a'} over {int(n)} KPI{'s' if n != 1 else ''} "
-                   f"(each capped at {cap * 100:.0f}%): no points at {floor * 100:.0f}% or less, "
-                   f"full points from 100%" for m, n in zip(mean, g["n"])]
-    return g[["value", "detail"]]
-
-
-def _delivery_component(delivery: pd.DataFrame, parties: tuple[str, ...], who: str) -> pd.DataFrame:
-    d = delivery[delivery["party"].isin(parties)]
-    g = d.groupby("partner_id")[["done_on_time", "done_late", "overdue"]].sum()
-    due = g.sum(axis=1)
-    g["value"] = g["done_on_time"] / due.where(due > 0)
-    g["detail"] = [f"{who} delivered {int(a)} of {int(n)} commitments due on time (late {int(late)}, overdue {int(o)}; "
-                   f"joint ones count for both sides)"
-                   for a, n, late, o in zip(g["done_on_time"], due, g["done_late"], g["overdue"])]
-    return g[["value", "detail"]]
-
-
-def _data_component(now: pd.DataFrame, partner_ids: list[str], problems: list[Problem], config: Config) -> pd.DataFrame:
-    tol = config.kpi.discrepancy_tolerance
-    penalty = config.health.data_error_penalty
-    t = now.assign(expected=now["target"].notna(), reported=now["target"].notna() & now["actual"].notna(),
-                   has=now["actual"].notna(),
-                   bad=now["actual"].notna() & (beyond_tolerance(now[DISCREPANCY], tol) | now["conflict"].astype(bool)))
-    g = t.groupby("partner_id")[["expected", "reported", "has", "bad"]].sum().reindex(partner_ids, fill_value=0)
-    errors = pd.Series([p.partner_id for p in problems if p.severity == ERROR], dtype="str").value_counts()
-    g["errors"] = errors.reindex(g.index, fill_value=0)
-    reported = (g["reported"] / g["expected"].where(g["expected"] > 0)).fillna(1.0)
-    consistent = (1 - g["bad"] / g["has"].where(g["has"] > 0)).fillna(1.0)
-    clean = (1 - penalty * g["errors"]).clip(lower=0)
-    g["value"] = (reported + consistent + clean) / 3
-    g["detail"] = [f"mean of reported {int(r)}/{int(e)} KPIs with a target, consistent {int(h - b)}/{int(h)} "
-                   f"(no discrepancy or conflict), clean {pct(c)} ({int(n)} excluded row{'s' if n != 1 else ''}, "
-                   f"-{penalty * 100:.0f}% each)" for r, e, h, b, c, n in
-                   zip(g["reported"], g["expected"], g["has"], g["bad"], clean, g["errors"])]
-    return g[["value", "detail"]]
+def max_points(config: Config) -> dict[str, int]:
+    """Each part's points out of exactly 100: the configured weights, apportioned by largest remainder."""
+    w = np.array([max(float(getattr(config.health, WEIGHTS[c])), 0.0) for c in COMPONENTS])
+    w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+    points, _ = _largest_remainder(100 * w[None, :])
+    return {c: int(p) for c, p in zip(COMPONENTS, points[0])}
 
 
 def _largest_remainder(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whole points per component (rows: partners) that sum exactly to the rounded total."""
+    """Whole points per part (rows: partners) that sum exactly to the rounded total."""
     raw = np.nan_to_num(raw)
     total = np.floor(raw.sum(axis=1) + 0.5)
     base = np.floor(raw + 1e-9)
@@ -81,120 +56,407 @@ def _largest_remainder(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return base.astype(int), total.astype(int)
 
 
-def health_scores(quarter: Quarter, config: Config, partner_ids: list[str], kpi_quarterly: pd.DataFrame,
-                  kpi_defs: pd.DataFrame, delivery: pd.DataFrame, problems: list[Problem]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(health, health_breakdown) for ``partner_ids``; previous_score and change_reasons are filled by
-    `change_reasons`."""
-    kq = kpi_quarterly
-    now = kq[(kq["qindex"] == quarter.index) & kq["partner_id"].isin(partner_ids)]
-    parts = {"kpi_attainment": _kpi_component(now, kpi_defs, config.health.attainment_cap,
-                                                     config.health.attainment_floor),
-             "our_delivery": _delivery_component(delivery, ("us", "joint"), "we"),
-             "partner_delivery": _delivery_component(delivery, ("partner", "joint"), "the partner"),
-             "data_quality": _data_component(now, partner_ids, problems, config)}
-    value = np.column_stack([parts[c]["value"].reindex(partner_ids).to_numpy(dtype=float) for c in COMPONENTS])
-    weight = np.array([config[WEIGHT_KEYS[c]] for c in COMPONENTS], dtype=float)
-    active = ~np.isnan(value)
-    eff = np.where(active, weight, 0.0)
-    eff = eff / np.where(eff.sum(axis=1, keepdims=True) > 0, eff.sum(axis=1, keepdims=True), 1.0)
-    raw = eff * 100 * np.nan_to_num(value)
-    points, score = _largest_remainder(raw)
-    green, amber = config.health.green, config.health.amber
-    health = pd.DataFrame({"partner_id": partner_ids, "quarter": quarter.label, "score": score,
-                           "status": np.where(score >= green, "green", np.where(score >= amber, "amber", "red")),
-                           "previous_score": np.nan, "change_reasons": ""})
-    rows = []
-    for j, comp in enumerate(COMPONENTS):
-        detail = parts[comp]["detail"].reindex(partner_ids)
-        text = np.where(active[:, j], detail.astype(object).fillna("").to_numpy(dtype=object),
-                        "nothing to measure this quarter: its weight went to the other components")
-        rows.append(pd.DataFrame({"partner_id": partner_ids, "component": comp, "weight": eff[:, j],
-                                  "points": points[:, j], "max_points": eff[:, j] * 100, "detail": text, "value": value[:, j]}))
-    breakdown = pd.concat(rows, ignore_index=True)
-    order = {c: i for i, c in enumerate(COMPONENTS)}
-    breakdown = breakdown.sort_values(["partner_id", "component"], key=lambda s: s.map(order) if s.name == "component" else s,
-                                      kind="stable").reset_index(drop=True)
+def kpi_value(attainment: pd.Series, on_track: float, floor: float) -> pd.Series:
+    """What one KPI earns of its results points (0..1): all of them on track (attainment at or above
+    ``on_track``), none at ``floor`` or less, in proportion between. Over-achievement earns no more."""
+    att = attainment.astype(float)
+    if on_track <= floor:
+        return (att >= on_track).astype(float).where(att.notna())
+    return ((att - floor) / (on_track - floor)).clip(lower=0.0, upper=1.0)
+
+
+def commitment_credit(days_late: pd.Series, late_days: int) -> pd.Series:
+    """What one commitment due earns of its delivery share (0..1): all of it kept on time, then less evenly
+    with each day late (done late, or open past its due date at the quarter's end), nothing from
+    ``late_days`` days late."""
+    d = days_late.astype(float).clip(lower=0.0)
+    if late_days <= 0:
+        return (d == 0).astype(float)
+    return (1.0 - d / float(late_days)).clip(lower=0.0, upper=1.0)
+
+
+# ------------------------------------------------------------------------------------------ measures
+@dataclass
+class _Partner:
+    """What the score is made from for one partner: each measure, then the verdicts."""
+
+    pid: str
+    paused: bool = False
+    # results
+    expected: int = 0                       # KPIs with a target this quarter
+    measured: int = 0                       # ... with an attainment (target and a full quarter's actual)
+    partial: int = 0                        # ... whose actual covers part of the quarter
+    on_track: int = 0
+    off_track: int = 0
+    on_share: float = 0.0                   # on-track weight / weight of the KPIs with a target
+    results: float = float("nan")
+    results_note: str = ""
+    # delivery
+    due: int = 0
+    kept: int = 0
+    by_party: dict[str, tuple[int, int]] = field(default_factory=dict)  # party -> (kept on time, due)
+    late: list[str] = field(default_factory=list)                      # "KV-02 (joint, 30 days overdue)"
+    delivery: float = float("nan")
+    partner_overdue: bool = False
+    any_overdue: bool = False
+    # relationship
+    checkins: int | None = None             # None: no Check-ins sheet is kept
+    relationship: float = float("nan")
+    # confidence
+    disputed: int = 0
+    excluded: int = 0
+
+
+def _results(p: _Partner, rows: pd.DataFrame, config: Config) -> None:
+    target = rows[rows["target"].notna()]
+    if not len(target):
+        return
+    w = target["weight"].astype(float).fillna(1.0).clip(lower=0.0)
+    measured = target["attainment"].notna()
+    status = target["status"].astype("str")
+    p.expected, p.measured = len(target), int(measured.sum())
+    p.partial = int((status == "partial").sum())
+    p.on_track, p.off_track = int((status == "on_track").sum()), int((status == "off_track").sum())
+    total = float(w.sum())
+    p.on_share = float(w[status == "on_track"].sum()) / total if total > 0 else p.on_track / p.expected
+    if not p.measured:
+        return
+    on, floor = float(config.kpi.attainment_medium), float(config.health.attainment_floor)
+    value = kpi_value(target.loc[measured, "attainment"], on, floor)
+    wm = w[measured]
+    p.results = float((value * wm).sum() / wm.sum()) if float(wm.sum()) > 0 else float(value.mean())
+    p.results_note = (f"each KPI earns its share in full at {on:.0%} of target or more (on track), none at "
+                      f"{floor:.0%} or less, in proportion between; weighted by KPI")
+
+
+def _delivery(p: _Partner, cs: pd.DataFrame, quarter: Quarter, config: Config) -> None:
+    if not len(cs):
+        return
+    qstart = pd.Timestamp(quarter.start_date(config.fy_start))
+    qend = pd.Timestamp(quarter.end_date(config.fy_start))
+    due = pd.to_datetime(cs["due_date"], errors="coerce")
+    done_at = pd.to_datetime(cs["completed_date"], errors="coerce")
+    live = ~cs["is_dropped"].astype(bool)
+    is_open = cs["is_open"].astype(bool) & live
+    done = live & (cs["status"].astype("str") == "done") & due.notna() & done_at.notna()
+    overdue = is_open & due.notna() & (due <= qend)
+    in_quarter = (done_at >= qstart) & (done_at <= qend)
+    due_in_quarter = (due >= qstart) & (due <= qend)
+    counted_done = done & (in_quarter | due_in_quarter)
+    counted = overdue | counted_done
+    if not counted.any():
+        return
+    late_by = np.where(overdue, (qend - due).dt.days, (done_at.where(done_at <= qend, qend) - due).dt.days)
+    days = pd.Series(late_by, index=cs.index).where(counted).fillna(0).clip(lower=0).astype(int)
+    credit = commitment_credit(days, int(config.health.late_days))[counted]
+    party = cs["party"].astype("str")
+    on_time = counted & (days == 0) & ~overdue
+    p.due, p.kept = int(counted.sum()), int(on_time.sum())
+    p.by_party = {k: (int((on_time & (party == k)).sum()), int((counted & (party == k)).sum()))
+                  for k in ("partner", "us", "joint") if (counted & (party == k)).any()}
+    p.delivery = float(credit.mean())
+    p.partner_overdue = bool((overdue & party.isin(["partner", "joint"])).any())
+    p.any_overdue = bool(overdue.any())
+    late = counted & (days > 0)
+    for cid, k, n, is_over in zip(cs.loc[late, "commitment_id"], party[late], days[late], overdue[late]):
+        p.late.append(f"{cid} ({PARTY_WORDS.get(k, k)}, {n} day{'s' if n != 1 else ''} {'overdue' if is_over else 'late'})")
+
+
+def _measure(pids: Sequence[str], quarter: Quarter, config: Config, kq: pd.DataFrame, defs: pd.DataFrame,
+             commitments: pd.DataFrame, checkins: pd.DataFrame | None, has_checkins_sheet: bool,
+             problems: Iterable[Problem], paused: set[str]) -> list[_Partner]:
+    now = kq[(kq["qindex"] == quarter.index) & kq["partner_id"].isin(pids)]
+    now = now.merge(defs[["kpi_id", "weight"]], on="kpi_id", how="left")
+    tol = float(config.kpi.discrepancy_tolerance)
+    now = now.assign(_disputed=now["actual"].notna() & (beyond_tolerance(now[DISCREPANCY], tol)
+                                                       | now["conflict"].fillna(False).astype(bool)))
+    by_kpi = dict(tuple(now.groupby("partner_id", sort=False)))
+    cs = commitments[commitments["partner_id"].isin(pids)] if len(commitments) else commitments
+    by_cs = dict(tuple(cs.groupby("partner_id", sort=False))) if len(cs) else {}
+    held: dict[str, int] = {}
+    if has_checkins_sheet and checkins is not None and len(checkins):
+        ci = checkins[checkins["quarter"].astype("str") == quarter.label]
+        held = {str(k): int(v) for k, v in ci.groupby("partner_id").size().items()}
+    errors: dict[str, int] = {}
+    for pr in problems:
+        if pr.severity == ERROR and pr.partner_id:
+            errors[pr.partner_id] = errors.get(pr.partner_id, 0) + 1
+    out = []
+    for pid in pids:
+        p = _Partner(pid=pid, paused=pid in paused)
+        rows = by_kpi.get(pid)
+        if rows is not None:
+            _results(p, rows, config)
+            p.disputed = int(rows.loc[rows["target"].notna(), "_disputed"].sum())
+        c = by_cs.get(pid)
+        if c is not None:
+            _delivery(p, c, quarter, config)
+        if has_checkins_sheet:
+            p.checkins = held.get(pid, 0)
+            p.relationship = 1.0 if p.checkins else 0.0
+        p.excluded = errors.get(pid, 0)
+        out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the words
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def confidence(p: _Partner) -> str:
+    """How much the score stands on: "based on 5 of 6 KPIs measured; 1 partial quarter; ..."."""
+    if not p.expected:
+        return "no KPI has a target this quarter"
+    parts = [f"based on {p.measured} of {_plural(p.expected, 'KPI')} measured"]
+    missing = p.expected - p.measured - p.partial
+    if missing:
+        parts.append(f"{missing} not reported")
+    if p.partial:
+        parts.append(f"{p.partial} with part of the quarter only")
+    if p.disputed:
+        parts.append(f"{p.disputed} where our figures and yours differ")
+    if p.excluded:
+        parts.append(f"{_plural(p.excluded, 'row')} excluded")
+    return "; ".join(parts)
+
+
+def _details(p: _Partner, quarter: Quarter, rate: float, config: Config, scored: bool) -> dict[str, str]:
+    neutral = (f": counts at the rate the measured parts earned ({pct(rate)}), so it neither lifts nor lowers the score"
+               if scored else "")
+    d: dict[str, str] = {}
+    if p.measured:
+        head = f"{p.on_track} of {_plural(p.measured, 'KPI')} measured on track"
+        if p.off_track:
+            head += f", {p.off_track} off track"
+        d["results"] = f"{head}: {p.results_note}" + (f" ({pct(p.results)} of the points)" if scored else "")
+    else:
+        d["results"] = "no KPI result this quarter"
+    if p.due:
+        sides = "; ".join(f"{PARTY_WORDS[k]} {a} of {n}" for k, (a, n) in p.by_party.items())
+        head = f"{p.kept} of {_plural(p.due, 'commitment')} due kept on time"
+        late = f"; late: {', '.join(p.late[:3])}" + (f" and {len(p.late) - 3} more" if len(p.late) > 3 else "") \
+            if p.late else ""
+        days = int(config.health.late_days)
+        d["delivery"] = (f"{head}: {sides}{late}; each commitment counts once, joint ones too, and one late "
+                         f"keeps part of its share, losing it evenly over {days} days")
+    else:
+        d["delivery"] = f"nothing was due this quarter{neutral}"
+    if p.checkins is None:
+        d["relationship"] = f"no Check-ins sheet is kept{neutral}"
+    elif p.checkins:
+        d["relationship"] = f"{_plural(p.checkins, 'check-in')} in {quarter.label}" + (": full points" if scored else "")
+    else:
+        d["relationship"] = f"no check-in recorded in {quarter.label}" + (": no points" if scored else "")
+    return d
+
+
+def _rules(p: _Partner, config: Config) -> tuple[str, int | None, int | None]:
+    """(the rule that holds, in words; a floor; a cap) for a partner with a score."""
+    green, amber = int(config.health.green), int(config.health.amber)
+    share = float(config.health.green_needs_on_track)
+    if p.measured and p.off_track == p.measured and p.partner_overdue:
+        return ("every KPI measured is off track and your commitments are overdue, so it is red whatever the points",
+                None, amber - 1)
+    if p.on_share < share:
+        part = f"only {pct(p.on_share)} of the plan" if p.on_share > 0 else "none of the plan"
+        return (f"{part} (the KPIs with a target, by weight) is on track and green needs {pct(share)}, so it is "
+                f"not green whatever the points", None, green - 1)
+    if p.expected and p.on_track == p.expected and not p.any_overdue:
+        return "every KPI is on track and nothing is overdue, so it is green whatever the points", green, None
+    return "", None, None
+
+
+def rules_in_force(config: Config) -> str:
+    """The three rules with this run's numbers, for the breakdown when none of them holds."""
+    share = float(config.health.green_needs_on_track)
+    return (f"none holds (red when every KPI measured is off track and your commitments are overdue; never green "
+            f"with under {pct(share)} of the KPIs on track; green when every KPI is on track and nothing is overdue)")
+
+
+# ------------------------------------------------------------------------------------------ the score
+def health_scores(quarter: Quarter, config: Config, partner_ids: Sequence[str], kpi_quarterly: pd.DataFrame,
+                  kpi_defs: pd.DataFrame, commitments: pd.DataFrame, checkins: pd.DataFrame | None = None,
+                  has_checkins_sheet: bool = False, problems: Iterable[Problem] = (),
+                  paused: Iterable[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(health, health_breakdown) for ``partner_ids`` from the quarter's KPI rows, the `commitment_status`
+    frame and the check-ins; ``paused`` are the partners whose registry status is paused.
+    previous_score and change_reasons are filled by `change_reasons`."""
+    pids = [str(p) for p in partner_ids]
+    measures = _measure(pids, quarter, config, kpi_quarterly, kpi_defs, commitments, checkins, has_checkins_sheet,
+                        problems, set(map(str, paused)))
+    maxima = max_points(config)
+    top = np.array([maxima[c] for c in COMPONENTS], dtype=float)
+    green, amber = int(config.health.green), int(config.health.amber)
+    health_rows: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for p in measures:
+        value = np.array([p.results, p.delivery, p.relationship], dtype=float)
+        known = ~np.isnan(value)
+        rate = float((top[known] * value[known]).sum() / top[known].sum()) if known.any() and top[known].sum() > 0 \
+            else float("nan")
+        state = PAUSED if p.paused else NOT_SCORED if not p.measured else SCORED
+        details = _details(p, quarter, rate, config, state == SCORED)
+        rule, note = "", ""
+        score: int | None = None
+        moved = 0
+        points = np.full(len(COMPONENTS), np.nan)
+        if state == SCORED:
+            filled = np.where(known, value, rate)
+            whole, total = _largest_remainder((top * filled)[None, :])
+            points = whole[0].astype(float)
+            rule, floor, cap = _rules(p, config)
+            s = int(total[0])
+            s = max(s, floor) if floor is not None else s
+            s = min(s, cap) if cap is not None else s
+            score, moved = s, s - int(total[0])
+            status = "green" if s >= green else "amber" if s >= amber else "red"
+        elif state == PAUSED:
+            status = PAUSED
+            note = (f"The partnership is paused (its status in the registry), so {quarter.label} is not scored: "
+                    f"its targets are not held against you; the figures and commitments are shown for reference.")
+        else:
+            status = NOT_SCORED
+            note = (f"Not scored: too little to measure in {quarter.label}, " + (
+                f"none of the {p.expected} KPIs with a target has a figure for the whole quarter"
+                if p.expected else "no KPI has a target for the quarter") + (
+                f" and {_plural(p.due, 'commitment')} due" if p.due else " and nothing was due") + ".")
+        health_rows.append({"partner_id": p.pid, "quarter": quarter.label, "score": score, "status": status,
+                            "previous_score": np.nan, "change_reasons": "", "state": state, "state_note": note,
+                            "rule": rule, "confidence": confidence(p), "kpis_measured": p.measured,
+                            "kpis_expected": p.expected})
+        for j, c in enumerate(COMPONENTS):
+            parts.append({"partner_id": p.pid, "component": c, "weight": top[j] / 100.0, "points": points[j],
+                          "max_points": top[j], "detail": details[c], "value": value[j], "measured": bool(known[j])})
+        rule_detail = rule or (rules_in_force(config) if state == SCORED else "")
+        if score is not None and rule and moved:
+            rule_detail += f" (by points {score - moved}, {'held at' if moved < 0 else 'raised to'} {score})"
+        parts.append({"partner_id": p.pid, "component": RULE, "weight": 0.0,
+                      "points": float(moved) if state == SCORED else np.nan, "max_points": np.nan,
+                      "detail": rule_detail, "value": np.nan, "measured": False})
+    health = pd.DataFrame(health_rows, columns=["partner_id", "quarter", "score", "status", "previous_score",
+                                                "change_reasons", "state", "state_note", "rule", "confidence",
+                                                "kpis_measured", "kpis_expected"])
+    health["score"] = pd.Series([r["score"] for r in health_rows], index=health.index, dtype=object)  # int or None
+    breakdown = pd.DataFrame(parts, columns=["partner_id", "component", "weight", "points", "max_points", "detail",
+                                             "value", "measured"])
     return health, breakdown
 
 
+def score_explanation(health: dict, breakdown: pd.DataFrame) -> str:
+    """Where the score's missing points are, in one or two sentences: "The score is 78 of 100, based on 6
+    of 6 KPIs measured. It misses 20 points on commitments kept (0 of 1 commitment due kept on time ...)."
+    A paused or unscored partner gets the sentence that says so."""
+    score = health.get("score")
+    if score is None or pd.isna(score):
+        return str(health.get("state_note") or "")
+    head = f"The score is {int(score)} of 100, {health.get('confidence') or 'based on the KPIs measured'}."
+    b = breakdown[breakdown["component"].isin(COMPONENTS)]
+    missed = [(str(c), round(float(m) - float(pt)), str(d), bool(k))
+              for c, m, pt, d, k in zip(b["component"], b["max_points"], b["points"], b["detail"], b["measured"])
+              if not pd.isna(pt) and float(m) - float(pt) >= 0.5]
+    r = breakdown[breakdown["component"] == RULE]
+    rule = str(health.get("rule") or "")
+    moved = 0 if not len(r) or pd.isna(r["points"].iloc[0]) else int(r["points"].iloc[0])
+    unit = ("short " if moved and rule else ("point " if missed and missed[0][1] == 1 else "points ")) if missed else ""
+    measured = [f"{n} {unit if i == 0 else ''}on {SHORT_NAMES.get(c, c)} ({_short(d)})"
+                for i, (c, n, d, _k) in enumerate(m for m in missed if m[3])]
+    neutral = [SHORT_NAMES.get(c, c) for c, n, d, k in missed if not k]
+    text = head
+    if rule and moved:
+        text += (f" By points it comes to {int(score) - moved}" + (", " + ", ".join(measured) if measured else "")
+                 + f"; a rule {'holds it at' if moved < 0 else 'raises it to'} {int(score)}: {rule}.")
+    elif measured:
+        text += " It misses " + ", ".join(measured) + "."
+    elif not missed:
+        text += " Every part earned its full points."
+    if neutral:
+        text += (f" With nothing to measure, {' and '.join(neutral)} count{'s' if len(neutral) == 1 else ''} "
+                 f"at the rate of the rest.")
+    return text
+
+
+def _short(detail: object) -> str:
+    """The measured part of a breakdown detail: "4 of 6 KPIs measured on track"."""
+    return str(detail or "").split(":")[0]
+
+
+# ------------------------------------------------------------------------------------------ what moved
 STATUS_WORDS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track", "missing": "not reported",
                 "no_target": "without a target"}
-COMPONENT_NAMES = {"kpi_attainment": "KPI attainment", "our_delivery": "our on-time delivery",
-                   "partner_delivery": "your on-time delivery", "data_quality": "data quality"}
 WHOSE = {"partner": ("of your commitments", "of your commitments"), "us": ("of our commitments", "of our commitments"),
          "joint": ("joint commitment", "joint commitments")}
+STATE_WORDS = {PAUSED: "paused", NOT_SCORED: "not scored"}
 
 
-def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.DataFrame, previous_parts: pd.DataFrame,
-                   kpi_quarterly: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.DataFrame,
-                   quarter: Quarter) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+def _said(status: str) -> str:
+    return f"not scored ({STATE_WORDS[status]})" if status == PAUSED else STATE_WORDS.get(status, status)
+
+
+def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.DataFrame | None,
+                   previous_parts: pd.DataFrame | None, kpi_quarterly: pd.DataFrame, kpi_defs: pd.DataFrame,
+                   commitments: pd.DataFrame, quarter: Quarter) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Fill previous_score and change_reasons from what history recorded; returns the health frame and,
-    per partner, plain sentences with their numbers: first the score's move, then each component whose
-    points moved by one or more, each KPI whose status changed (or, failing that, the KPI whose
-    attainment moved most, by five points or more), and the commitments that slipped or were dropped
+    per partner, plain sentences with their numbers: first the score's move (or the state it is in), then
+    each part whose points moved by one or more, each KPI whose status changed (or, failing that, the KPI
+    whose attainment moved most, by five points or more), and the commitments that slipped or were dropped
     this quarter. Only measured changes are named; nothing is said without an earlier run."""
     health = health.copy()
     if previous is None or not len(previous):
         return health, {}
-    prev = previous.set_index("partner_id")
-    health["previous_score"] = health["partner_id"].map(prev["score"]).astype(float)
+    prev = previous.drop_duplicates("partner_id", keep="last").set_index("partner_id")
+    health["previous_score"] = pd.to_numeric(health["partner_id"].map(prev["score"]), errors="coerce").astype(float)
     reasons: dict[str, list[str]] = {}
     q0 = quarter.previous().label
     if previous_parts is not None and len(previous_parts):
-        m = breakdown.merge(previous_parts, on=["partner_id", "component"], suffixes=("", "_prev"))
+        m = breakdown[breakdown["component"].isin(COMPONENTS)].merge(
+            previous_parts, on=["partner_id", "component"], suffixes=("", "_prev"))
+        m = m[m["points"].notna() & m["points_prev"].notna()]
         known = m["value"].notna()
         moved = known & m["value_prev"].notna() & ((m["points"] - m["points_prev"]).abs() >= 1) & (
             (m["value"] * 100).round() != (m["value_prev"] * 100).round())
-        new = known & m["value_prev"].isna() & m["points_prev"].notna()
-        for r in m[moved | new].itertuples():
-            name = COMPONENT_NAMES[r.component]
-            why = _short_detail(r.detail)
-            if pd.isna(r.value_prev):
-                text = (f"{name[0].upper()}{name[1:]} now counts: {int(r.points)} of {r.max_points:.0f} points "
-                        f"({why}); nothing was due in {q0}.")
-            elif round(r.max_points) == round(r.max_points_prev):
-                way = "up" if r.points > r.points_prev else "down"
-                text = (f"{name[0].upper()}{name[1:]} earns {int(r.points)} of {r.max_points:.0f} points, "
-                        f"{way} from {int(r.points_prev)} ({why}).")
+        new = known & m["value_prev"].isna()
+        for r in m[moved | new].to_dict("records"):
+            name = COMPONENT_NAMES[str(r["component"])]
+            why = _short(r["detail"])
+            pts, top, was_pts = int(r["points"]), float(r["max_points"]), int(r["points_prev"])
+            if pd.isna(r["value_prev"]):
+                text = f"{name} now count: {pts} of {top:.0f} points ({why}); nothing was measured in {q0}."
             else:
-                text = (f"{name[0].upper()}{name[1:]} earns {int(r.points)} of {r.max_points:.0f} points "
-                        f"({int(r.points_prev)} of {r.max_points_prev:.0f} in {q0}; {why}).")
-            reasons.setdefault(r.partner_id, []).append(text)
+                way = "up" if pts > was_pts else "down"
+                text = f"{name}: {pts} of {top:.0f} points, {way} from {was_pts} ({why})."
+            reasons.setdefault(str(r["partner_id"]), []).append(text)
     for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter).items():
         reasons.setdefault(pid, []).extend(texts)
     for pid, texts in _commitment_moves(commitments).items():
         reasons.setdefault(pid, []).extend(texts)
     changes: dict[str, list[str]] = {}
     texts = []
-    for pid, score, before in zip(health["partner_id"], health["score"], health["previous_score"]):
-        if pd.isna(before):
+    for pid, score, status in zip(health["partner_id"], health["score"], health["status"]):
+        if pid not in prev.index:
             texts.append("")
             continue
-        was = str(prev.at[pid, "status"]) if "status" in prev and pid in prev.index else ""
-        now = str(health.loc[health["partner_id"] == pid, "status"].iloc[0])
-        q0 = str(prev.at[pid, "quarter"]) if "quarter" in prev and pid in prev.index else "last quarter"
-        if int(before) == int(score):
-            head = f"Health held at {int(score)} since {q0} ({now})."
+        before: Any = prev.at[pid, "score"]  # a score: a number, None or NaN
+        was = str(prev.at[pid, "status"] or "")
+        q_was = str(prev.at[pid, "quarter"]) if "quarter" in prev else "last quarter"
+        now_scored, was_scored = not is_missing(score), not is_missing(before)
+        if now_scored and was_scored:
+            if int(before) == int(score):
+                head = f"Health held at {int(score)} since {q_was} ({status})."
+            else:
+                verb = "rose" if int(score) > int(before) else "fell"
+                band = f"still {status}" if was == status or not was else f"{was} to {status}"
+                head = f"Health {verb} from {int(before)} in {q_was} to {int(score)} ({band})."
+        elif now_scored:
+            head = f"Health is {int(score)} ({status}); {q_was} was {_said(was) if was else 'not scored'}."
+        elif was_scored:
+            head = f"This quarter is {_said(str(status))}; health was {int(before)} ({was}) in {q_was}."
         else:
-            verb = "rose" if score > before else "fell"
-            band = f"still {now}" if was == now or not was else f"{was} to {now}"
-            head = f"Health {verb} from {int(before)} in {q0} to {int(score)} ({band})."
+            head = f"This quarter is {_said(str(status))}, as {q_was} was."
         changes[pid] = [head] + reasons.get(pid, [])
         texts.append(" ".join(changes[pid]))
     health["change_reasons"] = texts
     return health, changes
-
-
-def _short_detail(detail: object) -> str:
-    """The measured part of a breakdown detail: "weighted attainment 71% over 6 KPIs"."""
-    import re
-
-    text = str(detail or "").split(":")[0].split(" (")[0]
-    m = re.match(r"(we|the partner) delivered (\d+) of (\d+) commitments due on time", text)
-    if m:
-        whose = "our" if m.group(1) == "we" else "your"
-        return f"{m.group(2)} of {m.group(3)} of {whose} and the joint commitments due were delivered on time"
-    return text
 
 
 _RANK = {"off_track": 0, "missing": 0, "at_risk": 1, "on_track": 2}
@@ -203,8 +465,6 @@ _RANK = {"off_track": 0, "missing": 0, "at_risk": 1, "on_track": 2}
 def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[str, list[str]]:
     """Per partner, sentences on the KPIs whose status changed since the previous quarter (one sentence per
     kind of change); when none changed, the KPI whose (weighted) attainment moved most, by five points or more."""
-    from pipeline.analyse.flags import fmt_value
-
     cols = ["partner_id", "kpi_id", "attainment", "status", "actual", "target"]
     now = kq[kq["qindex"] == quarter.index][cols]
     before = kq[kq["qindex"] == quarter.index - 1][cols]
@@ -215,59 +475,61 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[s
     q0 = quarter.previous().label
     out: dict[str, list[str]] = {}
 
-    def figures(r, suffix: str = "") -> str:
-        a, t, att = getattr(r, "actual" + suffix), getattr(r, "target" + suffix), getattr(r, "attainment" + suffix)
+    def figures(r: dict[Any, Any], suffix: str = "") -> str:
+        a, t, att = r["actual" + suffix], r["target" + suffix], r["attainment" + suffix]
         if pd.isna(a):
             return "no figure"
-        s = fmt_value(a, r.unit) + ("" if pd.isna(t) else f" against a target of {fmt_value(t, r.unit)}")
-        return s + ("" if pd.isna(att) else f" ({pct(att)} {'attainment' if r.direction == 'lower' else 'of target'})")
+        s = fmt_value(a, r["unit"]) + ("" if pd.isna(t) else f" against a target of {fmt_value(t, r['unit'])}")
+        return s + ("" if pd.isna(att) else f" ({pct(att)} {'attainment' if r['direction'] == 'lower' else 'of target'})")
 
     skip = ["no_target"]
     changed = m[(m["status"] != m["status_prev"]) & ~m["status"].isin(skip) & ~m["status_prev"].isin(skip)]
     for (pid, s0, s1), g in changed.groupby(["partner_id", "status_prev", "status"], sort=False):
-        rows = list(g.itertuples())
+        pid, s0, s1 = str(pid), str(s0), str(s1)
+        rows = g.to_dict("records")
         if s1 == "missing":
-            names = "; ".join(f"{r.kpi_name}, which was {figures(r, '_prev')} in {q0}" for r in rows)
+            names = "; ".join(f"{r['kpi_name']}, which was {figures(r, '_prev')} in {q0}" for r in rows)
             out.setdefault(pid, []).append(f"No figure this quarter for {names}.")
             continue
         verb = "improved" if _RANK.get(s1, 0) > _RANK.get(s0, 0) else "slipped"
         change = f"from {STATUS_WORDS.get(s0, s0)} to {STATUS_WORDS.get(s1, s1)}"
         if len(rows) == 1:
             r = rows[0]
-            out.setdefault(pid, []).append(f"{r.kpi_name} {verb} {change}: {figures(r)} now, "
-                                           f"{'no figure' if pd.isna(r.actual_prev) else pct(r.attainment_prev)} in {q0}.")
+            out.setdefault(pid, []).append(f"{r['kpi_name']} {verb} {change}: {figures(r)} now, "
+                                           f"{'no figure' if pd.isna(r['actual_prev']) else pct(r['attainment_prev'])} "
+                                           f"in {q0}.")
         else:
-            each = ", ".join(f"{r.kpi_name} {pct(r.attainment_prev)} to {pct(r.attainment)}" for r in rows)
+            each = ", ".join(f"{r['kpi_name']} {pct(r['attainment_prev'])} to {pct(r['attainment'])}" for r in rows)
             out.setdefault(pid, []).append(f"{count_words(len(rows)).capitalize()} KPIs {verb} {change} "
                                            f"(attainment in {q0} to now): {each}.")
     m = m.dropna(subset=["attainment", "attainment_prev"])
     m = m[~m["partner_id"].isin(out) & ((m["attainment"] - m["attainment_prev"]).abs() >= 0.05)]
     if len(m):
         m = m.assign(move=((m["attainment"] - m["attainment_prev"]) * m["weight"].fillna(1.0)).abs())
-        for r in m.loc[m.groupby("partner_id")["move"].idxmax()].itertuples():
-            verb = "rose" if r.attainment > r.attainment_prev else "fell"
-            out.setdefault(r.partner_id, []).append(
-                f"{r.kpi_name} attainment {verb} from {pct(r.attainment_prev)} in {q0} to {pct(r.attainment)} "
-                f"({fmt_value(r.actual_prev, r.unit)} against {fmt_value(r.target_prev, r.unit)} then, "
-                f"{fmt_value(r.actual, r.unit)} against {fmt_value(r.target, r.unit)} now), "
-                f"still {STATUS_WORDS.get(r.status, r.status)}.")
+        for r in m.loc[m.groupby("partner_id")["move"].idxmax()].to_dict("records"):
+            verb = "rose" if r["attainment"] > r["attainment_prev"] else "fell"
+            unit = r["unit"]
+            out.setdefault(str(r["partner_id"]), []).append(
+                f"{r['kpi_name']} attainment {verb} from {pct(r['attainment_prev'])} in {q0} to {pct(r['attainment'])} "
+                f"({fmt_value(r['actual_prev'], unit)} against {fmt_value(r['target_prev'], unit)} then, "
+                f"{fmt_value(r['actual'], unit)} against {fmt_value(r['target'], unit)} now), "
+                f"still {STATUS_WORDS.get(r['status'], r['status'])}.")
     return out
 
 
 def _commitment_moves(cs: pd.DataFrame) -> dict[str, list[str]]:
     """Per partner and party: the commitments that slipped or were dropped this quarter, named."""
-    from pipeline.analyse.flags import day
-
     out: dict[str, list[str]] = {}
-    for (pid, party), g in cs[cs["slipped_now"].astype(bool) | cs["is_dropped"].astype(bool)].groupby(
-            ["partner_id", "party"], sort=True):
+    moved = cs[cs["slipped_now"].astype(bool) | cs["is_dropped"].astype(bool)]
+    for (pid, party), g in moved.groupby(["partner_id", "party"], sort=True):
+        pid, party = str(pid), str(party)
         slipped = g[g["slipped_now"].astype(bool)]
         dropped = g[g["is_dropped"].astype(bool)]
         if len(slipped):
             n = len(slipped)
             what = WHOSE.get(party, WHOSE["joint"])[n > 1]
-            moves = ", ".join(f"{r.commitment_id} from {day(r.previous_due_date)} to {day(r.due_date)}"
-                              for r in slipped.itertuples())
+            moves = ", ".join(f"{c} from {day(a)} to {day(b)}" for c, a, b in
+                              zip(slipped["commitment_id"], slipped["previous_due_date"], slipped["due_date"]))
             out.setdefault(pid, []).append(f"{count_words(n).capitalize()} {what} slipped: {moves}.")
         if len(dropped):
             n = len(dropped)
@@ -277,17 +539,3 @@ def _commitment_moves(cs: pd.DataFrame) -> dict[str, list[str]]:
             out.setdefault(pid, []).append(f"{count_words(n).capitalize()} {what} {verbs} no longer in the log: {ids}.")
     return out
 
-
-def score_explanation(health: dict, breakdown: pd.DataFrame) -> str:
-    """One sentence on where the score's missing points are: "56 of 100: 29 points short on KPI
-    attainment (...), 15 on your on-time delivery (...)". Empty when the score is full or unknown."""
-    score = health.get("score")
-    if score is None or pd.isna(score):
-        return ""
-    b = breakdown.assign(short=breakdown["max_points"].round().astype(int) - breakdown["points"].astype(int))
-    b = b[b["short"] > 0].sort_values("short", ascending=False, kind="stable")
-    if not len(b):
-        return f"The score is {int(score)} of 100: every component earned its full points."
-    parts = [f"{int(r.short)} on {COMPONENT_NAMES.get(r.component, r.component)} ({_short_detail(r.detail)})"
-             for r in b.itertuples()]
-    return f"The score is {int(score)} of 100; the points it misses: " + ", ".join(parts) + "."

@@ -64,13 +64,13 @@ class HealthSettings:
 
     green: int = _setting(75, "health score at or above this is green")
     amber: int = _setting(50, "at or above this (and below green) is amber; below is red")
-    weight_kpi: float = _setting(0.5, "share of the score from weighted KPI attainment")
-    weight_our_delivery: float = _setting(0.15, "share from our commitment delivery")
-    weight_partner_delivery: float = _setting(0.15, "share from the partner's commitment delivery")
-    weight_data: float = _setting(0.2, "share from data quality (reported, consistent, complete)")
-    attainment_cap: float = _setting(1.2, "KPI attainment is capped at this before it is weighted into the score")
-    attainment_floor: float = _setting(0.5, "weighted KPI attainment at or below this earns no KPI points; points rise linearly to full at 100%")
-    data_error_penalty: float = _setting(0.1, "each excluded row (error) of the partner takes this share off the 'clean' part of data quality")
+    weight_results: float = _setting(0.5, "share of the score from results against plan (KPI attainment)")
+    weight_delivery: float = _setting(0.4, "share from commitments kept on time, ours, the partner's and joint, each counted once")
+    weight_relationship: float = _setting(0.1, "share from the relationship kept up (a check-in in the quarter, where a Check-ins sheet is kept)")
+    attainment_cap: float = _setting(1.2, "the attainment shown for a met target of zero or less, where actual/target cannot be divided")
+    attainment_floor: float = _setting(0.5, "a KPI at or below this attainment earns none of its results points; it earns them all from kpi.attainment_medium (on track)")
+    late_days: int = _setting(60, "a commitment late or overdue loses its delivery points evenly over this many days (30 days late keeps half)")
+    green_needs_on_track: float = _setting(0.5, "never green while less than this share of the KPIs with a target (by weight) is on track")
 
 
 @dataclass(frozen=True)

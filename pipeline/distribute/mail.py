@@ -61,8 +61,10 @@ def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
     org = str(manifest.get("organisation") or "")
     name, quarter = str(entry.get("partner_name") or entry["partner_id"]), str(manifest.get("quarter") or "")
     score, status = entry.get("health_score"), str(entry.get("health_status") or "")
-    health = f"{score:.0f}/100" if isinstance(score, (int, float)) else "not scored"
-    health += f" ({status})" if status else ""
+    if isinstance(score, (int, float)) and score == score:  # a number, not NaN
+        health = f"{score:.0f}/100" + (f" ({status})" if status else "")
+    else:  # the analysis gave a state, not a number
+        health = "paused, not scored this quarter" if status == "paused" else "not scored this quarter"
     gaps = [str(g) for g in entry.get("top_gaps") or [] if str(g).strip()][:5]
     flags = entry.get("flag_count")
     paras = [f"Dear {entry.get('partner_lead') or 'partners'},",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY
 from pipeline.render import layout as L
-from pipeline.render.context import COMPONENTS, HEALTH_WORDS, Ctx, true
+from pipeline.render.context import HEALTH_WORDS, Ctx, true
 from pipeline.render.layout import fmt_pct, is_missing, para, text
 
 TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), ("slipped", "Slipped"),
@@ -195,25 +195,61 @@ def _reconciliation(c: Ctx) -> list:
     return out
 
 
+HEALTH_STATES = {"paused": "Paused", "not_scored": "Not scored"}  # a health without a number: no band
+PART_NAMES = {"results": "Results against plan", "delivery": "Commitments kept", "relationship": "Relationship kept up",
+              "rule": "Rules"}
+
+
+def health_word(status: object) -> str:
+    """The band or state in words: Healthy, Needs attention, At risk, Paused, Not scored."""
+    s = str(status or "")
+    return HEALTH_WORDS.get(s) or HEALTH_STATES.get(s) or s or "n/a"
+
+
+def signed_points(points: object) -> str:
+    """The points a rule moved: +5, −12, 0 (— when nothing was scored)."""
+    if is_missing(points):
+        return "—"
+    n = int(float(points))  # type: ignore[arg-type]  # a number: is_missing ruled out None and NaN
+    return f"+{n}" if n > 0 else f"−{-n}" if n < 0 else "0"
+
+
 def health_method(c: Ctx) -> list:
-    """How the health score is computed, with this partner's points."""
+    """How the health score is computed, with this partner's points: they add up to the score, and the
+    "Out of" column to 100."""
     v, w = c.view, L.content_width()
     green, amber = v.thresholds.green, v.thresholds.amber
-    out = [L.heading("How the health score is computed"),
-           para(f"The score adds up the points below, out of 100. {green} or more is green, {amber} to {green - 1} amber, "
-                f"under {amber} red. Each component's share is set in the configuration.", "cell")]
     bd = v.health_breakdown
-    rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in enumerate(
-        ("Component", "Share", "Points", "Out of", "How"))]]
-    for r in L.records(bd):
-        rows.append([L.cell(COMPONENTS.get(r["component"], r["component"]), "cell"), L.cell(fmt_pct(r["weight"]), "cellr"),
-                     L.cell("—" if is_missing(r["points"]) else f"{round(float(r['points']))}", "cellr"),
-                     L.cell("—" if is_missing(r["max_points"]) else f"{float(r['max_points']):.0f}", "cellr"),
-                     L.cell(r.get("detail"), "cell")])
-    total = "—" if is_missing(v.health.get("score")) else str(int(v.health["score"]))
-    rows.append([L.cell("Health score", "cellb"), L.cell("", "cell"), L.cell(total, "cellr"), L.cell("100", "cellr"),
-                 L.cell(f"{HEALTH_WORDS.get(str(v.health.get('status')), '')} ({v.health.get('status') or 'n/a'})", "cell")])
-    out.append(L.table(rows, [38 * L.MM, 16 * L.MM, 16 * L.MM, 16 * L.MM, w - 86 * L.MM],
+    parts = [r for r in L.records(bd) if r["component"] != "rule"]
+    rule = [r for r in L.records(bd) if r["component"] == "rule"]
+    out_of = {r["component"]: int(float(r["max_points"])) for r in parts if not is_missing(r["max_points"])}
+    names = ", ".join(f"{PART_NAMES.get(k, k).lower()} {n}" for k, n in out_of.items())
+    out = [L.heading("How the health score is computed"),
+           para(f"Health is three things, with the same points every quarter: {names}, {sum(out_of.values())} in all. "
+                "A part with nothing to measure counts at the rate of the measured parts, so it neither lifts nor lowers "
+                "the score. Three rules no weighting overrides can set the band; the points a rule moves are a line of "
+                f"their own, so the points always add up to the score. {green:.0f} or more is green, {amber:.0f} to "
+                f"{green - 1:.0f} amber, under {amber:.0f} red. Data quality is not in the score: it is the confidence "
+                "beside it.", "cell", limit=2000)]
+    rows = [[L.cell(h, "head" if i in (0, 3) else "headr") for i, h in enumerate(("Part", "Points", "Out of", "How"))]]
+    for r in parts:
+        rows.append([L.cell(PART_NAMES.get(r["component"], r["component"]), "cell"),
+                     L.cell("—" if is_missing(r["points"]) else f"{int(float(r['points']))}", "cellr"),
+                     L.cell(str(out_of.get(r["component"], "—")), "cellr"), L.cell(r.get("detail"), "cell")])
+    for r in rule:
+        rows.append([L.cell(PART_NAMES["rule"], "cell"), L.cell(signed_points(r["points"]), "cellr"), L.cell("", "cellr"),
+                     L.cell(r.get("detail") or "—", "cell")])
+    h = v.health
+    scored = not is_missing(h.get("score"))
+    total = str(int(h["score"])) if scored else "—"
+    verdict = f"{health_word(h.get('status'))} ({h.get('status') or 'n/a'})" if scored else health_word(h.get("status"))
+    rows.append([L.cell("Health score", "cellb"), L.cell(total, "cellr"), L.cell(str(sum(out_of.values())), "cellr"),
+                 L.cell(verdict, "cell")])
+    out.append(L.table(rows, [38 * L.MM, 16 * L.MM, 16 * L.MM, w - 70 * L.MM],
                        extra=[("LINEABOVE", (0, -1), (-1, -1), 0.8, L.color(L.ACCENT)),
                               ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 7.8)]))
+    if h.get("confidence"):
+        out.append(para(f"Confidence: {h['confidence']}.", "small"))
+    if not scored and h.get("state_note"):
+        out.append(para(str(h["state_note"]), "small"))
     return out

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
-from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS, Ctx, true
-from pipeline.render.explain import data_notes, health_method
+from pipeline.render.context import FLAG_TITLES, KPI_STATUS, Ctx, true
+from pipeline.render.explain import data_notes, health_method, health_word
 from pipeline.render.identity import review_keywords
 from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
 
@@ -72,12 +72,17 @@ def _first_page(c: Ctx) -> list:
     colour = L.STATUS_COLOURS.get(status, L.MUTED)
     prev: Any = h.get("previous_score")
     delta = "" if is_missing(prev) or is_missing(score) else f"{_signed(float(score) - float(prev))} on last quarter"
-    box = L.table([[para("HEALTH", "bigsub", markup=True)],
-                   [para(f'<font color="{colour}">{"—" if is_missing(score) else int(score)}</font>'
-                         '<font size="11" color="#5f6b7a"> / 100</font>', "big", markup=True)],
-                   [para(f'<font color="{colour}">{HEALTH_WORDS.get(status, status)} ({status or "n/a"})</font>',
-                         "bigsub", markup=True)],
-                   [L.cell(delta, "cellc")]],
+    if is_missing(score):  # paused or not scored: the state, never a number
+        headline = [para(f'<font color="{colour}">{text(health_word(status))}</font>', "tile", markup=True),
+                    para('<font color="#5f6b7a">no score this quarter</font>', "cellc", markup=True)]
+    else:
+        headline = [para(f'<font color="{colour}">{int(score)}</font><font size="11" color="#5f6b7a"> / 100</font>',
+                         "big", markup=True),
+                    para(f'<font color="{colour}">{health_word(status)} ({status or "n/a"})</font>', "bigsub",
+                         markup=True)]
+    confidence = str(h.get("confidence") or "")
+    box = L.table([[para("HEALTH", "bigsub", markup=True)]] + [[x] for x in headline]
+                  + [[L.cell(confidence, "cellc")]] * bool(confidence) + [[L.cell(delta, "cellc")]],
                   [48 * L.MM], header_rows=0, zebra=False,
                   extra=[("BOX", (0, 0), (-1, -1), 1.6, L.color(colour)), ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
                          ("BACKGROUND", (0, 0), (-1, -1), L.color(L.STATUS_TINTS.get(status, "#eeeeee")))])

@@ -14,7 +14,8 @@ import pandas as pd
 
 from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
-from pipeline.render.context import FLAG_TITLES, HEALTH_WORDS, KPI_STATUS
+from pipeline.render.context import FLAG_TITLES, KPI_STATUS
+from pipeline.render.explain import HEALTH_STATES, health_word
 from pipeline.render.identity import portfolio_keywords
 from pipeline.render.layout import fmt_pct, is_missing, para
 
@@ -77,7 +78,9 @@ def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
     if ranked.empty:
         return out + [para("No partner has a health score this quarter.", "note")]
     counts = ranked["status"].value_counts()
-    out.append(para(", ".join(f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")) + ".", "cell"))
+    states = [f"{counts.get(s, 0)} {HEALTH_STATES[s].lower()}" for s in HEALTH_STATES if counts.get(s, 0)]
+    out.append(para(", ".join([f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")] + states) + "."
+                    + (" Partners without a score are listed last." if states else ""), "cell"))
     partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
     fl = a.flags
     severities = fl.groupby(["partner_id", "severity"]).size().to_dict() if not fl.empty else {}
@@ -98,7 +101,7 @@ def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
                      L.cell(info.get("tier", ""), "cell", limit=40),
                      L.cell(info.get("internal_owner", ""), "cell", limit=60),
                      L.cell("—" if is_missing(r["score"]) else str(int(r["score"])), "cellr"),
-                     L.cell(HEALTH_WORDS.get(str(r["status"]), str(r["status"])), "cellr"), L.cell(change, "cellr"),
+                     L.cell(health_word(r["status"]), "cellr"), L.cell(change, "cellr"),
                      *[L.cell(str(severities.get((pid, s), 0)), "cellr") for s in ("high", "medium", "low")],
                      L.cell(f"{int(done)} / {n}", "cellr")])
         tint = L.STATUS_TINTS.get(str(r["status"]), "#eeeeee")
