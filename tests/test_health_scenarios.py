@@ -134,7 +134,9 @@ def both_sides_overdue(b: Book) -> None:
 
 
 def nothing_to_measure(b: Book) -> None:
-    b.target("P", "pipeline", "2026-Q4", 100)  # a plan for later in the year, nothing for this quarter
+    # a partner since last quarter (its plan began then), with nothing to measure this quarter; a partner whose
+    # first target is after the quarter had not begun and gets no review at all (tests/test_judgement.py)
+    b.target("P", "pipeline", PREV, 100)
 
 
 def our_side_overdue(b: Book) -> None:

@@ -273,14 +273,22 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "agenda": "the discussion point for the review meeting",
     },
     "health": {
-        "partner_id": "", "quarter": "", "score": "0..100 (int)", "status": "green | amber | red",
+        "partner_id": "", "quarter": "", "score": "0..100 (int), or None when the state is paused or not_scored",
+        "status": "green | amber | red | paused | not_scored",
         "previous_score": "float or NaN", "change_reasons": "plain sentences, ' '-joined (each ends with '.')",
+        "state": "scored | paused | not_scored", "state_note": "why there is no score, in words ('' when scored)",
+        "rule": "the rule that set the band over the points, in words ('' when none did)",
+        "confidence": "what the score is based on: 'based on 5 of 6 KPIs measured; ...'",
+        "kpis_measured": "KPIs with a target and a full quarter's figure (int)",
+        "kpis_expected": "KPIs with a target this quarter (int)",
     },
     "health_breakdown": {
-        "partner_id": "", "component": "kpi_attainment | our_delivery | partner_delivery | data_quality",
-        "weight": "share of the score (0..1)", "points": "points earned", "max_points": "weight*100",
+        "partner_id": "", "component": "results | delivery | relationship | rule",
+        "weight": "share of the score (0..1)", "points": "points earned (the rule line: what the rule moved)",
+        "max_points": "the part's fixed points (50 / 40 / 10; 0 for the rule line)",
         "detail": "how the points were computed, in words",
         "value": "the measured ratio behind the points (0..1, NaN when there was nothing to measure)",
+        "measured": "whether the part had something to measure this quarter",
     },
 }
 
