@@ -134,9 +134,18 @@ FX_RATES = SheetType("fx_rates", "FX Rates", ("FX", "Exchange Rates"), (
     C("currency", True),
     C("rate", True, kind="number", help="units of the reporting currency per one unit of currency"),
 ), optional=True)
+PULSE = SheetType("pulse", "Pulse", ("Partnership Pulse", "Partner Pulse"), (
+    C("partner_id", True, ("Partner ID", "Partner"), "id"),
+    C("period", True, ("Quarter",), "period", help="the quarter rated, e.g. 2026-Q3"),
+    C("question_id", True, ("Question ID",), "id", help="the question's key, as in the data request"),
+    C("question", help="the question as asked"),
+    C("score", True, ("Rating",), "number", help="a whole number from 1 (poor) to 5 (excellent); blank = not answered"),
+    C("comment", help="what they would like us to know, in their words"),
+), optional=True)
 del C
 
-SHEET_TYPES: tuple[SheetType, ...] = (PARTNERS, KPIS, TARGETS, ACTUALS, COMMITMENTS, CHECKINS, FX_RATES)
+SHEET_TYPES: tuple[SheetType, ...] = (PARTNERS, KPIS, TARGETS, ACTUALS, COMMITMENTS, CHECKINS, FX_RATES, PULSE)
+PULSE_SCORES = (1, 5)   # the lowest and highest score of a pulse question
 SHEET_TYPE_BY_KEY = {t.key: t for t in SHEET_TYPES}
 
 # --------------------------------------------------------------------------------------------------
@@ -209,6 +218,14 @@ FRAMES: dict[str, dict[str, str]] = {
         "type": "str or empty",
         "attendees": "str or empty",
         "summary": "str or empty",
+    },
+    "pulse": {
+        "partner_id": "registered partner_id",
+        "quarter": "fiscal quarter label of the quarter rated",
+        "question_id": "key of the question (str)",
+        "question": "the question as asked (str or empty)",
+        "score": "float 1..5 (whole numbers), NaN when not answered (never zero)",
+        "comment": "str or empty, as typed (partner-facing: their own words)",
     },
     "fx_rates": {
         "period": "normalised period",

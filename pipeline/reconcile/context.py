@@ -34,6 +34,7 @@ class Context:
         self.kpi_unit: dict[str, str] = {}
         self.fx: dict[tuple[str, str], float] = {}   # (period label, currency) -> rate
         self.commitment_ids: dict[str, str] = {}
+        self.pulse_keys: dict[Any, str] = {}   # (partner, quarter, question) -> where it was first rated
         self.data: dict[str, dict[str, list]] = {n: {c: [] for c in list(FRAMES[n]) + list(PROVENANCE)} for n in FRAMES}
         self.star_targets: list[dict[str, Any]] = []
         self._periods: dict[Any, Any] = {}
@@ -159,7 +160,7 @@ class Context:
         return None
 
     @staticmethod
-    def duplicate(seen: dict[str, str], key: str, table: Table, r: int, cols: list, problem: Report, field: str) -> bool:
+    def duplicate(seen: dict[Any, str], key: Any, table: Table, r: int, cols: list, problem: Report, field: str) -> bool:
         """True (and DUPLICATE_KEY reported) when `key` was defined before; else remember where it is defined."""
         if key in seen:
             problem("DUPLICATE_KEY", field, detail=seen[key])

@@ -1,14 +1,14 @@
-"""The plans: the Commitments sheet (each commitment once, by its id, for a known partner) and the
-Check-ins sheet (the meetings held)."""
+"""The plans: the Commitments sheet (each commitment once, by its id, for a known partner), the
+Check-ins sheet (the meetings held) and the Pulse sheet (how the partner rates the partnership)."""
 from __future__ import annotations
 
 from pipeline.core import problems as P
 from pipeline.core.periods import quarter_of_date
-from pipeline.core.schema import PARTIES
+from pipeline.core.schema import PARTIES, PULSE_SCORES
 from pipeline.reconcile.context import Context, provenance
 from pipeline.reconcile.refs import cell_text, free_text, ref_key
 from pipeline.reconcile.sheets import Table
-from pipeline.reconcile.values import map_status, number_hint, parse_percent
+from pipeline.reconcile.values import map_status, number_hint, parse_number, parse_percent
 
 
 def commitments(ctx: Context, table: Table) -> None:
@@ -77,3 +77,38 @@ def checkins(ctx: Context, table: Table) -> None:
                 "type": cell_text(get("type")), "attendees": cell_text(get("attendees")),
                 "summary": free_text(get("summary")), **provenance(table, r)})
         ctx.emit(_about(out, "check-in", pid), pid)
+
+
+def pulse(ctx: Context, table: Table) -> None:
+    """The partner's ratings: one per partner, quarter and question. A blank score is a question not
+    answered (kept, never zero); a score that is not a whole number from 1 to 5 is reported and excluded;
+    a second rating of the same question for the same quarter is a duplicate."""
+    low, high = PULSE_SCORES
+    for r, vals, cols in table.records:
+        get, problem, out = ctx.row(table, r, vals, cols, ("partner_id", "period", "question_id"))
+        raw_pid = get("partner_id")
+        pid = ctx.partner_refs.find(raw_pid, problem) if raw_pid is not None else None
+        period = ctx.read_period(get, problem, table.date1904)
+        qid = get("question_id")
+        score = float("nan")
+        raw = get("score")
+        if raw is not None:
+            try:
+                number = parse_number(raw)
+                if number != int(number) or not low <= number <= high:
+                    problem("VALUE_OUT_OF_RANGE", "score", detail=f"a whole number from {low} to {high}")
+                else:
+                    score = number
+            except ValueError:
+                problem("VALUE_NOT_NUMBER", "score", hint=f"type a whole number from {low} to {high}, or leave it "
+                        "blank when the question is not answered")
+        ok = pid is not None and period is not None and qid is not None and not any(p.severity == P.ERROR for p in out)
+        quarter = period.quarter.label if period is not None else ""
+        if ok and ctx.duplicate(ctx.pulse_keys, (pid, quarter, ref_key(qid)), table, r, cols, problem, "question_id"):
+            ok = False
+        if ok:
+            ctx.add("pulse", {"partner_id": pid, "quarter": quarter, "question_id": cell_text(qid),
+                              "question": free_text(get("question")), "score": score,
+                              "comment": free_text(get("comment")), **provenance(table, r)})
+        what = ", ".join(x for x in (f"question {cell_text(qid)}" if qid is not None else "", quarter) if x)
+        ctx.emit(_about(out, what, pid), pid)

@@ -47,10 +47,11 @@ TEMPLATE_FILES: tuple[TemplateFile, ...] = (
                  "The figures for each partner, KPI and period: from our own systems (source internal) or as "
                  "the partner reported them (source partner). One workbook per partner is fine.",
                  ("actuals",)),
-    TemplateFile("commitments.xlsx", "Commitments and check-ins",
+    TemplateFile("commitments.xlsx", "Commitments, check-ins and pulse",
                  "The joint business plan: what we, the partner, or both promised, by when, and how far it got. "
-                 "The Check-ins sheet (optional) logs the meetings held with each partner.",
-                 ("commitments", "checkins")),
+                 "The Check-ins sheet (optional) logs the meetings held with each partner; the Pulse sheet "
+                 "(optional) holds how each partner rates the partnership, as returned in their data request.",
+                 ("commitments", "checkins", "pulse")),
 )
 
 # Example values for the Instructions sheet, by (sheet type key, column name); kind-based otherwise.
@@ -80,6 +81,11 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("checkins", "type"): "QBR",
     ("checkins", "attendees"): "Maya Okafor, Jonas Weber",
     ("checkins", "summary"): "reviewed Q2 pipeline; agreed two joint events",
+    ("pulse", "period"): "2026-Q3",
+    ("pulse", "question_id"): "communication",
+    ("pulse", "question"): "How well do we keep you informed?",
+    ("pulse", "score"): "4",
+    ("pulse", "comment"): "the monthly sync works; we'd like the pipeline report earlier",
     ("fx_rates", "currency"): "EUR",
     ("fx_rates", "rate"): "1.08",
 }
@@ -115,6 +121,8 @@ SHEET_NOTES: dict[str, tuple[str, ...]] = {
                     "internal_note is ours alone: it never appears in a partner-facing review."),
     "checkins": ("Optional. When this sheet exists, a partner with no check-in in the quarter is flagged.",),
     "fx_rates": ("Optional. Needed only when actuals carry a currency other than the reporting currency.",),
+    "pulse": ("Optional. One row per partner, quarter and question; a blank score is a question not answered (never zero).",
+              "It normally arrives in the data request the partner returns; the scores are whole numbers from 1 to 5."),
 }
 
 GENERAL_NOTES = (
