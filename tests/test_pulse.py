@@ -46,3 +46,44 @@ def test_a_pulse_sheet_is_known_by_its_header_too(tmp_path):
     rec = load(inp)
     assert list(rec.pulse["score"]) == [3.0]
     assert "pulse" in rec.frames()
+
+
+# --- the pulse goes into the history -----------------------------------------------------------------
+
+def test_a_v1_history_is_migrated_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    from pipeline.analyse.history import MIGRATIONS, SCHEMA_VERSION, History
+
+    path = tmp_path / "history.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[1] + "PRAGMA user_version = 1;")
+    con.execute("INSERT INTO run VALUES (8105, '2026-Q2', '2026-07-01T00:00:00+00:00')")
+    con.commit()
+    con.close()
+    with History(path) as h:
+        assert h.schema_version == SCHEMA_VERSION == 2
+        assert [q.label for q in h.runs()] == ["2026-Q2"]
+        assert h.conn.execute("SELECT COUNT(*) FROM pulse").fetchone()[0] == 0
+
+
+def test_pulse_ratings_are_recorded_and_read_back_for_later_quarters(tmp_path):
+    from pipeline.analyse.analysis import analyse
+    from pipeline.analyse.history import History
+    from pipeline.core.periods import Quarter
+
+    inp = W.clean_portfolio(tmp_path / "in")
+    W.write_xlsx(inp / "returned.xlsx", {"Pulse": [
+        HEAD, ["ACME", "2026-Q1", "communication", "Informed?", 4, "weekly syncs help"],
+        ["ACME", "2026-Q1", "value", "Value?", None, None]]})
+    rec = load(inp)
+    with History(tmp_path / "history.sqlite") as h:
+        h.record(analyse(rec, Quarter.parse("2026-Q1"), h))
+        h.record(analyse(rec, Quarter.parse("2026-Q1"), h))       # a re-run replaces, never doubles
+        later = h.pulse(Quarter.parse("2026-Q2"))
+        assert h.pulse(Quarter.parse("2026-Q1")).empty           # never the quarter itself
+        snap = h.snapshot(Quarter.parse("2026-Q2"), 4)
+    rows = [(r.partner_id, r.quarter, r.question_id, None if math.isnan(r.score) else r.score, r.comment)
+            for r in later.itertuples()]
+    assert rows == [("ACME", "2026-Q1", "communication", 4.0, "weekly syncs help"), ("ACME", "2026-Q1", "value", None, "")]
+    assert len(snap.pulse) == 2

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from pipeline.core.problems import RunRefused
 if TYPE_CHECKING:
     from pipeline.core.frames import Analysis
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE run (
@@ -49,8 +49,15 @@ MIGRATIONS: dict[int, str] = {
         run_qindex INTEGER NOT NULL, partner_id TEXT NOT NULL, component TEXT NOT NULL, points REAL,
         max_points REAL, value REAL, PRIMARY KEY (run_qindex, partner_id, component));
     """,
+    2: """
+    CREATE TABLE pulse (
+        run_qindex INTEGER NOT NULL, partner_id TEXT NOT NULL, quarter TEXT NOT NULL, qindex INTEGER NOT NULL,
+        question_id TEXT NOT NULL, question TEXT, score REAL, comment TEXT,
+        PRIMARY KEY (run_qindex, partner_id, qindex, question_id));
+    """,
 }
-TABLES = ("kpi_value", "commitment", "health", "health_component", "run")
+TABLES = ("kpi_value", "commitment", "health", "health_component", "pulse", "run")
+_PULSE_COLS = ["partner_id", "quarter", "qindex", "question_id", "question", "score", "comment"]
 _COMMITMENT_COLS = ["partner_id", "commitment_id", "party", "description", "owner", "status", "due_date",
                     "baseline_due_date", "first_due_date", "last_updated", "percent_complete", "linked_kpi_id",
                     "slip_count", "slip_days", "note"]
@@ -150,13 +157,19 @@ class History:
         h.insert(0, "run_qindex", run)
         hb = analysis.health_breakdown.reindex(columns=["partner_id", "component", "points", "max_points", "value"]).copy()
         hb.insert(0, "run_qindex", run)
+        pulse = analysis.reconciled.pulse
+        pu = pd.DataFrame({"run_qindex": run, "partner_id": pulse["partner_id"], "quarter": pulse["quarter"],
+                           "qindex": [Quarter.parse(str(q)).index for q in pulse["quarter"]],
+                           "question_id": pulse["question_id"], "question": pulse["question"],
+                           "score": pulse["score"].astype(float), "comment": pulse["comment"]})
         try:
             with self.conn:
                 for table in TABLES:
                     self.conn.execute(f"DELETE FROM {table} WHERE run_qindex = ?", (run,))
                 now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
                 self.conn.execute("INSERT INTO run VALUES (?, ?, ?)", (run, analysis.quarter.label, now))
-                for table, frame in (("kpi_value", kv), ("commitment", cs), ("health", h), ("health_component", hb)):
+                for table, frame in (("kpi_value", kv), ("commitment", cs), ("health", h), ("health_component", hb),
+                                     ("pulse", pu)):
                     self._insert(table, frame)
         except sqlite3.Error as exc:
             raise self._unusable(exc) from exc
@@ -174,7 +187,8 @@ class History:
         return HistorySnapshot(quarter=quarter, previous_run=self.previous_run(quarter),
                                kpi_values=self.kpi_values(quarter), commitments=self.commitments(quarter),
                                commitment_runs=self.commitment_runs(quarter, track_quarters),
-                               health=self.health(quarter), health_components=self.health_components(quarter))
+                               health=self.health(quarter), health_components=self.health_components(quarter),
+                               pulse=self.pulse(quarter))
 
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
@@ -234,6 +248,19 @@ class History:
                  ) last USING (partner_id, run_qindex)"""
         return pd.read_sql_query(sql, self.conn, params=(before.index,))
 
+    def pulse(self, before: Quarter) -> pd.DataFrame:
+        """How each partner rated each question in each quarter before ``before``, as the latest run before
+        ``before`` recorded it: partner_id, quarter, qindex, question_id, question, score (NaN = not
+        answered), comment."""
+        sql = f"""SELECT {', '.join(_PULSE_COLS)} FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY partner_id, qindex, question_id
+                                                ORDER BY run_qindex DESC) AS rn
+                   FROM pulse WHERE run_qindex < ? AND qindex < ?) WHERE rn = 1
+                 ORDER BY partner_id, qindex, question_id"""
+        df = pd.read_sql_query(sql, self.conn, params=(before.index, before.index))
+        df["score"] = df["score"].astype(float)
+        return df
+
 
 @dataclass(frozen=True)
 class HistorySnapshot:
@@ -247,6 +274,7 @@ class HistorySnapshot:
     commitment_runs: pd.DataFrame  # `History.commitment_runs` over the track record's quarters
     health: pd.DataFrame           # `History.health`
     health_components: pd.DataFrame
+    pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PULSE_COLS))  # `History.pulse`
 
 
 def _labels(qindex: pd.Series) -> pd.Series:
