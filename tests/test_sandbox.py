@@ -192,3 +192,26 @@ def _running(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+@pytest.mark.parametrize("how", ["stdin", "script without a __main__ guard"])
+def test_the_library_works_from_stdin_and_from_a_script_without_a_main_guard(tmp_path, how):
+    """A spawned worker must not run the calling script again (multiprocessing would, by default)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from pipeline.reconcile.load import load
+        rec = load(Path({str(ROOT / "pipeline" / "samples" / "drops" / "2026-Q2")!r}))
+        main = sys.modules["__main__"]
+        print("partners", len(rec.partners), "file", getattr(main, "__file__", None) is not None)
+    """)
+    if how == "stdin":
+        run = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path, env={**os.environ, START_METHOD_ENV: "spawn"})
+    else:
+        (tmp_path / "script.py").write_text(code)
+        run = subprocess.run([sys.executable, "script.py"], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path, env={**os.environ, START_METHOD_ENV: "spawn"})
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert run.stdout.split() == ["partners", "10", "file", "True"]   # read once, and __main__ as it was
+    assert run.stdout.count("partners") == 1

@@ -120,6 +120,7 @@ class Sandbox:
         self.method = start_method(start)
         self.folder = Path(tempfile.mkdtemp(prefix="partner-review-workers-"))
         parent = None if self.method == "forkserver" else os.getpid()   # a forkserver's workers are its children
+        self._hidden = self.method != "fork" and _hide_main()
         self.pool = ProcessPool(max_workers=workers, initializer=_worker_init,
                                 initargs=(str(self.folder), memory_mb, parent, preload, prepare),
                                 context=multiprocessing.get_context(self.method))
@@ -182,6 +183,9 @@ class Sandbox:
             pass
         if self._watchdog is not None:
             self._watchdog.join(timeout=2)
+        if self._hidden:
+            self._hidden = False
+            _show_main()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- why a worker died, and the watchdog ---------------------------------------------------------
@@ -259,12 +263,52 @@ def run_isolated(fn: Callable, jobs: list[tuple[str, tuple]], *, seconds: float,
 
 
 def _start_failure(box: Sandbox) -> str:
-    """The last line a worker that could not start wrote."""
-    for err in sorted(box.folder.glob("*.err")):
+    """The last line a worker that could not start wrote, and what to do when it is the one mistake a
+    caller of the library can make: a spawned worker re-runs the calling script (multiprocessing's rule)."""
+    errors = sorted(box.folder.glob("*.err"))
+    text = "\n".join(err.read_text("utf-8", "replace") for err in errors)
+    if "_fixup_main_from" in text or "bootstrapping phase" in text:
+        return ("a spawned worker re-runs the script that started it, and this one cannot be re-run: call "
+                "partner-review's library from a script file whose work is under `if __name__ == '__main__':` "
+                "(not from standard input), or use the partner-review command")
+    for err in errors:
         lines = [ln for ln in err.read_text("utf-8", "replace").splitlines() if ln.strip()]
         if lines:
             return lines[-1][-200:]
     return "they exit before they are ready"
+
+
+# --- the caller's script is not run again in a spawned worker ------------------------------------------
+
+_MAIN_LOCK = threading.Lock()
+_MAIN_SAVED: list[dict[str, Any]] = []   # the caller's __main__ attributes while sandboxes hide them (a stack)
+
+
+def _hide_main() -> bool:
+    """While a spawned pool lives, hide ``__main__``'s file and spec, so multiprocessing does not run the
+    calling script again in every worker (which fails for `python -` and for a script with no __main__
+    guard); the workers need nothing from it: every job is a function of an importable module."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        return False
+    with _MAIN_LOCK:
+        if not _MAIN_SAVED:
+            saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+            _MAIN_SAVED.append(saved)
+        else:
+            _MAIN_SAVED.append(_MAIN_SAVED[-1])
+    return True
+
+
+def _show_main() -> None:
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        saved = _MAIN_SAVED.pop()
+        if not _MAIN_SAVED and main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 # --- in the worker -----------------------------------------------------------------------------------
