@@ -293,7 +293,7 @@ def _hide_main() -> bool:
         return False
     with _MAIN_LOCK:
         if not _MAIN_SAVED:
-            saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+            saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
             main.__dict__.pop("__file__", None)
             main.__dict__["__spec__"] = None
             _MAIN_SAVED.append(saved)
