@@ -69,9 +69,24 @@ def _create_aside(target: Path) -> tuple[int, str]:
     return _make_aside(target, lambda tmp: os.open(tmp, _CREATE, 0o666))
 
 
-def _mkdir_aside(target: Path) -> Path:
+def mkdir_aside(target: Path) -> Path:
     """A new, empty folder beside `target`, created 0777 less the umask (`tempfile.mkdtemp` makes it 0700)."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
     return Path(_make_aside(target, lambda tmp: os.mkdir(tmp, 0o777))[1])
+
+
+def swap_in(tmp: Path, final: Path) -> Path:
+    """Put the folder `tmp` (made by `mkdir_aside`) in the place of `final`, the old contents removed."""
+    import shutil
+
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def replace_folder(final: Path, fill) -> Path:
@@ -80,17 +95,10 @@ def replace_folder(final: Path, fill) -> Path:
     import shutil
 
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _mkdir_aside(final)
+    tmp = mkdir_aside(final)
     try:
         fill(tmp)
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

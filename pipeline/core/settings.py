@@ -79,6 +79,7 @@ class ReportSettings:
 
     trend_quarters: int = _setting(8, "quarters shown in each trend chart")
     history_file: str = _setting("", "SQLite history file; empty = history.sqlite in the output folder")
+    request_due_days: int = _setting(10, "the data request sent with each review asks for its answers this many days after the quarter it asks about ends")
 
 
 @dataclass(frozen=True)

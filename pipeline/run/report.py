@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from pipeline.core.files import atomic_write, replace_folder
+from pipeline.core.files import atomic_write, mkdir_aside, replace_folder, swap_in
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, PipelineError, Problems, RunRefused
 from pipeline.run.workers import RUN, Workers
 from pipeline.write import outputs
+from pipeline.write.requests import request_file_name
 
 HISTORY_FILE = "history.sqlite"
+REQUESTS = "requests"     # the data requests' folder in the quarter folder
+REQUEST_CHUNK = 25        # data requests per worker job
 MANIFEST = "manifest.json"
 
 
@@ -157,6 +160,16 @@ def _not_drawn(status: str, value: object) -> str:
     return f"not drawn: a worker process died ({value}); run the report again"
 
 
+def _write_requests(jobs: list[tuple[str, str]]) -> int:
+    """Worker: the data request workbook of each (partner_id, path). Returns how many were written."""
+    from pipeline.analyse.requests import data_request
+    from pipeline.write.requests import write_request
+
+    for pid, path in jobs:
+        write_request(data_request(RUN["analysis"], pid), Path(path))
+    return len(jobs)
+
+
 def _write_reconciled(target: Path) -> float:
     """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
     t0 = time.process_time()
@@ -259,6 +272,13 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
             hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
             (cached if hit else tasks).append(task)
         drawing = {workers.submit(_render_partner, task): task for task in tasks}
+        # the data requests (`requests/`), written by the workers into a folder that replaces the old one
+        nxt = q.shift(1).label
+        requests = {pid: request_file_name(names[pid], q.label, nxt) for pid in expected}
+        req_tmp = mkdir_aside(qdir / REQUESTS)
+        req_chunks = [expected[i:i + REQUEST_CHUNK] for i in range(0, len(expected), REQUEST_CHUNK)]
+        asking = {workers.submit(_write_requests, [(pid, str(req_tmp / requests[pid])) for pid in chunk]): chunk
+                  for chunk in req_chunks}
         reused = []
         for task in cached:
             r = _from_cache(task)
@@ -289,6 +309,11 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         for task, (status, value) in workers.outcomes(drawing):
             drawn(cast(_Rendered, value) if status == "ok"
                   else _Rendered(partner_id=task.partner_id, error=_not_drawn(status, value)))
+        for chunk, (status, _value) in workers.outcomes(asking):
+            if status != "ok":  # its worker died: written here (a workbook of our own making, nothing hostile)
+                RUN["analysis"] = analysis
+                _write_requests([(pid, str(req_tmp / requests[pid])) for pid in chunk])
+        swap_in(req_tmp, qdir / REQUESTS)
         progress("portfolio")
         result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
         progress("audit files")
@@ -312,7 +337,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     }
     for pid in expected:
         if pid in result.written:
-            manifest["partners"].append(dict(entries[pid], pdf=result.written[pid]))
+            manifest["partners"].append(dict(entries[pid], pdf=result.written[pid],
+                                             request=f"{REQUESTS}/{requests[pid]}"))
     new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]
     atomic_write(qdir / MANIFEST, outputs.manifest_bytes(manifest))
     old_files = [m.get("pdf", "") for m in previous.get("partners", [])] + [previous.get("portfolio_pdf", "")]
