@@ -245,7 +245,7 @@ def partner_view(index: int = 0, *, n_commitments: int = 12, description: str | 
             "Health fell from 79 to 73: sourced pipeline attainment dropped 9 points.",
             "Two commitments were completed; one more is now overdue.",
             "Win rate was reported again after a missing quarter."])
-    view.findings, view.themes = build_findings(view.flags, kpis, com)  # as `analyse` and `partner_view` make them
+    view.findings, view.themes = build_findings(view.flags, kpis, com, {pid: name})  # as `analyse` and `partner_view` make them
     view.top_gaps, view.agenda = top_gaps(view.findings), agenda(view.themes, paused=False)
     view.summary = summary_sentences(view)  # as `partner_view` writes it
     return view

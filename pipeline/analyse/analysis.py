@@ -77,7 +77,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
                     previous_run=history.previous_run if history is not None else None, paused=paused)
     flags = build_flags(fi)
-    findings, themes = build_findings(flags, defs, cs)
+    names = dict(zip(rec.partners["partner_id"].astype(str), rec.partners["partner_name"].astype(str)))
+    findings, themes = build_findings(flags, defs, cs, names)
     health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, cs, rec.checkins,
                                       rec.has_checkins_sheet, problems, paused)
     changes: dict[str, list[str]] = {}

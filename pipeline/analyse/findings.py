@@ -21,7 +21,7 @@ from pipeline.core.schema import FLAG_SEVERITIES
 THEMES = {
     "results": "Results against plan",
     "our_commitments": "Our commitments",
-    "partner_commitments": "Your commitments",
+    "partner_commitments": "Your commitments",  # "{partner name}'s commitments" where the name is known
     "joint": "Joint work",
     "figures": "Figures to agree",
     "data": "Data excluded",
@@ -79,10 +79,13 @@ def _join(clauses: list[str]) -> str:
     return " and ".join(clauses) if len(clauses) == 2 else "; ".join(clauses)
 
 
-def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.DataFrame,
+                   partner_names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(findings, themes) of every partner in `flags` (sorted most severe first, as `flags.build_flags` gives
     them). Findings come theme by theme in the themes' order, most severe first within a theme; themes most
-    important first. KPI names come from `kpi_defs`, commitment descriptions from `commitments`."""
+    important first. KPI names come from `kpi_defs`, commitment descriptions from `commitments`, and the
+    partner's name in its commitments' theme ("Acme's commitments", as the review's commitments section
+    says) from `partner_names`."""
     if flags is None or not len(flags):
         return pd.DataFrame(columns=FINDING_COLUMNS), pd.DataFrame(columns=THEME_COLUMNS)
     kpi_names = {str(k): str(n) for k, n in zip(kpi_defs["kpi_id"], kpi_defs["kpi_name"])} if len(kpi_defs) else {}
@@ -118,12 +121,14 @@ def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.
     frame = frame.sort_values(["partner_id", "_theme_rank", "_sev", "_pos"], kind="stable")
     partner_order = {p: i for i, p in enumerate(dict.fromkeys(str(p) for p in flags["partner_id"]))}
     frame = frame.assign(_p=frame["partner_id"].map(partner_order)).sort_values("_p", kind="stable")
-    themes = [_theme(rows) for _, rows in frame.groupby(["_p", "_theme_rank"], sort=True)]
+    names = partner_names or {}
+    themes = [_theme(rows, names.get(str(rows.iloc[0]["partner_id"]), ""))
+              for _, rows in frame.groupby(["_p", "_theme_rank"], sort=True)]
     return (frame[FINDING_COLUMNS].reset_index(drop=True).astype("str"),
             pd.DataFrame(themes, columns=THEME_COLUMNS).astype({c: "str" for c in THEME_COLUMNS if c != "findings"}))
 
 
-def _theme(rows: pd.DataFrame) -> dict[str, Any]:
+def _theme(rows: pd.DataFrame, partner: str) -> dict[str, Any]:
     """One theme of one partner: its title, most severe severity, whose move, and the agenda line."""
     first = rows.iloc[0]
     theme = str(first["theme"])
@@ -137,7 +142,7 @@ def _theme(rows: pd.DataFrame) -> dict[str, Any]:
              for s, t, c in zip(rows["subject"], rows["title"], rows["codes"])] if not kpis else list(rows["title"])
     if len(names) > 3:
         names = [f"{len(names)} KPIs" if kpis else f"{len(names)} items"]
-    title = THEMES[theme]
+    title = f"{partner}'s commitments" if theme == "partner_commitments" and partner else THEMES[theme]
     head = f"{title} ({_and(names)})" if theme != "data" else title
     whose = _mover([str(m) for m in rows["whose_move"]]) or "joint"
     return dict(quarter=str(first["quarter"]), partner_id=str(first["partner_id"]), theme=theme, title=title,

@@ -288,7 +288,7 @@ def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
         msgs.append("".join(parts))
         clause = [f"due {day(r.due_date)}"]
         if r.slip_days > 0:
-            clause.append(f"{r.slip_days} days after the {day(r.first_due_date)} first agreed")
+            clause.append(f"{r.slip_days} days later than first agreed ({day(r.first_due_date)})")
         if r.slipped_now:
             clause.append(f"moved from {day(r.previous_due_date)} since "
                           f"{fi.previous_run.label if fi.previous_run else 'last quarter'}")

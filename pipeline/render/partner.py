@@ -101,8 +101,9 @@ def _first_page(c: Ctx) -> list:
     if top:  # nothing flagged: the summary says so, once
         out.append(L.heading("Top gaps", 2))
     for f in top:
-        out.append(para(f'<b>{text(f["title"], 200)}</b> ({text(f["severity"])}) — {text(f["detail"], 300)} '
-                        f'<font color="{L.MUTED}">Next move: {text(c.party(f["whose_move"]))}</font>', markup=True))
+        out.append(para(f'{text(str(f["severity"]).capitalize())} · <b>{text(f["title"], 200)}</b>: '
+                        f'{text(f["detail"], 300)}. <font color="{L.MUTED}">Next move: '
+                        f'{text(c.party(f["whose_move"]))}</font>', markup=True))
     out.append(L.heading("What changed since last quarter", 2))
     changes = [s for s in v.changes if s]
     out += [para("• " + text(s, 600), markup=True) for s in changes] or \
