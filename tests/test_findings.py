@@ -154,3 +154,17 @@ def test_count_sentences_are_singular_for_one():
     assert v.summary[0] == "1 of 1 KPI is on track this quarter."
     assert v.summary[1] == "1 commitment is tracked: 1 open, 0 done, 1 overdue (1 Northwind Partners Inc.)."
     assert v.summary[2].startswith("1 gap is flagged (medium severity)")
+
+
+def test_the_e_mail_of_a_partner_with_nothing_flagged_says_it_once():
+    from pipeline.distribute.mail import _bodies
+
+    b = _book()
+    healthy_partner(b, "H", HIST, kpis=KPIS)
+    b.checkin("H", END - dt.timedelta(days=20))
+    v = partner_view(_analysis(b), "H")
+    entry = {"partner_id": "H", "partner_name": "H Ltd", "health_score": v.health["score"],
+             "health_status": v.health["status"], "flag_count": len(v.flags), "summary": " ".join(v.summary),
+             "top_gaps": v.top_gaps, "partner_lead": "Lead of H"}
+    plain, _ = _bodies(entry, {"organisation": "Northwind Partners Inc.", "quarter": QTR})
+    assert plain.count(NOTHING) == 1 and "0 gaps" not in plain
