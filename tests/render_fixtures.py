@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from pipeline.analyse.findings import agenda, build_findings, top_gaps
 from pipeline.analyse.kpis import beyond_tolerance
 from pipeline.analyse.summary import summary_sentences
 from pipeline.core.settings import Config
@@ -244,6 +245,8 @@ def partner_view(index: int = 0, *, n_commitments: int = 12, description: str | 
             "Health fell from 79 to 73: sourced pipeline attainment dropped 9 points.",
             "Two commitments were completed; one more is now overdue.",
             "Win rate was reported again after a missing quarter."])
+    view.findings, view.themes = build_findings(view.flags, kpis, com, {pid: name})  # as `analyse` and `partner_view` make them
+    view.top_gaps, view.agenda = top_gaps(view.findings), agenda(view.themes, paused=False)
     view.summary = summary_sentences(view)  # as `partner_view` writes it
     return view
 
@@ -264,4 +267,5 @@ def analysis() -> Analysis:
     return Analysis(quarter=QUARTER, quarters=WINDOW, kpi_quarterly=pd.concat(kq, ignore_index=True),
                     commitment_status=pd.concat(com, ignore_index=True), delivery=pd.concat(dl, ignore_index=True),
                     flags=pd.concat(fl, ignore_index=True), health=pd.DataFrame(he),
-                    health_breakdown=pd.concat(bd, ignore_index=True), reconciled=rec)
+                    health_breakdown=pd.concat(bd, ignore_index=True), reconciled=rec,
+                    findings=build_findings(pd.concat(fl, ignore_index=True), KPIS, pd.concat(com, ignore_index=True))[0])

@@ -56,8 +56,8 @@ def _flat(s: str) -> str:
 # on track from 80% and 85% reached: "on track", nothing "furthest from target" (the PDF said so at 85% < 90%);
 # on track from 95% and 92% reached: "at risk", and 92% is the furthest from target (the PDF said nothing)
 CASES = [
-    pytest.param(0.80, 0.60, 85000, "1 of 1 KPIs are on track this quarter.", None, id="medium-0.80"),
-    pytest.param(0.95, 0.75, 92000, "0 of 1 KPIs are on track this quarter, 1 at risk.",
+    pytest.param(0.80, 0.60, 85000, "1 of 1 KPI is on track this quarter.", None, id="medium-0.80"),
+    pytest.param(0.95, 0.75, 92000, "0 of 1 KPI is on track this quarter, 1 at risk.",
                  "Furthest from target: Sourced revenue at 92% of target.", id="medium-0.95"),
 ]
 

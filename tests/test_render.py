@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 import render_fixtures as F
+from pipeline.analyse.summary import NOTHING_FLAGGED, summary_sentences
 from pipeline.chart.charts import partner_charts
 from pipeline.render import partner_pdf, portfolio_pdf
 from pipeline.render.layout import TRUNCATED
@@ -87,11 +88,22 @@ def test_page_numbers_and_running_header(pdf, view):
         assert f"prepared for {view.partner['partner_lead']}" in page and "2026-Q2" in page
 
 
-def test_flags_most_severe_first(pdf):
+def test_flags_most_severe_first(pdf, view):
+    """Theme by theme, the theme with the most severe gap first; most severe first within each theme."""
     _, text = _text(pdf)
     gaps = text[text.index("Flagged gaps"):text.index("KPI scorecard")]
-    positions = {sev: [i for i in range(len(gaps)) if gaps.startswith(sev, i)] for sev in ("High", "Medium", "Low")}
-    assert max(positions["High"]) < min(positions["Medium"]) and max(positions["Medium"]) < min(positions["Low"])
+    titles = list(view.themes["title"])
+    starts = [gaps.index(f"{t} · ") for t in titles]
+    assert starts == sorted(starts) and len(titles) > 1
+    rank = {"High": 0, "Medium": 1, "Low": 2}
+    worst = []
+    for a, b in zip(starts, starts[1:] + [len(gaps)]):
+        block = gaps[a:b]
+        found = sorted((i, sev) for sev in rank for i in range(len(block)) if block.startswith(f" {sev} ", i))
+        ranks = [rank[sev] for _, sev in found]
+        assert ranks and ranks == sorted(ranks), block
+        worst.append(ranks[0])
+    assert worst == sorted(worst)
 
 
 def test_scorecard_shows_both_sources_and_which_drives(pdf):
@@ -221,8 +233,10 @@ def test_a_partner_with_nothing_yet_still_gets_a_review():
                     commitments=empty_analysis_frame("commitment_status"), delivery=empty_analysis_frame("delivery"),
                     flags=empty_analysis_frame("flags"), health={}, health_breakdown=empty_analysis_frame("health_breakdown"),
                     checkins=empty_frame("checkins"), problems=[], sources=[])
+    v.summary = summary_sentences(v)  # as `partner_view` writes it
     pages, text = _text(partner_pdf(v, {}))
-    assert "Newcomer" in text and "No gaps were flagged" in text and f"Page 1 of {len(pages)}" in text
+    assert "Newcomer" in text and f"Page 1 of {len(pages)}" in text
+    assert text.count(NOTHING_FLAGGED) == 1 and "No gaps" not in text  # said once, in the summary
 
 
 def test_portfolio_without_flags_or_history():
@@ -555,7 +569,7 @@ def test_portfolio_ranking_and_heat_map_cells():
     table = _ranking(a, ranked)[-1]
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
     for row, pid in zip(table._cellvalues[1:], ranked["partner_id"]):
-        sev = a.flags[a.flags["partner_id"] == pid]["severity"].value_counts()
+        sev = a.findings[a.findings["partner_id"] == pid]["severity"].value_counts()  # gaps, as the reviews count them
         k = cur[cur["partner_id"] == pid]
         texts = [v if isinstance(v, str) else v.text for v in row]
         assert texts[7:] == [str(sev.get("high", 0)), str(sev.get("medium", 0)), str(sev.get("low", 0)),

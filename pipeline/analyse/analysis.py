@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.commitments import commitment_status, delivery, track_record
+from pipeline.analyse.findings import agenda, build_findings, top_gaps
 from pipeline.analyse.flags import FlagInputs, build_flags, restatements
 from pipeline.analyse.health import change_reasons, health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
@@ -68,14 +69,16 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                            partner_ids=[str(p) for p in rec.partners["partner_id"]])
     dl = delivery(cs)
     problems = list(rec.problems)
+    status = rec.partners.set_index("partner_id")["status"] if len(rec.partners) else pd.Series(dtype="str")
+    paused = [p for p in partner_ids if str(status.get(p, "")) == "paused"]
     fi = FlagInputs(quarter=quarter, config=config, partner_ids=partner_ids, kpi_quarterly=kq, kpi_defs=defs,
                     conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
                     has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
                     restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
-                    previous_run=history.previous_run if history is not None else None)
+                    previous_run=history.previous_run if history is not None else None, paused=paused)
     flags = build_flags(fi)
-    status = rec.partners.set_index("partner_id")["status"] if len(rec.partners) else pd.Series(dtype="str")
-    paused = [p for p in partner_ids if str(status.get(p, "")) == "paused"]
+    names = dict(zip(rec.partners["partner_id"].astype(str), rec.partners["partner_name"].astype(str)))
+    findings, themes = build_findings(flags, defs, cs, names)
     health, breakdown = health_scores(quarter, config, partner_ids, kq, defs, cs, rec.checkins,
                                       rec.has_checkins_sheet, problems, paused)
     changes: dict[str, list[str]] = {}
@@ -90,7 +93,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
-                    disagreements=recon, changes=changes,
+                    disagreements=recon, changes=changes, findings=findings, themes=themes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet)
 
 
@@ -106,7 +109,8 @@ class _PartnerSlices:
                             ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
                             ("partners", rec.partners), ("health", analysis.health),
                             ("track_record", _frame(analysis.track_record)),
-                            ("disagreements", _frame(analysis.disagreements))):
+                            ("disagreements", _frame(analysis.disagreements)),
+                            ("findings", _frame(analysis.findings)), ("themes", _frame(analysis.themes))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -169,7 +173,9 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
         changes=list(sl.changes.get(partner_id, [])), why=score_explanation(health, breakdown),
         track_record=sl.take("track_record", partner_id), disagreements=sl.take("disagreements", partner_id),
-        thresholds=thresholds)
+        thresholds=thresholds, findings=sl.take("findings", partner_id), themes=sl.take("themes", partner_id))
+    view.top_gaps = top_gaps(view.findings)
+    view.agenda = agenda(view.themes, paused=health.get("state") == "paused")
     view.summary = summary_sentences(view)
     return view
 

@@ -18,7 +18,10 @@ from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import BELOW_TARGET, DISCREPANCY, FLAG_SEVERITIES, STATUS
 from pipeline.core.settings import Config
 
-COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "whose_move", "agenda"]
+COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "whose_move", "agenda", "clause"]
+# What a pause changes (docs/analysis.md "Paused partners"): a paused partner's targets are not held against it,
+# so the flags that judge its figures against plan are not raised; every other flag is.
+PAUSE_SUSPENDS = ("KPI_BELOW_TARGET", "KPI_DECLINING", "KPI_MISSING")
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 STATUS_WORDS = {"not_started": "not started", "in_progress": "in progress", "blocked": "blocked", "done": "done",
@@ -41,6 +44,7 @@ class FlagInputs:
     restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # see restatements()
     previous_run: Quarter | None = None
     now: pd.DataFrame | None = None      # cache of _now()
+    paused: list[str] = field(default_factory=list)  # registry status paused: PAUSE_SUSPENDS not raised for them
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,6 +92,12 @@ def _now(fi: FlagInputs) -> pd.DataFrame:
     return fi.now
 
 
+def _held(fi: FlagInputs) -> pd.DataFrame:
+    """This quarter's KPI rows of the partners held to their targets: every flagged partner not paused."""
+    now = _now(fi)
+    return now[~now["partner_id"].isin(fi.paused)] if fi.paused else now
+
+
 def _months_note(months: int) -> str:
     return f" ({months} of 3 months reported)" if 0 < months < 3 else ""
 
@@ -95,9 +105,9 @@ def _months_note(months: int) -> str:
 # --------------------------------------------------------------------------------------------------
 # KPI flags
 def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
-    now = _now(fi)
+    now = _held(fi)
     hit = now[now[STATUS].isin(BELOW_TARGET)]  # the band `kpis` gave: under kpi.attainment_medium
-    msgs, agenda = [], []
+    msgs, agenda, clauses = [], [], []
     for r in hit.itertuples():
         lower = r.direction == "lower"
         what = "attainment" if lower else "of target"
@@ -105,14 +115,18 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
         msgs.append(f"{r.kpi_name} {fmt_value(r.actual, r.unit)} vs target {fmt_value(r.target, r.unit)}{tail}: "
                     f"{pct(r.attainment)} {what}{_months_note(r.months_reported)}")
         agenda.append(f"{r.kpi_name} at {pct(r.attainment)} {what}: agree what closes the gap next quarter")
+        clauses.append(f"{pct(r.attainment)} {what} ({fmt_value(r.actual, r.unit)} against "
+                       f"{fmt_value(r.target, r.unit)}{'; lower is better' if lower else ''})"
+                       f"{_months_note(r.months_reported)}")
     sev = np.where(hit[STATUS] == "off_track", "high", "medium")  # off track: under kpi.attainment_high
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "severity": sev,
-                                "message": msgs, "agenda": agenda}), code="KPI_BELOW_TARGET", whose_move="joint")
+                                "message": msgs, "agenda": agenda, "clause": clauses}), code="KPI_BELOW_TARGET",
+                  whose_move="joint")
 
 
 def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
     n = int(fi.config.kpi.declining_quarters)
-    now = _now(fi)
+    now = _held(fi)
     now = now[now["actual"].notna()]
     if n < 1 or not len(now):
         return _frame([])
@@ -125,19 +139,21 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
     wrong = (step < 0).all(axis=1) & ~np.isnan(vals).any(axis=1)
     hit, hv = now[wrong], vals[wrong]
     quarters = [fi.quarter.shift(-k).label for k in range(n, -1, -1)]
-    msgs = []
+    msgs, clauses = [], []
     for r, row in zip(hit.itertuples(), hv):
         verb = "rose" if r.direction == "lower" else "fell"
         tail = " (lower is better)" if r.direction == "lower" else ""
         path = " → ".join(f"{fmt_value(v, r.unit)} ({q})" for v, q in zip(row, quarters))
         msgs.append(f"{r.kpi_name} {verb} {count_words(n)} quarters running{tail}: {path}")
+        clauses.append(f"{'rising' if r.direction == 'lower' else 'falling'} {count_words(n)} quarters running "
+                       f"({' → '.join(fmt_value(v, r.unit) for v in row)} since {quarters[0]})")
     agenda = [f"Why {k} has moved the wrong way {count_words(n)} quarters running" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
-                                "agenda": agenda}), code="KPI_DECLINING", severity="low", whose_move="joint")
+                                "agenda": agenda, "clause": clauses}), code="KPI_DECLINING", severity="low", whose_move="joint")
 
 
 def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
-    now = _now(fi)
+    now = _held(fi)
     hit = now[now["status"].isin(["missing", "partial"])]
     q = fi.quarter.label
     msgs = [f"{r.kpi_name}: target {fmt_value(r.target, r.unit)} for {q}, no actual reported by either side"
@@ -145,9 +161,12 @@ def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
             f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({fmt_value(r.actual, r.unit)} so far), "
             f"so it is not measured against the quarter's target of {fmt_value(r.target, r.unit)}"
             for r in hit.itertuples()]
+    clauses = [f"not reported for {q} by either side (target {fmt_value(r.target, r.unit)})" if r.status == "missing"
+               else f"only {r.months_reported} of 3 months reported ({fmt_value(r.actual, r.unit)} so far), so not "
+                    f"measured against the target of {fmt_value(r.target, r.unit)}" for r in hit.itertuples()]
     agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
-                                "agenda": agenda}), code="KPI_MISSING", severity="medium", whose_move="joint")
+                                "agenda": agenda, "clause": clauses}), code="KPI_MISSING", severity="medium", whose_move="joint")
 
 
 def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
@@ -158,8 +177,10 @@ def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
             f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
             f"the review uses the {r.actual_source} figure" for r in hit.itertuples()]
     agenda = [f"Agree the {k} figure for {fi.quarter.label} and how each side counts it" for k in hit["kpi_name"]]
+    clauses = [m.split(": ", 1)[1] for m in msgs]  # the message without the KPI's name
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
-                                "agenda": agenda}), code="KPI_DISCREPANCY", severity="medium", whose_move="joint")
+                                "agenda": agenda, "clause": clauses}), code="KPI_DISCREPANCY", severity="medium",
+                  whose_move="joint")
 
 
 def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
@@ -179,8 +200,10 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
             for r in g.itertuples()]
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     agenda = [f"Settle which {k} figure is right and correct the workbook" for k in g["kpi_name"]]
+    clauses = [f"two different values for one period ({r.text}); the less favourable is used" for r in g.itertuples()]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
-                                "agenda": agenda, "whose_move": whose}), code="KPI_CONFLICT", severity="medium")
+                                "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_CONFLICT",
+                  severity="medium")
 
 
 def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame | None, quarter: Quarter, tolerance: float) -> pd.DataFrame:
@@ -215,8 +238,10 @@ def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     msgs = [f"{x.kpi_name} restated: {x.text}" for x in g.itertuples()]
     agenda = [f"Confirm the restated {k} figures and the reason for the change" for k in g["kpi_name"]]
+    clauses = [f"past figures restated ({x.text})" for x in g.itertuples()]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
-                                "agenda": agenda, "whose_move": whose}), code="KPI_RESTATED", severity="medium")
+                                "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_RESTATED",
+                  severity="medium")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,16 +263,20 @@ def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
     msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: "
             + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
                "due on the quarter's last day and not done") for r in hit.itertuples()]
+    clauses = [(f"{r.days_overdue} {'day' if r.days_overdue == 1 else 'days'} overdue at {end:%Y-%m-%d}"
+                if r.days_overdue > 0 else "due on the quarter's last day and not done")
+               + f" (due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)})" for r in hit.itertuples()]
     agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in hit.itertuples()]
     sev = np.where(hit["days_overdue"] > fi.config.commitments.overdue_high_days, "high", "medium")
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "severity": sev,
-                                "message": msgs, "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_OVERDUE")
+                                "message": msgs, "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
+                  code="COMMITMENT_OVERDUE")
 
 
 def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["is_open"].astype(bool) & ((c["slip_days"] > 0) | c["slipped_now"].astype(bool))]
-    msgs = []
+    msgs, clauses = [], []
     for r in hit.itertuples():
         parts = [f"{r.commitment_id} due {day(r.due_date)}"]
         if r.slip_days > 0:
@@ -257,12 +286,19 @@ def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
                          f"since {fi.previous_run.label if fi.previous_run else 'last quarter'}")
         parts.append(f", {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip")
         msgs.append("".join(parts))
+        clause = [f"due {day(r.due_date)}"]
+        if r.slip_days > 0:
+            clause.append(f"{r.slip_days} days later than first agreed ({day(r.first_due_date)})")
+        if r.slipped_now:
+            clause.append(f"moved from {day(r.previous_due_date)} since "
+                          f"{fi.previous_run.label if fi.previous_run else 'last quarter'}")
+        clauses.append(", ".join(clause) + f" (the {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip)")
     agenda = [f"{r.commitment_id} ({_short(r.description)}): confirm the new date and what holds it up" for r in hit.itertuples()]
     cfg = fi.config
     high = (hit["slip_count"] >= cfg["commitments.slip_high_count"]) | (hit["slip_days"] >= cfg["commitments.slip_high_days"])
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"],
                                 "severity": np.where(high, "high", "medium"), "message": msgs, "agenda": agenda,
-                                "whose_move": hit["party"]}), code="COMMITMENT_SLIPPED")
+                                "whose_move": hit["party"], "clause": clauses}), code="COMMITMENT_SLIPPED")
 
 
 def commitment_dropped(fi: FlagInputs) -> pd.DataFrame:
@@ -272,8 +308,11 @@ def commitment_dropped(fi: FlagInputs) -> pd.DataFrame:
     msgs = [f"{r.commitment_id} ({_short(r.description)}) was open in {last} ({STATUS_WORDS.get(r.status, r.status)}, "
             f"due {day(r.due_date)}) and is absent from this quarter's workbooks" for r in hit.itertuples()]
     agenda = [f"{r} : delivered, cancelled, or still wanted?" for r in hit["commitment_id"]]
+    clauses = [f"open in {last} ({STATUS_WORDS.get(r.status, r.status)}, due {day(r.due_date)}) and absent from this "
+               "quarter's workbooks" for r in hit.itertuples()]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
-                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_DROPPED", severity="medium")
+                                "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
+                  code="COMMITMENT_DROPPED", severity="medium")
 
 
 def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
@@ -285,8 +324,10 @@ def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
             f"{r.commitment_id} last updated {day(r.last_updated)}, {(end - r.last_updated).days} days before "
             f"the quarter's end (limit {limit} days)" for r in hit.itertuples()]
     agenda = [f"{r}: status update" for r in hit["commitment_id"]]
+    clauses = [m.split(" ", 1)[1] for m in msgs]  # the message without the commitment's id
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
-                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_STALE", severity="low")
+                                "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
+                  code="COMMITMENT_STALE", severity="low")
 
 
 def commitment_incomplete(fi: FlagInputs) -> pd.DataFrame:
@@ -294,8 +335,10 @@ def commitment_incomplete(fi: FlagInputs) -> pd.DataFrame:
     hit = c[c["incomplete"].astype("str") != ""]
     msgs = [f"{r.commitment_id} is open with {r.incomplete}" for r in hit.itertuples()]
     agenda = [f"{r.commitment_id}: fill in {r.incomplete.replace('no ', '')}" for r in hit.itertuples()]
+    clauses = [f"open with {r.incomplete}" for r in hit.itertuples()]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
-                                "agenda": agenda, "whose_move": hit["party"]}), code="COMMITMENT_INCOMPLETE", severity="low")
+                                "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
+                  code="COMMITMENT_INCOMPLETE", severity="low")
 
 
 def reciprocity_imbalance(fi: FlagInputs) -> pd.DataFrame:
@@ -369,7 +412,9 @@ RULES = (kpi_below_target, kpi_declining, kpi_missing, kpi_discrepancy, kpi_conf
 
 
 def build_flags(fi: FlagInputs) -> pd.DataFrame:
-    """Every flag for the quarter, most severe first, then by code, subject and partner."""
+    """Every flag for the quarter, most severe first, then by code, subject and partner. Besides the columns of
+    flags.csv: ``whose_move``, ``agenda`` and ``clause``, the evidence without its subject's name, which
+    `pipeline.analyse.findings` joins into one sentence per subject."""
     parts = [f for f in (rule(fi) for rule in RULES) if len(f)]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in COLUMNS})
@@ -377,6 +422,8 @@ def build_flags(fi: FlagInputs) -> pd.DataFrame:
     flags.insert(0, "quarter", fi.quarter.label)
     flags["subject"] = flags["subject"].fillna("").astype("str")
     flags["whose_move"] = flags["whose_move"].fillna("").astype("str")
+    clause = flags["clause"].astype("object").fillna("").astype("str")
+    flags["clause"] = clause.where(clause != "", flags["message"])  # a flag with no subject says it whole
     rank = flags["severity"].map({s: i for i, s in enumerate(FLAG_SEVERITIES)})
     order = flags.assign(_rank=rank).sort_values(["_rank", "code", "subject", "partner_id"], kind="stable").index
     return flags.loc[order, COLUMNS].reset_index(drop=True).astype({c: "str" for c in COLUMNS})

@@ -176,6 +176,10 @@ class PartnerView:
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the review bears (report --as-of)
     summary: list[str] = field(default_factory=list)  # the sentences the PDF, the manifest and the e-mail share
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the review to state
+    findings: pd.DataFrame = field(default_factory=lambda: empty_analysis_frame("findings"))  # one per subject, by theme
+    themes: pd.DataFrame = field(default_factory=lambda: empty_analysis_frame("themes"))      # most important first
+    top_gaps: list[str] = field(default_factory=list)  # the finding sentences, most severe first (manifest: first 3)
+    agenda: list[tuple[str, str]] = field(default_factory=list)  # (discussion point, whose move): one per theme
 
 
 @dataclass
@@ -201,5 +205,7 @@ class Analysis:
     reviewed: list[str] = field(default_factory=list)  # the partners reviewed (`analyse.analysis.reviewed_partner_ids`)
     not_yet: dict[str, Quarter] = field(default_factory=dict)  # active partners whose first quarter is later
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
+    findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)
+    themes: pd.DataFrame | None = None           # the findings' themes per partner, most important first
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)

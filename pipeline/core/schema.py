@@ -288,6 +288,21 @@ ANALYSIS_FRAMES: dict[str, dict[str, str]] = {
         "subject": "kpi_id or commitment_id or ''", "message": "with the evidence in numbers",
         "whose_move": "us | partner | joint | '' : who acts next",
         "agenda": "the discussion point for the review meeting",
+        "clause": "the evidence without its subject's name, for the finding's sentence (the message when no subject)",
+    },
+    "findings": {
+        "quarter": "", "partner_id": "",
+        "theme": "results | our_commitments | partner_commitments | joint | figures | data (analyse.findings.THEMES)",
+        "subject": "kpi_id or commitment_id, or '' (check-ins, balance of commitments, data)",
+        "title": "the subject in words: the KPI's name, 'C-1 (description)', 'Check-ins'",
+        "detail": "every flag on the subject, in one clause each, joined", "sentence": "'title: detail.'",
+        "severity": "the most severe of its flags", "codes": "its flags' codes, ';'-joined, most severe first",
+        "whose_move": "us | partner | joint | '': the one party every flag names, joint when they differ",
+    },
+    "themes": {
+        "quarter": "", "partner_id": "", "theme": "as in findings", "title": "the theme in words",
+        "severity": "the most severe of its findings", "whose_move": "us | partner | joint",
+        "findings": "how many findings (int)", "agenda": "the theme's line in the meeting's agenda",
     },
     "health": {
         "partner_id": "", "quarter": "", "score": "0..100 (int), or None when the state is paused or not_scored",

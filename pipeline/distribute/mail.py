@@ -71,7 +71,7 @@ def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
              (f"Please find attached the {quarter} review of the partnership between {org} and {name}." if org else
               f"Please find attached our {quarter} review of our partnership with {name}."),
              f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
-    if isinstance(flags, int) and not gaps:
+    if isinstance(flags, int) and flags and not gaps:  # nothing flagged: the summary says so, once
         paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
     closing = ["Kind regards,", str(entry.get("internal_owner") or org or "")]
     text = "\n\n".join(paras)

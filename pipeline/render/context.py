@@ -60,6 +60,21 @@ class Ctx:
         """The partner's flags as dicts, in the view's order (most severe first)."""
         return L.records(self.view.flags)
 
+    @cached_property
+    def findings(self) -> list[dict[str, Any]]:
+        """The partner's findings (one per subject) as dicts, theme by theme in the view's order."""
+        return L.records(self.view.findings)
+
+    @cached_property
+    def themes(self) -> list[dict[str, Any]]:
+        """The partner's themes as dicts, most important first."""
+        return L.records(self.view.themes)
+
+    @property
+    def paused(self) -> bool:
+        """The analysis's state: the partnership is paused (its registry status)."""
+        return self.view.health.get("state") == "paused"
+
     def party(self, code: object) -> str:
         return {"us": self.us, "partner": self.partner, "joint": "Both of us"}.get(str(code or ""), "—")
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipeline.analyse.findings import QUIET_AGENDA
 from pipeline.render import layout as L
 from pipeline.render.commitments import commitments
-from pipeline.render.context import FLAG_TITLES, KPI_STATUS, Ctx, true
+from pipeline.render.context import KPI_STATUS, Ctx, true
 from pipeline.render.explain import data_notes, health_method, health_word
 from pipeline.render.identity import review_keywords
 from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
@@ -38,7 +39,8 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
     story += _agenda(c)
     story += data_notes(c)
     story += health_method(c)
-    page = L.Page(header_left=f"{c.partner} · {c.q} partner review · prepared for {c.lead}",
+    paused = " (paused)" if c.paused else ""
+    page = L.Page(header_left=f"{c.partner} · {c.q} partner review{paused} · prepared for {c.lead}",
                   header_right=f"prepared by {c.us}" if c.us else "", watermark=str(view.config.org.watermark or ""))
     return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us, as_of=view.as_of,
                    subject=f"Quarterly partner review {c.q}",
@@ -65,7 +67,7 @@ def _first_page(c: Ctx) -> list:
         ("Prepared by", _prepared_by(c.us, str(v.partner.get("internal_owner") or ""))),
         ("Quarter", c.q + (f" · tier {v.partner.get('tier')}" if v.partner.get("tier") else "")),
         ("Date", fmt_date(v.as_of)),
-    ]
+    ] + [("Status", "Partnership paused: targets not held this quarter")] * c.paused
     fact_rows = [[L.cell(k, "label"), L.cell(val, "value")] for k, val in facts]
     facts_t = L.table(fact_rows, [26 * L.MM, w - 78 * L.MM], header_rows=0, zebra=False,
                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
@@ -89,18 +91,19 @@ def _first_page(c: Ctx) -> list:
     top = L.table([[facts_t, box]], [w - 52 * L.MM, 52 * L.MM], header_rows=0, zebra=False,
                   extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
                          ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
-    out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}", "subtitle"), para(c.partner, "title", limit=200),
+    out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}" + (" · PARTNERSHIP PAUSED" if c.paused else ""), "subtitle"),
+           para(c.partner, "title", limit=200),
            Spacer(1, 8), top, Spacer(1, 6), _tiles(c), L.heading("Summary", 2)]
     why = str(v.why or "")
     out += [para(s) for s in ([why] if why else []) + list(v.summary)]
-    out.append(L.heading("Top gaps", 2))
-    top_flags = c.flags[:3]
-    if not top_flags:
-        out.append(para("No gaps were flagged this quarter."))
-    for f in top_flags:
-        out.append(para(f'<b>{text(FLAG_TITLES.get(f["code"], f["code"]))}</b> ({text(f["severity"])}) — '
-                        f'{text(f["message"], 300)} <font color="{L.MUTED}">Next move: {text(c.party(f["whose_move"]))}</font>',
-                        markup=True))
+    by_sentence = {f["sentence"]: f for f in c.findings}
+    top = [by_sentence[s] for s in v.top_gaps[:3] if s in by_sentence]
+    if top:  # nothing flagged: the summary says so, once
+        out.append(L.heading("Top gaps", 2))
+    for f in top:
+        out.append(para(f'{text(str(f["severity"]).capitalize())} · <b>{text(f["title"], 200)}</b>: '
+                        f'{text(f["detail"], 300)}. <font color="{L.MUTED}">Next move: '
+                        f'{text(c.party(f["whose_move"]))}</font>', markup=True))
     out.append(L.heading("What changed since last quarter", 2))
     changes = [s for s in v.changes if s]
     out += [para("• " + text(s, 600), markup=True) for s in changes] or \
@@ -111,7 +114,7 @@ def _first_page(c: Ctx) -> list:
 def _tiles(c: Ctx):
     """Four numbers at a glance under the header."""
     w = L.content_width()
-    cur, com, fl = c.current, c.commitments, c.flags
+    cur, com, fl = c.current, c.commitments, c.findings
     tiles = [(f"{sum(r['status'] == 'on_track' for r in cur)} / {len(cur)}", "KPIs on track"),
              (str(sum(true(r.get("is_open")) for r in com)), "commitments open"),
              (str(sum(true(r.get("is_overdue")) for r in com)), "commitments overdue"),
@@ -130,20 +133,36 @@ def _signed(x: float) -> str:
 
 # ------------------------------------------------------------------------------------------- sections
 def _gaps(c: Ctx) -> list:
+    """The findings theme by theme, most important theme first: one row per subject with everything flagged on
+    it. Nothing flagged: no section (the summary says so, once)."""
+    if not c.findings:
+        return []
     out = [L.heading("Flagged gaps")]
-    if not c.flags:
-        return out + [para("No gaps were flagged this quarter.")]
-    fl = sorted(c.flags, key=lambda f: L.SEVERITY_ORDER.get(f["severity"], 3))  # stable: view order within a severity
+    n, t = len(c.findings), len(c.themes)
+    out.append(para(f"{n} gap{'s' * (n != 1)} in {t} theme{'s' * (t != 1)}, the most important first; each gap is one "
+                    "KPI or commitment with everything flagged on it.", "small"))
     w = L.content_width()
-    rows = [[L.cell(h, "head") for h in ("#", "Severity", "Gap and evidence", "Whose move")]]
-    extra = []
-    for i, f in enumerate(fl, start=1):
-        title = FLAG_TITLES.get(f["code"], f["code"]) + (f": {c.subject(f['subject'])}" if c.subject(f["subject"]) else "")
-        rows.append([L.cell(str(i), "cell"), L.cell(str(f["severity"]).capitalize(), "cellb"),
-                     para(f"<b>{text(title, 200)}</b><br/>{text(f['message'])}", "cell", markup=True),
-                     L.cell(c.party(f["whose_move"]), "cell")])
-        extra.append(("BACKGROUND", (1, i), (1, i), L.color(L.SEVERITY_TINTS.get(f["severity"], L.ZEBRA))))
-    return out + [L.table(rows, [8 * L.MM, 18 * L.MM, w - 66 * L.MM, 40 * L.MM], extra=extra)]
+    rows: list[list[Any]] = [[L.cell(h, "head") for h in ("#", "Severity", "Gap and evidence", "Whose move")]]
+    extra: list[tuple] = []
+    by_theme: dict[str, list[dict[str, Any]]] = {}
+    for f in c.findings:
+        by_theme.setdefault(str(f["theme"]), []).append(f)
+    i = 0
+    for th in c.themes:
+        found = by_theme.get(str(th["theme"]), [])
+        row = len(rows)
+        rows.append([para(f'<b>{text(th["title"])}</b> <font color="{L.MUTED}">· {len(found)} '
+                          f'gap{"s" * (len(found) != 1)} · next move: {text(c.party(th["whose_move"]))}</font>',
+                          "cell", markup=True), "", "", ""])
+        extra += [("SPAN", (0, row), (-1, row)), ("BACKGROUND", (0, row), (-1, row), L.color(L.HEAD_BG))]
+        for f in found:
+            i += 1
+            rows.append([L.cell(str(i), "cell"), L.cell(str(f["severity"]).capitalize(), "cellb"),
+                         para(f"<b>{text(f['title'], 200)}</b><br/>{text(f['detail'])}", "cell", markup=True),
+                         L.cell(c.party(f["whose_move"]), "cell")])
+            extra.append(("BACKGROUND", (1, len(rows) - 1), (1, len(rows) - 1),
+                          L.color(L.SEVERITY_TINTS.get(f["severity"], L.ZEBRA))))
+    return out + [L.table(rows, [8 * L.MM, 18 * L.MM, w - 66 * L.MM, 40 * L.MM], extra=extra, zebra=False)]
 
 
 def _scorecard(c: Ctx) -> list:
@@ -211,19 +230,11 @@ def _trends(c: Ctx, charts: dict[str, bytes]) -> list:
 
 
 def _agenda(c: Ctx) -> list:
+    """One line per theme, most important first, with whose move it is (the analysis's `PartnerView.agenda`)."""
     out = [L.heading("Agenda for the review meeting")]
-    seen: dict[str, str] = {}
-    subjects: set[str] = set()
-    for f in c.flags:  # most severe first: one point per KPI or commitment
-        item = str(f.get("agenda") or "").strip()
-        subject = str(f.get("subject") or "").strip()
-        if item and item not in seen and (not subject or subject not in subjects):
-            seen[item] = c.party(f.get("whose_move"))
-            subjects.add(subject)
-    if not seen:
-        return out + [para("Nothing flagged: a short review of the quarter and next quarter's plan.")]
+    lines = c.view.agenda or [(QUIET_AGENDA, "joint")]
     rows = [[L.cell(h, "head") for h in ("#", "Discussion point", "Leads")]]
-    rows += [[L.cell(str(i), "cell"), L.cell(item, "cell"), L.cell(who, "cell")]
-             for i, (item, who) in enumerate(seen.items(), start=1)]
+    rows += [[L.cell(str(i), "cell"), L.cell(item, "cell"), L.cell(c.party(who), "cell")]
+             for i, (item, who) in enumerate(lines, start=1)]
     w = L.content_width()
     return out + [L.table(rows, [8 * L.MM, w - 50 * L.MM, 42 * L.MM])]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from pipeline.analyse.summary import PAUSE_RULE
 from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
 from pipeline.render.context import FLAG_TITLES, KPI_STATUS
@@ -44,6 +45,9 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     org = rec.config.organisation
     q = analysis.quarter.label
     names = dict(zip(rec.partners["partner_id"], rec.partners["partner_name"])) if not rec.partners.empty else {}
+    paused = set(analysis.health.loc[analysis.health["state"] == "paused", "partner_id"]) \
+        if "state" in analysis.health else set()
+    names = {p: f"{n} (paused)" if p in paused else n for p, n in names.items()}  # named so in every section
     ranked = _ranked(analysis, names)
     story: list = [para(f"PORTFOLIO REVIEW · {q} · INTERNAL, NOT FOR PARTNERS", "subtitle"),
                    para(f"{len(ranked)} partners, {q}", "title"),
@@ -82,8 +86,13 @@ def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
     out.append(para(", ".join([f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")] + states) + "."
                     + (" Partners without a score are listed last." if states else ""), "cell"))
     partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
-    fl = a.flags
-    severities = fl.groupby(["partner_id", "severity"]).size().to_dict() if not fl.empty else {}
+    paused = [str(partners.get(r["partner_id"], {}).get("partner_name") or r["partner_id"])
+              for r in L.records(ranked) if r.get("state") == "paused"]
+    if paused:
+        out.append(para(f"Paused: {', '.join(paused)}. While a partnership is paused it is not scored, and its "
+                        + PAUSE_RULE, "cell"))
+    gaps = a.findings if a.findings is not None else a.flags  # the gaps as the partner reviews count them
+    severities = gaps.groupby(["partner_id", "severity"]).size().to_dict() if not gaps.empty else {}
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
     on_track = (cur["status"] == "on_track").groupby(cur["partner_id"]).agg(["sum", "size"])
     kpis = dict(zip(on_track.index, zip(on_track["sum"].tolist(), on_track["size"].tolist())))
