@@ -362,7 +362,7 @@ def _manifest_entry(view: Any, fingerprint: str) -> dict[str, Any]:
         "partner_lead": view.partner.get("partner_lead") or "",
         "internal_owner": view.partner.get("internal_owner") or "",
         "summary": " ".join(view.summary),
-        "top_gaps": [str(m) for m in flags["message"].head(3)] if len(flags) else [],
+        "top_gaps": list(view.top_gaps[:3]),
         "fingerprint": fingerprint,
     }
 
