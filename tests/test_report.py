@@ -247,8 +247,10 @@ def test_email_drafts_from_a_real_report(report_run):
         assert not msg["Subject"].startswith(" ") and entry["partner_name"] in msg["Subject"]
         assert msg["To"] and entry["recipients"][0] in msg["To"]
         attachments = list(msg.iter_attachments())
-        assert len(attachments) == 1
+        assert len(attachments) == 2   # the review and its own data request, nothing else
         assert attachments[0].get_content() == (qdir / entry["pdf"]).read_bytes()
+        assert attachments[1].get_filename() == Path(entry["request"]).name
+        assert attachments[1].get_content() == (qdir / entry["request"]).read_bytes()
         body = msg.get_body(("plain",)).get_content()
         assert f"{entry['health_score']}/100" in body
         for other in manifest["partners"]:

@@ -145,3 +145,49 @@ def test_a_request_opens_in_libreoffice_with_every_sheet(run, tmp_path):
     assert sheets["Actuals"].splitlines()[0].startswith("partner_id,kpi_id,period,value,source")
     assert "ACME,revenue,2026-Q2,,partner" in sheets["Actuals"]
     assert sheets["Pulse"].count("ACME,2026-Q2,") == 5
+
+
+# --- the e-mail: the review and its own request, nothing else -------------------------------------------
+
+def test_the_email_attaches_the_partners_own_request_and_says_by_when(run, tmp_path):
+    import email
+    import email.policy
+
+    _inp, out0, _manifest = run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    qdir = out / Q
+    result = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((qdir / "manifest.json").read_text())
+    for entry in manifest["partners"]:
+        msg = email.message_from_bytes((qdir / "email" / (Path(entry["pdf"]).stem + ".eml")).read_bytes(),
+                                       policy=email.policy.default)
+        names = [a.get_filename() for a in msg.iter_attachments()]
+        assert names == [Path(entry["pdf"]).name, Path(entry["request"]).name]
+        body = msg.get_body(("plain",)).get_content()
+        assert "Please send it back by 10 July 2026" in body and NEXT in body
+
+
+def test_a_request_that_is_not_the_partners_own_is_never_attached(run, tmp_path):
+    _inp, out0, _manifest = run
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    qdir = out / Q
+    manifest = json.loads((qdir / "manifest.json").read_text())
+    acme, globex = sorted(manifest["partners"], key=lambda m: m["partner_id"])
+    # the two requests' files swapped on disk: each name now holds the other partner's workbook
+    a, g = qdir / acme["request"], qdir / globex["request"]
+    a_bytes, g_bytes = a.read_bytes(), g.read_bytes()
+    a.write_bytes(g_bytes)
+    g.write_bytes(a_bytes)
+    result = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
+    assert result.exit_code == 1
+    assert result.output.count("REQUEST_NOT_PARTNERS") == 2, result.output
+    assert not list((qdir / "email").glob("*.eml"))
+    # and one that is gone is reported, never sent without a word
+    a.unlink()
+    g.write_bytes(g_bytes)
+    result = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
+    assert "REQUEST_MISSING" in result.output
+    assert [p.stem for p in (qdir / "email").glob("*.eml")] == [Path(globex["pdf"]).stem]

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.problems import PipelineError
-from pipeline.render.identity import pdf_identity
+from pipeline.render.identity import pdf_identity, xlsx_identity
 
 ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
 PDF_NOT_PARTNERS = "PDF_NOT_PARTNERS"      # the PDF's own metadata names another partner, quarter or content
+REQUEST_NOT_PARTNERS = "REQUEST_NOT_PARTNERS"  # the data request's own properties name another partner or quarter
+REQUEST_MISSING = "REQUEST_MISSING"        # the manifest names a data request that is not in the quarter folder
 
 
 # --- the manifest ---------------------------------------------------------------------------------
@@ -54,6 +56,22 @@ def not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]
     if entry.get("fingerprint") and found.get("fingerprint") != entry.get("fingerprint"):
         return PDF_NOT_PARTNERS, ("the PDF says something else than the review manifest.json lists; "
                                   "run `partner-review report` again")
+    return "", ""
+
+
+def not_partners_request(data: bytes, entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+    """(code, why) when this workbook is not the data request of the manifest entry's partner for the quarter
+    after the one reviewed (('', '') when it is), from the identity in its own properties."""
+    found = xlsx_identity(data)
+    if not found or "request" not in found:
+        return REQUEST_NOT_PARTNERS, ("the workbook carries no data request identity (it was not written by "
+                                      "`partner-review report`)")
+    if str(found.get("request")) != str(entry["partner_id"]):
+        return REQUEST_NOT_PARTNERS, (f"the workbook is the data request of partner {found.get('request')!r}, "
+                                      f"not of {entry['partner_id']!r}")
+    if manifest.get("quarter") and found.get("reviewed") != manifest.get("quarter"):
+        return REQUEST_NOT_PARTNERS, (f"the workbook is the request sent with the {found.get('reviewed')} review, "
+                                      f"not the {manifest.get('quarter')} one")
     return "", ""
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 
@@ -56,8 +57,8 @@ def _address(addr: str, name: str = ""):
 
 
 # --- building and checking one message ------------------------------------------------------------
-def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
-    """The plain-text and HTML bodies: greeting, health, summary, top gaps."""
+def _bodies(entry: dict[str, Any], manifest: dict[str, Any], request: Attachment | None = None) -> tuple[str, str]:
+    """The plain-text and HTML bodies: greeting, health, summary, top gaps, and what the data request asks."""
     org = str(manifest.get("organisation") or "")
     name, quarter = str(entry.get("partner_name") or entry["partner_id"]), str(manifest.get("quarter") or "")
     score, status = entry.get("health_score"), str(entry.get("health_status") or "")
@@ -73,6 +74,11 @@ def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
              f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
     if isinstance(flags, int) and flags and not gaps:  # nothing flagged: the summary says so, once
         paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
+    if request is not None:
+        due = _day(request.identity.get("due"))
+        paras.append(f"We also attach a short workbook for {request.identity.get('quarter') or 'next quarter'}: your "
+                     "figures for each KPI, where your and our joint commitments stand, and how the partnership is "
+                     "working for you (five questions, 1 to 5)." + (f" Please send it back by {due}." if due else ""))
     closing = ["Kind regards,", str(entry.get("internal_owner") or org or "")]
     text = "\n\n".join(paras)
     if gaps:
@@ -87,8 +93,26 @@ def _bodies(entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
     return text, page
 
 
-def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str, pdf: bytes, sender: str | None):
-    """One partner's EmailMessage (policy SMTP); Unsendable when it cannot be built."""
+@dataclass(frozen=True)
+class Attachment:
+    """The data request attached beside the review: its file name, bytes and the identity it carries."""
+
+    name: str
+    data: bytes
+    identity: dict[str, Any]
+
+
+def _day(iso: object) -> str:
+    try:
+        return f"{date.fromisoformat(str(iso)):%d %B %Y}".lstrip("0")
+    except ValueError:
+        return ""
+
+
+def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str, pdf: bytes, sender: str | None,
+                  request: Attachment | None = None):
+    """One partner's EmailMessage (policy SMTP): the review PDF attached, and its data request when it has
+    one; Unsendable when it cannot be built."""
     from email.message import EmailMessage
     from email.policy import SMTP
     from email.utils import format_datetime, make_msgid
@@ -115,27 +139,34 @@ def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str
     msg["Subject"] = f"{org + ' / ' if org else ''}{name}: partnership review {manifest.get('quarter') or ''}".strip()
     msg["Date"] = format_datetime(datetime.now().astimezone())
     msg["Message-ID"] = make_msgid(domain=frm.domain if frm is not None else "partner-review.invalid")
-    text, page = _bodies(entry, manifest)
+    text, page = _bodies(entry, manifest, request)
     msg.set_content(text)
     msg.add_alternative(page, subtype="html")
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    if request is not None:
+        msg.add_attachment(request.data, maintype="application", filename=request.name,
+                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return msg
 
 
-def check_message(raw: bytes, pdf: bytes, portfolio: bytes | None) -> str:
-    """Why this message must not leave ('' when it may): exactly one attachment, equal to the partner's
-    PDF byte for byte, and never the portfolio PDF."""
+def check_message(raw: bytes, pdf: bytes, portfolio: bytes | None, request: bytes | None = None) -> str:
+    """Why this message must not leave ('' when it may): the partner's own PDF and (when it has one) its own
+    data request, byte for byte, and nothing else; never the portfolio PDF."""
     import email
     from email.policy import default
 
     msg = email.message_from_bytes(raw, policy=default)
     parts = [p for p in msg.walk() if not p.is_multipart()
              and (p.is_attachment() or p.get_content_type() not in ("text/plain", "text/html"))]
-    if len(parts) != 1:
-        return f"the message carries {len(parts)} attachments instead of exactly one"
-    data = parts[0].get_payload(decode=True) or b""
-    if portfolio is not None and data == portfolio:
-        return "the attachment is the portfolio review, which never leaves the house"
-    if data != pdf:
+    expected = [pdf] + ([request] if request is not None else [])
+    if len(parts) != len(expected):
+        return (f"the message carries {len(parts)} attachments instead of exactly {len(expected)} "
+                f"(the review{' and its data request' if request is not None else ''})")
+    found = [p.get_payload(decode=True) or b"" for p in parts]
+    if portfolio is not None and portfolio in found:
+        return "an attachment is the portfolio review, which never leaves the house"
+    if found[0] != pdf:
         return "the attachment differs from the partner's own PDF"
+    if request is not None and found[1] != request:
+        return "the second attachment differs from the partner's own data request"
     return ""

@@ -32,15 +32,27 @@ from pipeline.core.problems import PipelineError
 from pipeline.distribute.ledger import (
     ATTACHMENT_REFUSED,
     PDF_NOT_PARTNERS,  # noqa: F401 - a code of this module's outcomes, where callers look for it
+    REQUEST_MISSING,
+    REQUEST_NOT_PARTNERS,  # noqa: F401 - a code of this module's outcomes, where callers look for it
     append_send_log,
     inside,
     not_partners_own,
+    not_partners_request,
     read_manifest,
     read_send_log,
     refuse_shared_files,
     same_review,
 )
-from pipeline.distribute.mail import BAD_ADDRESS, NO_RECIPIENTS, Unsendable, addresses, build_message, check_message  # noqa: F401 (re-exported codes)
+from pipeline.distribute.mail import (  # noqa: F401 (re-exported codes)
+    BAD_ADDRESS,
+    NO_RECIPIENTS,
+    Attachment,
+    Unsendable,
+    addresses,
+    build_message,
+    check_message,
+)
+from pipeline.render.identity import xlsx_identity
 
 if TYPE_CHECKING:
     import smtplib
@@ -330,8 +342,21 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     if why:
         out.status, out.code, out.detail = FAILED, code, f"refused to write or send {pdf_path.name}: {why}"
         return out
+    request = None
+    if entry.get("request"):   # a manifest from before data requests has none: the review alone goes
+        req_path = inside(run.reviews_dir, entry.get("request"))
+        if req_path is None or not req_path.is_file() or req_path.suffix.lower() != ".xlsx":
+            out.status, out.code = FAILED, REQUEST_MISSING
+            out.detail = f"the data request '{entry.get('request')}' is not in {run.reviews_dir}; run `report` again"
+            return out
+        data = req_path.read_bytes()
+        code, why = not_partners_request(data, entry, run.manifest)
+        if why:
+            out.status, out.code, out.detail = FAILED, code, f"refused to write or send {req_path.name}: {why}"
+            return out
+        request = Attachment(req_path.name, data, xlsx_identity(data))
     try:
-        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender)
+        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender, request)
     except Unsendable as exc:
         out.status, out.code, out.detail = FAILED, exc.code, exc.detail
         return out
@@ -340,7 +365,7 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
         out.detail = "no sender: give --from (or PARTNER_REVIEW_FROM) or an internal_owner_email in the registry"
         return out
     raw = msg.as_bytes(policy=mail_policy())
-    why = check_message(raw, pdf, run.portfolio)
+    why = check_message(raw, pdf, run.portfolio, request.data if request is not None else None)
     if why:
         out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, f"refused to write or send: {why}"
         return out

@@ -20,6 +20,31 @@ def review_keywords(partner_id: str, quarter: str, fingerprint: str) -> str:
                                         ensure_ascii=True, sort_keys=True)
 
 
+def request_keywords(partner_id: str, quarter: str, reviewed: str, due: str) -> str:
+    """The Keywords of a data request workbook (its docProps/core.xml): whose it is, the quarter it asks
+    about, the quarter reviewed with it, and when the answers are due."""
+    return IDENTITY_PREFIX + json.dumps({"request": partner_id, "quarter": quarter, "reviewed": reviewed, "due": due},
+                                        ensure_ascii=True, sort_keys=True)
+
+
+def xlsx_identity(data: bytes) -> dict[str, Any]:
+    """The identity a workbook carries in its Keywords ({} for one without, or bytes that are no workbook).
+    Read with defusedxml: the file is in the output folder, where anything may have been put."""
+    import zipfile
+
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            core = z.read("docProps/core.xml")
+        root = ElementTree.fromstring(core)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, DefusedXmlException, ElementTree.ParseError):
+        return {}
+    node = root.find("{http://schemas.openxmlformats.org/package/2006/metadata/core-properties}keywords")
+    return parse_keywords(node.text if node is not None else None)
+
+
 def portfolio_keywords(quarter: str) -> str:
     return IDENTITY_PREFIX + json.dumps({"portfolio": quarter}, ensure_ascii=True)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.schema import COMMITMENT_STATES, PULSE_SCORES
+from pipeline.render.identity import request_keywords
 from pipeline.write.templates import save_deterministic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +50,8 @@ def write_request(request: DataRequest, path: Path) -> Path:
     wb.active = 0
     wb.properties.title = f"{request.partner_name}: data request for {request.quarter}"
     wb.properties.subject = "partner-review data request"
+    wb.properties.keywords = request_keywords(request.partner_id, request.quarter, request.reviewed,
+                                              request.due.isoformat())
     return save_deterministic(wb, path, author=request.organisation or "partner-review")
 
 
