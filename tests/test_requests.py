@@ -191,3 +191,78 @@ def test_a_request_that_is_not_the_partners_own_is_never_attached(run, tmp_path)
     result = CliRunner().invoke(cli, ["email", "--reviews", str(qdir)])
     assert "REQUEST_MISSING" in result.output
     assert [p.stem for p in (qdir / "email").glob("*.eml")] == [Path(globex["pdf"]).stem]
+
+
+# --- read back next quarter ------------------------------------------------------------------------------
+
+def _fill_acme(path: Path, target: Path) -> None:
+    """Fill ACME's request as a partner would, with one row edited outside its cells."""
+    wb = load_workbook(path)
+    ws = wb["Actuals"]
+    for row in ws.iter_rows(min_row=2):
+        if row[1].value == "revenue":
+            row[3].value = 130000
+        elif row[1].value == "deals":
+            row[3].value, row[5].value = 12, "two late bookings"
+        elif row[1].value == "win_rate":
+            row[0].value, row[3].value = "GLOBEX", 0.5          # edited outside its cells: another partner
+    cm = wb["Commitments"]
+    for row in cm.iter_rows(min_row=2):
+        if row[0].value == "A-1":
+            row[6].value, row[7].value, row[8].value = "done", 1, "all ten trained"
+    pulse = wb["Pulse"]
+    for row, score in zip(pulse.iter_rows(min_row=2), (4, 5, 3, None, 2)):
+        row[4].value = score
+        row[5].value = "R&D <urgent>" if score == 2 else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(target)
+
+
+def test_a_returned_request_is_read_next_quarter_for_its_partner_alone(run, tmp_path):
+    from pipeline.reconcile.load import load
+
+    inp0, out, manifest = run
+    inp = tmp_path / "in"
+    shutil.copytree(inp0, inp)
+    W.write_xlsx(inp / "q2.xlsx", {"Actuals": [["partner_id", "kpi_id", "period", "value"],
+                                               ["ACME", "revenue", NEXT, 128000], ["GLOBEX", "revenue", NEXT, 60000]]})
+    paths = {m["partner_id"]: out / Q / m["request"] for m in manifest["partners"]}
+    _fill_acme(paths["ACME"], inp / "returns" / paths["ACME"].name)
+    shutil.copy(paths["GLOBEX"], inp / "returns" / paths["GLOBEX"].name)   # returned untouched
+    rec = load(inp)
+    acme_file = f"returns/{paths['ACME'].name}"
+    kv = rec.kpi_values[rec.kpi_values["file"] == acme_file]
+    assert sorted(zip(kv["partner_id"], kv["kpi_id"], kv["quarter"], kv["source"], kv["value"])) == [
+        ("ACME", "deals", NEXT, "partner", 12.0), ("ACME", "revenue", NEXT, "partner", 130000.0)]
+    # the reference columns we pre-filled (our target, last quarter's figure) are read as nothing at all
+    assert not (rec.targets["file"] == acme_file).any()
+    # the row edited to another partner is reported in ACME's own problems, never given to GLOBEX
+    other = [p for p in rec.problems if p.code == "REQUEST_OTHER_PARTNER"]
+    assert [(p.file, p.cell, p.partner_id, p.value) for p in other] == [(acme_file, "A4", "ACME", "GLOBEX")]
+    assert not ((rec.kpi_values["partner_id"] == "GLOBEX") & (rec.kpi_values["file"] == acme_file)).any()
+    # the commitment update applies, with its provenance
+    a1 = rec.commitments.set_index("commitment_id").loc["A-1"]
+    assert (a1["status"], a1["percent_complete"], a1["note"], a1["file"]) == ("done", 1.0, "all ten trained", acme_file)
+    assert any(p.code == "REQUEST_UPDATED" and p.partner_id == "ACME" for p in rec.problems)
+    assert not rec.problems.actionable or all(p.code == "REQUEST_OTHER_PARTNER" or p.file != acme_file
+                                              for p in rec.problems.actionable)
+    # the pulse, ACME's as typed; GLOBEX's untouched request: nothing answered, and its blanks only noted
+    pulse = rec.pulse[rec.pulse["partner_id"] == "ACME"].sort_values("question_id")
+    assert dict(zip(pulse["question_id"], pulse["score"].fillna(-1))) == {
+        "communication": 4, "value": 5, "responsiveness": 3, "figures": -1, "planning": 2}
+    assert "R&D <urgent>" in set(pulse["comment"])
+    globex_file = f"returns/{paths['GLOBEX'].name}"
+    assert rec.pulse.loc[rec.pulse["partner_id"] == "GLOBEX", "score"].isna().all()
+    assert [p.code for p in rec.problems if p.file == globex_file] == ["REQUEST_BLANKS"]
+
+    # the next quarter's reviews: ACME's figures and notes in ACME's review and nobody else's
+    result = CliRunner().invoke(cli, ["report", "--input", str(inp), "--output", str(tmp_path / "out"),
+                                      "--quarter", NEXT, "--as-of", "2026-07-05", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    from pypdf import PdfReader
+
+    m2 = json.loads((tmp_path / "out" / NEXT / "manifest.json").read_text())
+    texts = {m["partner_id"]: " ".join(" ".join(p.extract_text() for p in PdfReader(tmp_path / "out" / NEXT / m["pdf"]).pages).split())
+             for m in m2["partners"]}
+    assert "all ten trained" in texts["ACME"] and "all ten trained" not in texts["GLOBEX"]
+    assert paths["ACME"].name not in texts["GLOBEX"] and "Acme" not in texts["GLOBEX"]

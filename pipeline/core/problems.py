@@ -78,6 +78,11 @@ CATALOG: dict[str, tuple[str, str, str]] = {
     "FX_MISSING_RATE": (ERROR, "no FX rate for {value} in {detail}; the value was excluded", "add the rate to the FX Rates sheet"),
     "FX_OVERFLOW": (ERROR, "'{value}' converted at the {detail} is too large to compute with; the value was excluded", "check the figure and its rate: one of them is far too large (a typo or a unit mix-up?)"),
     "ROLLUP_OVERFLOW": (ERROR, "'{value}' and the other months of {detail} add up to more than a number can hold; those months were excluded, so the quarter has no figure", "check these figures: one of them is far too large (a typo or a unit mix-up?)"),
+    "REQUEST_OTHER_PARTNER": (ERROR, "this returned data request is {detail}'s, but the row names partner '{value}'; the row was excluded, not given to either", "keep the partner_id the request came with; figures for another partner go in that partner's own request"),
+    "REQUEST_OTHER_QUARTER": (ERROR, "this returned data request asks about {detail}, but the row is for '{value}'; the row was excluded", "keep the period the request came with; figures for other periods go in an ordinary Actuals sheet"),
+    "REQUEST_UNKNOWN_COMMITMENT": (ERROR, "commitment '{value}' of this returned data request is not one of {detail}'s own or joint commitments; the update was not applied", "update only the commitments the request lists; a new commitment goes in the commitment log"),
+    "REQUEST_BLANKS": (NOTE, "returned data request of {detail}: {count} of its figures left blank (not reported, never zero)", "nothing to do, unless those figures are known: then fill them in"),
+    "REQUEST_UPDATED": (NOTE, "{detail} updated by the partner's returned data request", "nothing to do: the review shows the update, with this cell as its source"),
     "NO_PARTNERS": (ERROR, "no partner registry found: no sheet of type Partners in any workbook", "add the partner registry (see input_templates/)"),
 }
 

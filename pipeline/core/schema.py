@@ -146,6 +146,8 @@ del C
 
 SHEET_TYPES: tuple[SheetType, ...] = (PARTNERS, KPIS, TARGETS, ACTUALS, COMMITMENTS, CHECKINS, FX_RATES, PULSE)
 PULSE_SCORES = (1, 5)   # the lowest and highest score of a pulse question
+# the line in a data request's Instructions sheet (JSON after it) by which a returned request is recognised
+REQUEST_MARK = "partner-review data request"
 SHEET_TYPE_BY_KEY = {t.key: t for t in SHEET_TYPES}
 
 # --------------------------------------------------------------------------------------------------

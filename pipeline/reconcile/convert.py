@@ -8,6 +8,7 @@ frame or in a problem that names its cell. The rules are in ``docs/reading.md``.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from pipeline.core import problems as P
 from pipeline.core.frames import Reconciled
-from pipeline.core.schema import FRAMES, PROVENANCE
+from pipeline.core.schema import FRAMES, PROVENANCE, REQUEST_MARK
 from pipeline.core.settings import Config
 from pipeline.read.raw import RawWorkbook
 from pipeline.reconcile import figures, plans, registry
@@ -30,6 +31,27 @@ CONVERTERS: dict[str, Callable[[Context, Table], None]] = {
 }
 
 
+REQUEST_REFERENCE_SHEETS = ("Instructions", "Our commitments")   # `pipeline.write.requests`: never read
+
+
+def returned_request(wb: RawWorkbook) -> dict[str, str] | None:
+    """The partner_id, quarter and reviewed quarter of a data request we wrote (`pipeline.write.requests`),
+    from the line its Instructions sheet carries; None for any other workbook."""
+    for sheet in wb.sheets:
+        if sheet.name.strip().lower() != "instructions":
+            continue
+        for row in sheet.rows[:200]:
+            for v in row[:3]:
+                if isinstance(v, str) and v.startswith(REQUEST_MARK + " "):
+                    try:
+                        found = json.loads(v[len(REQUEST_MARK) + 1:])
+                    except ValueError:
+                        return None
+                    if isinstance(found, dict) and found.get("partner_id") and found.get("quarter"):
+                        return {k: str(found.get(k) or "") for k in ("partner_id", "quarter", "reviewed")}
+    return None
+
+
 def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Reconciled:
     """The pure part of `load`: raw workbooks in, reconciled frames and problems out."""
     config = config or Config()
@@ -38,9 +60,12 @@ def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Rec
     for wb in workbooks:
         csv = wb.kind == "csv"
         known = 0
+        request = None if csv else returned_request(wb)
         for sheet in wb.sheets:
             stype = classify(sheet, csv, config.fy_start)
             if stype is None:
+                if request is not None and sheet.name in REQUEST_REFERENCE_SHEETS:
+                    continue  # a returned request's own instructions and reference sheet: nothing to read
                 code = "CSV_UNKNOWN" if csv else "SHEET_IGNORED"
                 rec.problems.add(P.make(code, file=wb.path, sheet=sheet.name))
                 continue
@@ -52,6 +77,7 @@ def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Rec
                 continue
             if not table.data_rows:
                 rec.problems.add(P.make("SHEET_EMPTY", file=wb.path, sheet=sheet.name))
+            table.request = request
             found[stype.key].append(table)
         if not known and not csv and wb.sheets:
             rec.problems.add(P.make("FILE_NO_SHEETS", file=wb.path))
@@ -60,7 +86,7 @@ def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Rec
         rec.problems.add(P.make("NO_PARTNERS"))
     for key in ORDER:
         convert = CONVERTERS[key]
-        for table in found[key]:
+        for table in sorted(found[key], key=lambda t: t.request is not None):  # updates after what they update
             convert(ctx, table)
     figures.finish(ctx)
     for name in FRAMES:

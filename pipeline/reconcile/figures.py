@@ -136,11 +136,18 @@ def targets(ctx: Context, table: Table) -> None:
 
 def actuals(ctx: Context, table: Table) -> None:
     reporting = str(ctx.config.currency).upper()
-    fast = fast_actuals(ctx, table, reporting)
+    request = table.request
+    fast = fast_actuals(ctx, table, reporting) if request is None else set()
+    blanks, vi = 0, table.index.get("value")
     for j, (r, vals, cols) in enumerate(table.records):
         if j in fast:
             continue
+        if request is not None and vi is not None and _blank(vals[vi]):
+            blanks += 1   # a figure the partner left blank in its data request: not reported yet
+            continue
         get, problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "value")
+        if request is not None:
+            pid = _in_request(request, pid, period, problem)
         source = ctx.choice(get, problem, "source", SOURCES, "internal")
         cur = cell_text(get("currency")).upper()
         note = cell_text(get("note"))
@@ -153,7 +160,25 @@ def actuals(ctx: Context, table: Table) -> None:
             else:
                 cell = table.cell(r, table.fields.index("value"), cols)
                 _add_actuals(ctx, [_actual(table, r, pid, kid, _key(period), value, source, cur, number, note, cell)])
-        ctx.emit(_about(out, pid, kid, period), pid)
+        ctx.emit(_about(out, pid, kid, period), request["partner_id"] if request is not None else pid)
+    if blanks and request is not None:
+        ctx.rec.problems.add(P.make("REQUEST_BLANKS", file=table.file, sheet=table.sheet, detail=request["partner_id"],
+                                    count=blanks, partner_id=request["partner_id"]))
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _in_request(request: dict[str, str], pid: str | None, period: Period | None, problem: Report) -> str | None:
+    """A returned data request's row: its partner and quarter must be the request's own (REQUEST_OTHER_*,
+    the row excluded); the partner it is then for, or None."""
+    if pid is not None and pid != request["partner_id"]:
+        problem("REQUEST_OTHER_PARTNER", "partner_id", detail=request["partner_id"])
+        return None
+    if period is not None and period.quarter.label != request["quarter"]:
+        problem("REQUEST_OTHER_QUARTER", "period", detail=request["quarter"])
+    return pid
 
 
 def _add_target(ctx: Context, table: Table, r: int, cols: list, pid: str, kid: str, period: PeriodKey,

@@ -12,6 +12,8 @@ from pipeline.reconcile.values import map_status, number_hint, parse_number, par
 
 
 def commitments(ctx: Context, table: Table) -> None:
+    if table.request is not None:
+        return commitment_updates(ctx, table)
     req = ("commitment_id", "partner_id", "party", "description")
     for r, vals, cols in table.records:
         get, problem, out = ctx.row(table, r, vals, cols, req)
@@ -59,6 +61,69 @@ def commitments(ctx: Context, table: Table) -> None:
         ctx.emit(_about(out, f"commitment {cell_text(cid)}" if cid is not None else "", pid), pid)
 
 
+_UPDATABLE = ("status", "percent_complete", "due_date", "owner", "note")   # what a partner's request may change
+
+
+def commitment_updates(ctx: Context, table: Table) -> None:
+    """A returned data request's Commitments sheet: updates to the partner's own and joint commitments the
+    log already holds (read first). A cell they changed replaces the log's value, and the commitment's
+    source becomes their row (file › sheet › row), noted with the change (REQUEST_UPDATED); a commitment
+    that is not theirs or not in the log is not touched (REQUEST_UNKNOWN_COMMITMENT)."""
+    assert table.request is not None
+    owner = table.request["partner_id"]
+    data = ctx.data["commitments"]
+    where = {(data["partner_id"][i], data["commitment_id"][i]): i for i in range(len(data["commitment_id"]))}
+    for r, vals, cols in table.records:
+        get, problem, out = ctx.row(table, r, vals, cols, ("commitment_id",))
+        cid = get("commitment_id")
+        i = where.get((owner, cell_text(cid))) if cid is not None else None
+        if cid is not None and (i is None or data["party"][i] not in ("partner", "joint")):
+            problem("REQUEST_UNKNOWN_COMMITMENT", "commitment_id", detail=owner)
+        if i is None or data["party"][i] not in ("partner", "joint") or any(p.severity == P.ERROR for p in out):
+            ctx.emit(_about(out, f"commitment {cell_text(cid)}" if cid is not None else "", owner), owner)
+            continue
+        new: dict[str, object] = {}
+        if get("status") is not None:
+            status, mapped = map_status(cell_text(get("status")))
+            if not mapped:
+                problem("VALUE_UNMAPPED_STATUS", "status", detail=status)
+            else:
+                new["status"] = status
+        if get("percent_complete") is not None:
+            try:
+                pct = parse_percent(get("percent_complete"))
+                pct = pct / 100.0 if 1 < pct <= 100 else pct
+                if 0 <= pct <= 1:
+                    new["percent_complete"] = pct
+                else:
+                    problem("VALUE_OUT_OF_RANGE", "percent_complete", detail="a percentage from 0% to 100%")
+            except ValueError:
+                problem("VALUE_NOT_NUMBER", "percent_complete", hint=number_hint(get("percent_complete"), percent=True))
+        due = ctx.date(get, problem, "due_date", table.date1904) if get("due_date") is not None else None
+        if due is not None:
+            new["due_date"] = due
+        for field in ("owner", "note"):
+            if get(field) is not None:
+                new[field] = (cell_text if field == "owner" else free_text)(get(field))
+        changed = [f for f in _UPDATABLE if f in new and not _same(data[f][i], new[f])]
+        for f in changed:
+            data[f][i] = new[f]
+            if f == "status":
+                data["status_raw"][i] = cell_text(get("status"))
+        if changed:
+            data["file"][i], data["sheet"][i], data["row"][i] = table.file, table.sheet, r
+            out.append(P.make("REQUEST_UPDATED", file=table.file, sheet=table.sheet, cell=f"A{r}",
+                              detail=f"commitment {cell_text(cid)}: " + ", ".join(changed), partner_id=owner))
+        ctx.emit(_about(out, f"commitment {cell_text(cid)}", owner), owner)
+
+
+def _same(old: object, new: object) -> bool:
+    try:
+        return bool(old == new) or (old != old and new != new)  # NaN == NaN here
+    except (TypeError, ValueError):
+        return False
+
+
 def _about(out: list[P.Problem], what: str, pid: str | None) -> list[P.Problem]:
     """A row's problems with the record and partner they belong to before the message."""
     text = ", ".join(part for part in (what, f"partner {pid}" if pid else "") if part) if out else ""
@@ -102,6 +167,10 @@ def pulse(ctx: Context, table: Table) -> None:
             except ValueError:
                 problem("VALUE_NOT_NUMBER", "score", hint=f"type a whole number from {low} to {high}, or leave it "
                         "blank when the question is not answered")
+        request = table.request
+        if request is not None and pid is not None and pid != request["partner_id"]:
+            problem("REQUEST_OTHER_PARTNER", "partner_id", detail=request["partner_id"])
+            pid = None
         ok = pid is not None and period is not None and qid is not None and not any(p.severity == P.ERROR for p in out)
         quarter = period.quarter.label if period is not None else ""
         if ok and ctx.duplicate(ctx.pulse_keys, (pid, quarter, ref_key(qid)), table, r, cols, problem, "question_id"):
@@ -111,4 +180,4 @@ def pulse(ctx: Context, table: Table) -> None:
                               "question": free_text(get("question")), "score": score,
                               "comment": free_text(get("comment")), **provenance(table, r)})
         what = ", ".join(x for x in (f"question {cell_text(qid)}" if qid is not None else "", quarter) if x)
-        ctx.emit(_about(out, what, pid), pid)
+        ctx.emit(_about(out, what, pid), request["partner_id"] if request is not None else pid)

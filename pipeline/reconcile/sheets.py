@@ -40,6 +40,7 @@ class Table:
     data_rows: list[int] = field(default_factory=list)  # every non-blank Excel row below the header
     period_headers: dict[int, str] = field(default_factory=dict)  # wide layout: Excel col -> header as typed
     date1904: bool = False                      # the workbook's serial dates count from 1904 (`RawWorkbook`)
+    request: dict[str, str] | None = None       # a returned data request's partner_id, quarter, reviewed
 
     @property
     def index(self) -> dict[str, int]:

@@ -12,17 +12,17 @@ reads, so a returned request never reads them back as new figures. The bytes are
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.core.schema import COMMITMENT_STATES, PULSE_SCORES
+from pipeline.core.schema import COMMITMENT_STATES, PULSE_SCORES, REQUEST_MARK
 from pipeline.render.identity import request_keywords
 from pipeline.write.templates import save_deterministic
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.analyse.requests import DataRequest
 
-REQUEST_MARK = "partner-review data request"   # in the Instructions sheet: how a returned one is recognised
 FILL = "FFFFFF"            # cells they fill
 REFERENCE = "E7E9EE"       # cells for reference only
 HEAD = ("FFFFFF", "1F3864")
@@ -84,8 +84,8 @@ def _instructions(ws: Any, r: DataRequest) -> None:
         ("Please keep the sheet names and the header rows as they are. White cells are for you; grey cells are "
          "for reference and are not read back. Rows you add below the last one are read too.", None),
         ("", None),
-        (f"{REQUEST_MARK} · partner {r.partner_id} · quarter {r.quarter} · reviewed {r.reviewed}",
-         Font(size=8, color="808080")),
+        (f"{REQUEST_MARK} " + json.dumps({"partner_id": r.partner_id, "quarter": r.quarter, "reviewed": r.reviewed},
+                                         ensure_ascii=False, sort_keys=True), Font(size=8, color="808080")),
     ]
     for text, font in lines:
         ws.append([text])
