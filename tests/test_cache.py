@@ -219,7 +219,8 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
         "as_of": "the report date: in the key itself (cache.review_identities), not in the content fingerprint",
         "summary": "derived from kpi_quarterly, commitments, flags, kpis, partner and organisation",
         "thresholds": "shared: the config", "findings": "findings", "themes": "themes",
-        "top_gaps": "derived from findings", "agenda": "derived from themes and health"}
+        "top_gaps": "derived from findings", "agenda": "derived from themes and health", "pulse": "pulse",
+        "pulse_sentence": "derived from pulse and partner"}
     assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
 
 

@@ -22,6 +22,7 @@ from pipeline.analyse.flags import FlagInputs, build_flags, restatements
 from pipeline.analyse.health import change_reasons, health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
 from pipeline.analyse.kpis import beyond_tolerance, disagreements, kpi_definitions, kpi_tables
+from pipeline.analyse.pulse import pulse_sentence, pulse_table
 from pipeline.analyse.summary import summary_sentences
 from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
 from pipeline.core.periods import Quarter, quarter_range
@@ -94,7 +95,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes, findings=findings, themes=themes,
-                    as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet)
+                    as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet,
+                    pulse=pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids))
 
 
 class _PartnerSlices:
@@ -110,7 +112,8 @@ class _PartnerSlices:
                             ("partners", rec.partners), ("health", analysis.health),
                             ("track_record", _frame(analysis.track_record)),
                             ("disagreements", _frame(analysis.disagreements)),
-                            ("findings", _frame(analysis.findings)), ("themes", _frame(analysis.themes))):
+                            ("findings", _frame(analysis.findings)), ("themes", _frame(analysis.themes)),
+                            ("pulse", _frame(analysis.pulse))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -174,6 +177,8 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         changes=list(sl.changes.get(partner_id, [])), why=score_explanation(health, breakdown),
         track_record=sl.take("track_record", partner_id), disagreements=sl.take("disagreements", partner_id),
         thresholds=thresholds, findings=sl.take("findings", partner_id), themes=sl.take("themes", partner_id))
+    view.pulse = sl.take("pulse", partner_id)
+    view.pulse_sentence = pulse_sentence(view.pulse, analysis.quarter, str(partner.get("partner_name") or partner_id))
     view.top_gaps = top_gaps(view.findings)
     view.agenda = agenda(view.themes, paused=health.get("state") == "paused")
     view.summary = summary_sentences(view)

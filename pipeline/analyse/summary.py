@@ -81,4 +81,5 @@ def summary_sentences(view: PartnerView) -> list[str]:
     flag_s = ((f"{n_f} gaps are flagged{themes}, {high or 'none'} of them high severity" if n_f > 1 else
                f"1 gap is flagged ({fl[0]['severity'] if n_f else ''} severity)") +
               "; the agenda at the end of this review proposes what to discuss." if n_f else NOTHING_FLAGGED)
-    return [kpi_s, com_s] + ([pause_sentence(partner)] if paused else []) + [flag_s]
+    return ([kpi_s, com_s] + ([pause_sentence(partner)] if paused else []) + [flag_s]
+            + ([view.pulse_sentence] if view.pulse_sentence else []))

@@ -180,6 +180,8 @@ class PartnerView:
     themes: pd.DataFrame = field(default_factory=lambda: empty_analysis_frame("themes"))      # most important first
     top_gaps: list[str] = field(default_factory=list)  # the finding sentences, most severe first (manifest: first 3)
     agenda: list[tuple[str, str]] = field(default_factory=list)  # (discussion point, whose move): one per theme
+    pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # their ratings, by quarter
+    pulse_sentence: str = ""   # how they rated the partnership this quarter, in a sentence ('' when they did not)
 
 
 @dataclass
@@ -203,6 +205,7 @@ class Analysis:
     changes: dict[str, list[str]] = field(default_factory=dict)  # partner_id -> what changed, in sentences
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)
     reviewed: list[str] = field(default_factory=list)  # the partners reviewed (`analyse.analysis.reviewed_partner_ids`)
+    pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # `analyse.pulse.pulse_table`
     not_yet: dict[str, Quarter] = field(default_factory=dict)  # active partners whose first quarter is later
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
     findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)

@@ -19,8 +19,9 @@ from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, pa
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import PartnerView
 
-SECTION_TITLES = ("Flagged gaps", "KPI scorecard", "Trends", "Commitments", "Agenda for the review meeting",
-                  "Data notes", "How the health score is computed")
+SECTION_TITLES = ("Flagged gaps", "KPI scorecard", "Trends", "Commitments", "How you rated the partnership",
+                  "Agenda for the review meeting", "Data notes", "How the health score is computed")
+PULSE_QUARTERS = 4   # quarters of ratings shown side by side
 
 
 def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = "") -> bytes:
@@ -36,6 +37,7 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
     story += _scorecard(c)
     story += _trends(c, charts)
     story += commitments(c)
+    story += _pulse(c)
     story += _agenda(c)
     story += data_notes(c)
     story += health_method(c)
@@ -226,6 +228,40 @@ def _trends(c: Ctx, charts: dict[str, bytes]) -> list:
                        extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
                               ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
                               ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+    return out
+
+
+def _pulse(c: Ctx) -> list:
+    """Their view beside ours: each question's score this quarter and in the quarters before, and their
+    comments as typed. Before any rating: one sentence on the data request that asks."""
+    v, w = c.view, L.content_width()
+    out = [L.heading("How you rated the partnership")]
+    pulse = v.pulse
+    if pulse is None or not len(pulse) or pulse["score"].notna().sum() == 0:
+        return out + [para(f"We have no rating from {c.partner} yet. The data request attached to this review asks "
+                           "five short questions on how the partnership is working for you, each scored 1 to 5; "
+                           "your answers will stand here, beside our health score, next quarter.", "cell")]
+    if v.pulse_sentence:
+        out.append(para(v.pulse_sentence, "cell"))
+    else:
+        out.append(para(f"{c.partner} did not rate the partnership for {c.q}; earlier ratings are shown.", "cell"))
+    quarters = sorted(set(zip(pulse["qindex"], pulse["quarter"])))[-PULSE_QUARTERS:]
+    head = [L.cell("Question", "head")] + [L.cell(str(label), "headr") for _i, label in quarters] + \
+        [L.cell(f"Comment, {quarters[-1][1]}", "head")]
+    rows = [head]
+    last = quarters[-1][0]
+    for qid, group in pulse.groupby("question_id", sort=False):
+        by_q = {int(i): s for i, s in zip(group["qindex"], group["score"])}
+        question = next((str(t) for t in reversed(list(group["question"])) if str(t).strip()), str(qid))
+        comment = next((str(t) for i, t in zip(group["qindex"], group["comment"]) if int(i) == last and str(t).strip()), "")
+        rows.append([L.cell(question, "cell")] +
+                    [L.cell("—" if is_missing(by_q.get(int(i))) else f"{by_q[int(i)]:.0f}", "cellr") for i, _l in quarters] +
+                    [L.cell(comment or "—", "cell")])
+    n = len(quarters)
+    rest = w - n * 18 * L.MM
+    out.append(L.table(rows, [rest * 0.5] + [18 * L.MM] * n + [rest * 0.5]))
+    out.append(para("Scores from 1 (poor) to 5 (excellent), as you gave them in your data request; a dash is a "
+                    "question not answered. Comments are shown as you typed them.", "small"))
     return out
 
 
