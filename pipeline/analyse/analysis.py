@@ -22,7 +22,7 @@ from pipeline.analyse.flags import FlagInputs, build_flags, restatements
 from pipeline.analyse.health import change_reasons, health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
 from pipeline.analyse.kpis import beyond_tolerance, disagreements, kpi_definitions, kpi_tables
-from pipeline.analyse.pulse import pulse_sentence, pulse_table
+from pipeline.analyse.pulse import pulse_sentence, pulse_table, request_returns
 from pipeline.analyse.summary import summary_sentences
 from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
 from pipeline.core.periods import Quarter, quarter_range
@@ -87,6 +87,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,
                                          kq, defs, cs, quarter)
     quarters = quarter_range(quarter, int(config.report.trend_quarters))
+    pulse = pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids)
     runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     thresholds = Thresholds.of(config)
@@ -96,7 +97,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes, findings=findings, themes=themes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet,
-                    pulse=pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids))
+                    pulse=pulse, returns=request_returns(pulse, history.reviewed if history is not None else None,
+                                                         health, quarter))
 
 
 class _PartnerSlices:

@@ -188,7 +188,7 @@ class History:
                                kpi_values=self.kpi_values(quarter), commitments=self.commitments(quarter),
                                commitment_runs=self.commitment_runs(quarter, track_quarters),
                                health=self.health(quarter), health_components=self.health_components(quarter),
-                               pulse=self.pulse(quarter))
+                               pulse=self.pulse(quarter), reviewed=self.reviewed(quarter))
 
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
@@ -248,6 +248,12 @@ class History:
                  ) last USING (partner_id, run_qindex)"""
         return pd.read_sql_query(sql, self.conn, params=(before.index,))
 
+    def reviewed(self, before: Quarter) -> pd.DataFrame:
+        """partner_id, qindex: the quarters before ``before`` in which each partner was reviewed (and so sent
+        a data request for the quarter after)."""
+        return pd.read_sql_query("SELECT partner_id, run_qindex AS qindex FROM health WHERE run_qindex < ? "
+                                 "ORDER BY partner_id, run_qindex", self.conn, params=(before.index,))
+
     def pulse(self, before: Quarter) -> pd.DataFrame:
         """How each partner rated each question in each quarter before ``before``, as the latest run before
         ``before`` recorded it: partner_id, quarter, qindex, question_id, question, score (NaN = not
@@ -275,6 +281,7 @@ class HistorySnapshot:
     health: pd.DataFrame           # `History.health`
     health_components: pd.DataFrame
     pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PULSE_COLS))  # `History.pulse`
+    reviewed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id", "qindex"]))  # `History.reviewed`
 
 
 def _labels(qindex: pd.Series) -> pd.Series:

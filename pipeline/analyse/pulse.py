@@ -4,7 +4,8 @@ quarters: this quarter's answers from the workbooks, earlier ones from the workb
 `pulse_table` gives one row per partner, quarter and question up to the reviewed quarter (a workbook's row
 wins over the history's for the same quarter and question). `pulse_scores` gives per partner and quarter
 the mean score of the questions answered (a blank is not answered: it never counts as a low score) and how
-many were answered. `pulse_sentence` is what the review, the manifest and the e-mail say of it.
+many were answered. `pulse_sentence` is what the review, the manifest and the e-mail say of it. `request_returns` gives the
+portfolio each partner's rating beside its health and how many of the data requests it was sent came back.
 """
 from __future__ import annotations
 
@@ -60,3 +61,35 @@ def pulse_sentence(table: pd.DataFrame, quarter: Quarter, partner: str) -> str:
         else:
             text += f", {'up' if mean > prev else 'down'} from {prev:.1f} in {label}"
     return text + "."
+
+
+def request_returns(table: pd.DataFrame, reviewed: pd.DataFrame | None, health: pd.DataFrame,
+                    quarter: Quarter) -> pd.DataFrame:
+    """Per reviewed partner: health score, this quarter's rating (mean of the answered questions, NaN when
+    none) and last quarter's, whether its request for this quarter came back (a returned request always
+    holds its Pulse rows, answered or not), the requests asked (one went with each review of the quarter
+    before) and returned, and `view_gap`: their rating minus our score on the same 1-5 scale (score / 20),
+    NaN when either is missing. The portfolio lists the widest gaps first: where the views disagree most."""
+    scores = pulse_scores(table)
+    asked_in: dict[str, set[int]] = {}
+    if reviewed is not None and len(reviewed):
+        for pid, q in zip(reviewed["partner_id"].astype(str), reviewed["qindex"].astype(int)):
+            asked_in.setdefault(pid, set()).add(q + 1)
+    rows = []
+    for h in health.to_dict("records"):
+        pid = str(h["partner_id"])
+        mine = scores[scores["partner_id"] == pid]
+        returned = set(int(q) for q in mine["qindex"])
+        asked = {q for q in asked_in.get(pid, set()) if q <= quarter.index} | (returned & {quarter.index})
+        now = mine[mine["qindex"] == quarter.index]
+        before = mine[(mine["qindex"] < quarter.index) & (mine["answered"] > 0)]
+        rating = float(now["mean"].iloc[0]) if len(now) and int(now["answered"].iloc[0]) else math.nan
+        score = h.get("score")
+        score = float(score) if score is not None and not pd.isna(score) else math.nan
+        rows.append({"partner_id": pid, "health_score": score, "health_status": h.get("status"),
+                     "rating": rating, "previous_rating": float(before["mean"].iloc[-1]) if len(before) else math.nan,
+                     "returned_now": quarter.index in returned, "asked": len(asked),
+                     "returned": len(returned & asked),
+                     "view_gap": rating - score / 20 if not (math.isnan(rating) or math.isnan(score)) else math.nan})
+    return pd.DataFrame(rows, columns=["partner_id", "health_score", "health_status", "rating", "previous_rating",
+                                       "returned_now", "asked", "returned", "view_gap"])

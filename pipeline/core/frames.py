@@ -206,6 +206,7 @@ class Analysis:
     as_of: dt.date = field(default_factory=dt.date.today)  # the date the reviews bear (report --as-of)
     reviewed: list[str] = field(default_factory=list)  # the partners reviewed (`analyse.analysis.reviewed_partner_ids`)
     pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # `analyse.pulse.pulse_table`
+    returns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # `analyse.pulse.request_returns`
     not_yet: dict[str, Quarter] = field(default_factory=dict)  # active partners whose first quarter is later
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
     findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)
