@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.analyse.wording import ORDINALS, count_words, day, fmt_value, pct
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import BELOW_TARGET, DISCREPANCY, FLAG_SEVERITIES, STATUS
@@ -24,8 +25,6 @@ COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "w
 # What a pause changes (docs/analysis.md "Paused partners"): a paused partner's targets are not held against it,
 # so the flags that judge its figures against plan are not raised; every other flag is.
 PAUSE_SUSPENDS = ("KPI_BELOW_TARGET", "KPI_DECLINING", "KPI_MISSING")
-ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
-WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 STATUS_WORDS = {"not_started": "not started", "in_progress": "in progress", "blocked": "blocked", "done": "done",
                 "cancelled": "cancelled"}
 
@@ -43,39 +42,10 @@ class FlagInputs:
     checkins: pd.DataFrame
     has_checkins_sheet: bool
     problems: list[Problem]
-    restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # see restatements()
+    restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # restatements.restatements()
     previous_run: Quarter | None = None
     now: pd.DataFrame | None = None      # cache of _now()
     paused: list[str] = field(default_factory=list)  # registry status paused: PAUSE_SUSPENDS not raised for them
-
-
-# --------------------------------------------------------------------------------------------------
-# number formatting for messages
-def fmt_value(value: float, unit: str) -> str:
-    """A figure as the review prints it: 412,000 / 15.0% / 52 days / 1.25."""
-    if value is None or pd.isna(value):
-        return "n/a"
-    if unit == "percent":
-        return f"{value * 100:.1f}%"
-    if unit == "days":
-        return f"{value:,.0f} days" if float(value).is_integer() else f"{value:,.1f} days"
-    if unit == "score":
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    if unit == "ratio":
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
-
-
-def pct(x: float) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x * 100:.0f}%"
-
-
-def day(ts: Any) -> str:
-    return "no date" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
-
-
-def count_words(n: int) -> str:
-    return WORDS.get(int(n), str(int(n)))
 
 
 def _frame(rows: pd.DataFrame | list[dict[str, Any]], **const: Any) -> pd.DataFrame:
@@ -212,23 +182,6 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_CONFLICT",
                   severity="medium")
-
-
-def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame | None, quarter: Quarter, tolerance: float) -> pd.DataFrame:
-    """Past quarters (before ``quarter``) whose workbook figure now differs from what history recorded by
-    more than ``tolerance`` (relative). Columns partner_id, kpi_id, quarter, qindex, source, recorded, now."""
-    cols = ["partner_id", "kpi_id", "quarter", "qindex", "source", "recorded", "now"]
-    if recorded is None or not len(recorded):
-        return pd.DataFrame(columns=cols)
-    kq = kpi_quarterly[(kpi_quarterly["origin"] == "workbook") & (kpi_quarterly["qindex"] < quarter.index)]
-    now = kq.melt(id_vars=["partner_id", "kpi_id", "quarter", "qindex"], value_vars=["internal", "partner"],
-                  var_name="source", value_name="now").dropna(subset=["now"])
-    rec = recorded[recorded["source"].isin(["internal", "partner"])].rename(columns={"value": "recorded"})
-    m = now.merge(rec[["partner_id", "kpi_id", "qindex", "source", "recorded"]], on=["partner_id", "kpi_id", "qindex", "source"])
-    base = m["recorded"].abs()
-    gap = (m["now"] - m["recorded"]).abs()
-    moved = np.where(base > 0, gap > tolerance * base, gap > 0)
-    return m.loc[moved, cols].sort_values(["partner_id", "kpi_id", "qindex", "source"]).reset_index(drop=True)
 
 
 def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
