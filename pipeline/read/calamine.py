@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.read.raw import CellError, FileOutcome, RawSheet, RawWorkbook
-from pipeline.read.safety import Refused, SheetScan
+from pipeline.read.safety import Refused
+from pipeline.read.sheetxml import SheetScan
 
 
 def read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False, data: bytes | None = None,

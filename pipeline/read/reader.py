@@ -28,6 +28,7 @@ from pipeline.read import ole
 from pipeline.read import safety as S
 from pipeline.read.calamine import read_calamine
 from pipeline.read.raw import FileOutcome, RawSheet, RawWorkbook, cell_ref
+from pipeline.read.sheetxml import SheetScan
 
 if TYPE_CHECKING:
     from pipeline.core.frames import InputFile
@@ -271,7 +272,7 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
     return out
 
 
-def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, S.SheetScan], rel: str,
+def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, SheetScan], rel: str,
                max_cells: int) -> dict[str, P.Problem]:
     """Sheet name -> FILE_TOO_LARGE for sheets whose populated cells span more than ``max_cells``."""
     refuse: dict[str, P.Problem] = {}
