@@ -7,12 +7,15 @@ verdict `kpis` already gave (the attainment band in ``status``, `kpis.beyond_tol
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.analyse.wording import ORDINALS, count_words, day, fmt_value, pct
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import BELOW_TARGET, DISCREPANCY, FLAG_SEVERITIES, STATUS
@@ -22,8 +25,6 @@ COLUMNS = ["quarter", "partner_id", "code", "severity", "subject", "message", "w
 # What a pause changes (docs/analysis.md "Paused partners"): a paused partner's targets are not held against it,
 # so the flags that judge its figures against plan are not raised; every other flag is.
 PAUSE_SUSPENDS = ("KPI_BELOW_TARGET", "KPI_DECLINING", "KPI_MISSING")
-ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
-WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 STATUS_WORDS = {"not_started": "not started", "in_progress": "in progress", "blocked": "blocked", "done": "done",
                 "cancelled": "cancelled"}
 
@@ -41,46 +42,23 @@ class FlagInputs:
     checkins: pd.DataFrame
     has_checkins_sheet: bool
     problems: list[Problem]
-    restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # see restatements()
+    restated: pd.DataFrame = field(default_factory=pd.DataFrame)  # restatements.restatements()
     previous_run: Quarter | None = None
     now: pd.DataFrame | None = None      # cache of _now()
     paused: list[str] = field(default_factory=list)  # registry status paused: PAUSE_SUSPENDS not raised for them
 
 
-# --------------------------------------------------------------------------------------------------
-# number formatting for messages
-def fmt_value(value: float, unit: str) -> str:
-    """A figure as the review prints it: 412,000 / 15.0% / 52 days / 1.25."""
-    if value is None or pd.isna(value):
-        return "n/a"
-    if unit == "percent":
-        return f"{value * 100:.1f}%"
-    if unit == "days":
-        return f"{value:,.0f} days" if float(value).is_integer() else f"{value:,.1f} days"
-    if unit == "score":
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    if unit == "ratio":
-        return f"{value:,.2f}"
-    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
-
-
-def pct(x: float) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x * 100:.0f}%"
-
-
-def day(ts) -> str:
-    return "no date" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
-
-
-def count_words(n: int) -> str:
-    return WORDS.get(int(n), str(int(n)))
-
-
-def _frame(rows: pd.DataFrame | list[dict], **const) -> pd.DataFrame:
+def _frame(rows: pd.DataFrame | list[dict[str, Any]], **const: Any) -> pd.DataFrame:
     df = pd.DataFrame(rows) if isinstance(rows, list) else rows
     for k, v in const.items():
         df[k] = v
     return df.reindex(columns=COLUMNS[1:]) if len(df) else pd.DataFrame(columns=COLUMNS[1:])
+
+
+def _rows(frame: pd.DataFrame) -> Iterable[Any]:
+    """``frame.itertuples()``, each row typed Any: its fields hold text, numbers, NaN and dates side by side,
+    which pandas-stubs can only type as the union of every scalar (so no field could be formatted)."""
+    return frame.itertuples()
 
 
 def _now(fi: FlagInputs) -> pd.DataFrame:
@@ -108,7 +86,7 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
     now = _held(fi)
     hit = now[now[STATUS].isin(BELOW_TARGET)]  # the band `kpis` gave: under kpi.attainment_medium
     msgs, agenda, clauses = [], [], []
-    for r in hit.itertuples():
+    for r in _rows(hit):
         lower = r.direction == "lower"
         what = "attainment" if lower else "of target"
         tail = " (lower is better)" if lower else ""
@@ -140,7 +118,7 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
     hit, hv = now[wrong], vals[wrong]
     quarters = [fi.quarter.shift(-k).label for k in range(n, -1, -1)]
     msgs, clauses = [], []
-    for r, row in zip(hit.itertuples(), hv):
+    for r, row in zip(_rows(hit), hv):
         verb = "rose" if r.direction == "lower" else "fell"
         tail = " (lower is better)" if r.direction == "lower" else ""
         path = " → ".join(f"{fmt_value(v, r.unit)} ({q})" for v, q in zip(row, quarters))
@@ -160,10 +138,10 @@ def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
             if r.status == "missing" else
             f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({fmt_value(r.actual, r.unit)} so far), "
             f"so it is not measured against the quarter's target of {fmt_value(r.target, r.unit)}"
-            for r in hit.itertuples()]
+            for r in _rows(hit)]
     clauses = [f"not reported for {q} by either side (target {fmt_value(r.target, r.unit)})" if r.status == "missing"
                else f"only {r.months_reported} of 3 months reported ({fmt_value(r.actual, r.unit)} so far), so not "
-                    f"measured against the target of {fmt_value(r.target, r.unit)}" for r in hit.itertuples()]
+                    f"measured against the target of {fmt_value(r.target, r.unit)}" for r in _rows(hit)]
     agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
                                 "agenda": agenda, "clause": clauses}), code="KPI_MISSING", severity="medium", whose_move="joint")
@@ -175,7 +153,7 @@ def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
     hit = now[beyond_tolerance(now[DISCREPANCY], tol)]
     msgs = [f"{r.kpi_name}: internal figure {fmt_value(r.internal, r.unit)} vs partner-reported "
             f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
-            f"the review uses the {r.actual_source} figure" for r in hit.itertuples()]
+            f"the review uses the {r.actual_source} figure" for r in _rows(hit)]
     agenda = [f"Agree the {k} figure for {fi.quarter.label} and how each side counts it" for k in hit["kpi_name"]]
     clauses = [m.split(": ", 1)[1] for m in msgs]  # the message without the KPI's name
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
@@ -192,35 +170,18 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
     c["kept"] = np.where(c["direction"] == "lower", c["high"], c["low"])
     c["text"] = [f"{'partner-reported' if r.source == 'partner' else 'internal'} {r.period}: "
                  f"{fmt_value(r.low, r.unit)} and {fmt_value(r.high, r.unit)}, kept {fmt_value(r.kept, r.unit)}"
-                 for r in c.itertuples()]
+                 for r in _rows(c)]
     g = c.groupby(["partner_id", "kpi_id"], sort=False).agg(
         kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s))))
     g = g.reset_index()
     msgs = [f"{r.kpi_name}: two different values for one period ({r.text}); the less favourable value is used"
-            for r in g.itertuples()]
+            for r in _rows(g)]
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     agenda = [f"Settle which {k} figure is right and correct the workbook" for k in g["kpi_name"]]
-    clauses = [f"two different values for one period ({r.text}); the less favourable is used" for r in g.itertuples()]
+    clauses = [f"two different values for one period ({r.text}); the less favourable is used" for r in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_CONFLICT",
                   severity="medium")
-
-
-def restatements(kpi_quarterly: pd.DataFrame, recorded: pd.DataFrame | None, quarter: Quarter, tolerance: float) -> pd.DataFrame:
-    """Past quarters (before ``quarter``) whose workbook figure now differs from what history recorded by
-    more than ``tolerance`` (relative). Columns partner_id, kpi_id, quarter, qindex, source, recorded, now."""
-    cols = ["partner_id", "kpi_id", "quarter", "qindex", "source", "recorded", "now"]
-    if recorded is None or not len(recorded):
-        return pd.DataFrame(columns=cols)
-    kq = kpi_quarterly[(kpi_quarterly["origin"] == "workbook") & (kpi_quarterly["qindex"] < quarter.index)]
-    now = kq.melt(id_vars=["partner_id", "kpi_id", "quarter", "qindex"], value_vars=["internal", "partner"],
-                  var_name="source", value_name="now").dropna(subset=["now"])
-    rec = recorded[recorded["source"].isin(["internal", "partner"])].rename(columns={"value": "recorded"})
-    m = now.merge(rec[["partner_id", "kpi_id", "qindex", "source", "recorded"]], on=["partner_id", "kpi_id", "qindex", "source"])
-    base = m["recorded"].abs()
-    gap = (m["now"] - m["recorded"]).abs()
-    moved = np.where(base > 0, gap > tolerance * base, gap > 0)
-    return m.loc[moved, cols].sort_values(["partner_id", "kpi_id", "qindex", "source"]).reset_index(drop=True)
 
 
 def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
@@ -232,13 +193,13 @@ def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
                  f"{fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
                  f" ({(x.now - x.recorded) / abs(x.recorded) * 100:+.1f}%)" if x.recorded else
                  f"{x.quarter} figure {fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
-                 for x in r.itertuples()]
+                 for x in _rows(r)]
     g = r.groupby(["partner_id", "kpi_id"], sort=False).agg(
         kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s)))).reset_index()
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
-    msgs = [f"{x.kpi_name} restated: {x.text}" for x in g.itertuples()]
+    msgs = [f"{x.kpi_name} restated: {x.text}" for x in _rows(g)]
     agenda = [f"Confirm the restated {k} figures and the reason for the change" for k in g["kpi_name"]]
-    clauses = [f"past figures restated ({x.text})" for x in g.itertuples()]
+    clauses = [f"past figures restated ({x.text})" for x in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_RESTATED",
                   severity="medium")
@@ -251,7 +212,7 @@ def _commitments(fi: FlagInputs) -> pd.DataFrame:
     return c[c["partner_id"].isin(fi.partner_ids)]
 
 
-def _short(text: object, limit: int = 60) -> str:
+def _short(text: Any, limit: int = 60) -> str:
     s = "" if text is None or pd.isna(text) else str(text)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
@@ -262,11 +223,11 @@ def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
     end = fi.quarter.end_date(fi.config.fy_start)
     msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: "
             + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
-               "due on the quarter's last day and not done") for r in hit.itertuples()]
+               "due on the quarter's last day and not done") for r in _rows(hit)]
     clauses = [(f"{r.days_overdue} {'day' if r.days_overdue == 1 else 'days'} overdue at {end:%Y-%m-%d}"
                 if r.days_overdue > 0 else "due on the quarter's last day and not done")
-               + f" (due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)})" for r in hit.itertuples()]
-    agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in hit.itertuples()]
+               + f" (due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)})" for r in _rows(hit)]
+    agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in _rows(hit)]
     sev = np.where(hit["days_overdue"] > fi.config.commitments.overdue_high_days, "high", "medium")
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "severity": sev,
                                 "message": msgs, "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
@@ -277,7 +238,7 @@ def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["is_open"].astype(bool) & ((c["slip_days"] > 0) | c["slipped_now"].astype(bool))]
     msgs, clauses = [], []
-    for r in hit.itertuples():
+    for r in _rows(hit):
         parts = [f"{r.commitment_id} due {day(r.due_date)}"]
         if r.slip_days > 0:
             parts.append(f", agreed {day(r.first_due_date)}: slipped {r.slip_days} days")
@@ -293,7 +254,7 @@ def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
             clause.append(f"moved from {day(r.previous_due_date)} since "
                           f"{fi.previous_run.label if fi.previous_run else 'last quarter'}")
         clauses.append(", ".join(clause) + f" (the {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip)")
-    agenda = [f"{r.commitment_id} ({_short(r.description)}): confirm the new date and what holds it up" for r in hit.itertuples()]
+    agenda = [f"{r.commitment_id} ({_short(r.description)}): confirm the new date and what holds it up" for r in _rows(hit)]
     cfg = fi.config
     high = (hit["slip_count"] >= cfg["commitments.slip_high_count"]) | (hit["slip_days"] >= cfg["commitments.slip_high_days"])
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"],
@@ -306,10 +267,10 @@ def commitment_dropped(fi: FlagInputs) -> pd.DataFrame:
     hit = c[c["is_dropped"].astype(bool)]
     last = fi.previous_run.label if fi.previous_run else "last quarter"
     msgs = [f"{r.commitment_id} ({_short(r.description)}) was open in {last} ({STATUS_WORDS.get(r.status, r.status)}, "
-            f"due {day(r.due_date)}) and is absent from this quarter's workbooks" for r in hit.itertuples()]
+            f"due {day(r.due_date)}) and is absent from this quarter's workbooks" for r in _rows(hit)]
     agenda = [f"{r} : delivered, cancelled, or still wanted?" for r in hit["commitment_id"]]
     clauses = [f"open in {last} ({STATUS_WORDS.get(r.status, r.status)}, due {day(r.due_date)}) and absent from this "
-               "quarter's workbooks" for r in hit.itertuples()]
+               "quarter's workbooks" for r in _rows(hit)]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
                   code="COMMITMENT_DROPPED", severity="medium")
@@ -322,7 +283,7 @@ def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
     limit = fi.config.commitments.stale_days
     msgs = [f"{r.commitment_id} never updated (limit {limit} days)" if pd.isna(r.last_updated) else
             f"{r.commitment_id} last updated {day(r.last_updated)}, {(end - r.last_updated).days} days before "
-            f"the quarter's end (limit {limit} days)" for r in hit.itertuples()]
+            f"the quarter's end (limit {limit} days)" for r in _rows(hit)]
     agenda = [f"{r}: status update" for r in hit["commitment_id"]]
     clauses = [m.split(" ", 1)[1] for m in msgs]  # the message without the commitment's id
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
@@ -333,9 +294,9 @@ def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
 def commitment_incomplete(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["incomplete"].astype("str") != ""]
-    msgs = [f"{r.commitment_id} is open with {r.incomplete}" for r in hit.itertuples()]
-    agenda = [f"{r.commitment_id}: fill in {r.incomplete.replace('no ', '')}" for r in hit.itertuples()]
-    clauses = [f"open with {r.incomplete}" for r in hit.itertuples()]
+    msgs = [f"{r.commitment_id} is open with {r.incomplete}" for r in _rows(hit)]
+    agenda = [f"{r.commitment_id}: fill in {r.incomplete.replace('no ', '')}" for r in _rows(hit)]
+    clauses = [f"open with {r.incomplete}" for r in _rows(hit)]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
                   code="COMMITMENT_INCOMPLETE", severity="low")
@@ -348,8 +309,9 @@ def reciprocity_imbalance(fi: FlagInputs) -> pd.DataFrame:
         return _frame([])
     cfg = fi.config
     w = d.pivot(index="partner_id", columns="party", values=["open", "on_time_rate"])
-    op = w["open"].reindex(columns=["us", "partner", "joint"], fill_value=0).fillna(0)
-    rate = w["on_time_rate"].reindex(columns=["us", "partner", "joint"])
+    # pivoted on two values, the columns are (value, party): each value's part is a frame by party
+    op = cast(pd.DataFrame, w["open"]).reindex(columns=["us", "partner", "joint"], fill_value=0).fillna(0)
+    rate = cast(pd.DataFrame, w["on_time_rate"]).reindex(columns=["us", "partner", "joint"])
     total = op.sum(axis=1)
     share_us, share_p = op["us"] / total.where(total > 0), op["partner"] / total.where(total > 0)
     load = (total >= cfg["commitments.reciprocity_min_open"]) & (

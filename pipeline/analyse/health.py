@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.analyse.flags import count_words, day, fmt_value, pct
 from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.analyse.wording import count_words, day, fmt_value, pct
 from pipeline.core.frames import is_missing
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem

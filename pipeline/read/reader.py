@@ -4,9 +4,9 @@
 (`pipeline.core.sandbox.run_isolated`) with a time and memory limit; this process never opens an input
 file. `read_file` hashes the file (at most ``limits.max_file_mb`` of it, a regular file only), takes it
 from the read cache or sniffs it, hardens zip packages (`pipeline.read.safety`), reads the cells with
-python-calamine (csv with the csv module) and overlays what calamine does not report: error values,
-formulas without a stored value, hidden rows. Problems with a file are collected as FILE_* problems;
-nothing raises for one bad file.
+python-calamine (`pipeline.read.calamine`, which overlays what calamine does not report: error values,
+formulas without a stored value, hidden rows; csv with the csv module). Problems with a file are
+collected as FILE_* problems; nothing raises for one bad file.
 
 This module imports no pandas at import time: the workers import it.
 """
@@ -26,7 +26,9 @@ from pipeline.core import problems as P
 from pipeline.core.sandbox import run_isolated
 from pipeline.read import ole
 from pipeline.read import safety as S
-from pipeline.read.raw import CellError, FileOutcome, RawSheet, RawWorkbook, cell_ref
+from pipeline.read.calamine import read_calamine
+from pipeline.read.raw import FileOutcome, RawSheet, RawWorkbook, cell_ref
+from pipeline.read.sheetxml import SheetScan
 
 if TYPE_CHECKING:
     from pipeline.core.frames import InputFile
@@ -215,7 +217,7 @@ def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> Fi
                 raise S.Refused("FILE_ENCRYPTED")
             raise S.Refused("FILE_CORRUPT", detail="it is an OLE file with no workbook stream (a Word or other Office document?)")
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=kind != "xls", date1904=ole.biff_date1904(path))
+            return read_calamine(path, rel, "xls", from_bytes=kind != "xls", date1904=ole.biff_date1904(path))
         except S.Refused as r:
             if r.code != "FILE_CORRUPT":
                 raise
@@ -224,7 +226,7 @@ def _read_file(path: Path, rel: str, kind: str, head: bytes, limits: dict) -> Fi
     if fmt == "biff":
         version = S.BIFF_BOFS[head[:2]]
         try:
-            return _read_calamine(path, rel, "xls", from_bytes=True, date1904=ole.biff_date1904(path))
+            return read_calamine(path, rel, "xls", from_bytes=True, date1904=ole.biff_date1904(path))
         except S.Refused:
             raise S.Refused("FILE_OLD_FORMAT", detail=f"{version} (BIFF)") from None
     if kind == "csv" and (fmt == "text" or head[:2] in (b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" is UTF-16
@@ -244,7 +246,7 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
     try:
         if pkg.info("content.xml") is not None and pkg.info("xl/workbook.xml") is None:
             S.scan_package(pkg, [], limits)
-            return _read_calamine(path, rel, "ods", from_bytes=kind != "ods")
+            return read_calamine(path, rel, "ods", from_bytes=kind != "ods")
         parts, strict = S.sheet_parts(pkg)
         scans = S.scan_package(pkg, parts, limits)
         refuse = _too_large(pkg, parts, scans, rel, int(limits["max_cells"]))
@@ -254,7 +256,7 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
     kind = kind if kind in ("xlsx", "xlsm") else "xlsx"
     by_name = {p.name: scans.get(p.part) for p in parts}
     try:
-        out = _read_calamine(path, rel, kind, from_bytes=path.suffix.lower() not in (".xlsx", ".xlsm"),
+        out = read_calamine(path, rel, kind, from_bytes=path.suffix.lower() not in (".xlsx", ".xlsm"),
                              scans=by_name, skip=refuse, date1904=date1904)
     except S.Refused as r:
         if r.code != "FILE_CORRUPT":
@@ -270,7 +272,7 @@ def _read_zip(path: Path, rel: str, kind: str, limits: dict) -> FileOutcome:
     return out
 
 
-def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, S.SheetScan], rel: str,
+def _too_large(pkg: S.Package, parts: list[S.SheetPart], scans: dict[str, SheetScan], rel: str,
                max_cells: int) -> dict[str, P.Problem]:
     """Sheet name -> FILE_TOO_LARGE for sheets whose populated cells span more than ``max_cells``."""
     refuse: dict[str, P.Problem] = {}
@@ -298,107 +300,7 @@ def _read_normalised(path: Path, rel: str, kind: str, scans: dict, refuse: dict,
         pkg.normalised_copy(buffer)
     finally:
         pkg.close()
-    return _read_calamine(path, rel, kind, data=buffer.getvalue(), scans=scans, skip=refuse, date1904=date1904)
-
-
-def _read_calamine(path: Path, rel: str, kind: str, *, from_bytes: bool = False, data: bytes | None = None,
-                   scans: dict[str, S.SheetScan | None] | None = None, skip: dict | None = None,
-                   date1904: bool = False) -> FileOutcome:
-    """Cells of every worksheet (except those in ``skip``) via python-calamine, read from the path, or
-    from the file's bytes when its extension would mislead calamine, or from ``data`` (a repaired copy).
-    ``date1904``: the workbook's date system, found by the caller in the package (calamine converts the
-    date-formatted cells itself but says nothing of the system, which serials typed as numbers need)."""
-    import python_calamine as pc
-
-    scans = scans or {}
-    skip = skip or {}
-    book = RawWorkbook(path=rel, kind=kind, date1904=date1904)
-    specials: list[list[tuple[int, int, Any]]] = []
-    try:
-        if data is not None:
-            wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        elif from_bytes:
-            with open(path, "rb") as fh:
-                wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(fh.read()))
-        else:
-            wb = pc.CalamineWorkbook.from_path(str(path))
-        with wb:
-            for meta in wb.sheets_metadata:
-                if meta.typ != pc.SheetTypeEnum.WorkSheet or meta.name in skip:
-                    continue
-                sheet = wb.get_sheet_by_name(meta.name)
-                raw, special = _grid(sheet.to_python(skip_empty_area=True), sheet.start, meta.name)
-                raw.hidden = meta.visible != pc.SheetVisibleEnum.Visible
-                scan = scans.get(meta.name)
-                if scan is not None:
-                    _overlay(raw, scan, special)
-                book.sheets.append(raw)
-                specials.append(special)
-    except pc.PasswordError as exc:
-        raise S.Refused("FILE_ENCRYPTED") from exc
-    except MemoryError:
-        raise
-    except BaseException as exc:  # CalamineError, XmlError, ZipError, and Rust panics (PanicException)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise S.Refused("FILE_CORRUPT", detail=f"{type(exc).__name__}: {exc}") from exc
-    return FileOutcome(kind, book, specials=specials)
-
-
-_MAXINT = 2**53
-
-
-def _grid(rows: list[list[Any]], start: tuple[int, int] | None, name: str) -> tuple[RawSheet, list[tuple[int, int, Any]]]:
-    """Calamine's rows as plain values ('' -> None, whole floats -> int) plus the other values aside."""
-    special: list[tuple[int, int, Any]] = []
-    out: list[list[Any]] = []
-    for i, row in enumerate(rows):
-        new: list[Any] = []
-        for j, v in enumerate(row):
-            t = type(v)
-            if t is float:
-                new.append(int(v) if v.is_integer() and -_MAXINT < v < _MAXINT else v)
-            elif t is str:
-                new.append(v or None)
-            elif t is bool or t is int:
-                new.append(v)
-            else:
-                special.append((i, j, v))
-                new.append(None)
-        out.append(new)
-    r0, c0 = start if start is not None and rows else (0, 0)
-    return RawSheet(name=name, rows=out, first_row=r0 + 1, first_col=c0 + 1), special
-
-
-def _overlay(raw: RawSheet, scan: S.SheetScan, special: list[tuple[int, int, Any]]) -> None:
-    """Hidden rows, formulas without value and error cells from the XML scan; grows the grid to hold
-    them and adds the error values to ``special`` (formula cells stay None)."""
-    raw.hidden_rows = set(scan.hidden_rows)
-    raw.formulas_without_value = dict(scan.formulas)
-    marks: dict[tuple[int, int], Any] = {at: None for at in scan.formulas}
-    marks.update({at: CellError(text) for at, text in scan.errors.items()})
-    if not marks:
-        return
-    if not raw.rows:
-        raw.first_row = min(r for r, _ in marks)
-        raw.first_col = min(c for _, c in marks)
-    top, left = min(r for r, _ in marks), min(c for _, c in marks)
-    down = max(0, raw.first_row - top)
-    right = max(0, raw.first_col - left)
-    if down or right:
-        raw.rows = [[] for _ in range(down)] + [[None] * right + row for row in raw.rows]
-        raw.first_row, raw.first_col = raw.first_row - down, raw.first_col - right
-        special[:] = [(i + down, j + right, v) for i, j, v in special]
-    for (r, c), value in marks.items():
-        i, j = r - raw.first_row, c - raw.first_col
-        while len(raw.rows) <= i:
-            raw.rows.append([])
-        row = raw.rows[i]
-        if len(row) <= j:
-            row.extend([None] * (j + 1 - len(row)))
-        row[j] = None
-        if value is not None:
-            special.append((i, j, value))
+    return read_calamine(path, rel, kind, data=buffer.getvalue(), scans=scans, skip=refuse, date1904=date1904)
 
 
 # --- csv ------------------------------------------------------------------------------------------
