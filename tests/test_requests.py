@@ -274,3 +274,27 @@ def test_a_returned_request_is_read_next_quarter_for_its_partner_alone(run, tmp_
     assert "Globex rated the partnership" not in texts["GLOBEX"]
     entries = {m["partner_id"]: m for m in m2["partners"]}
     assert rated in entries["ACME"]["summary"] and "rated" not in entries["GLOBEX"]["summary"]
+
+
+def test_the_portfolio_sets_their_rating_beside_our_health_and_lists_who_did_not_return(run, tmp_path):
+    from pypdf import PdfReader
+
+    inp0, out0, manifest = run
+    inp = tmp_path / "in"
+    shutil.copytree(inp0, inp)
+    W.write_xlsx(inp / "q2.xlsx", {"Actuals": [["partner_id", "kpi_id", "period", "value"],
+                                               ["ACME", "revenue", NEXT, 128000], ["GLOBEX", "revenue", NEXT, 60000]]})
+    acme = next(m for m in manifest["partners"] if m["partner_id"] == "ACME")
+    _fill_acme(out0 / Q / acme["request"], inp / "returns" / Path(acme["request"]).name)   # GLOBEX returns nothing
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)    # the Q1 run's history: one request asked of each partner
+    result = CliRunner().invoke(cli, ["report", "--input", str(inp), "--output", str(out), "--quarter", NEXT,
+                                      "--as-of", "2026-07-05", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    m2 = json.loads((out / NEXT / "manifest.json").read_text())
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(out / NEXT / m2["portfolio_pdf"]).pages).split())
+    assert "The partners' view beside ours" in text
+    assert "Not returned for 2026-Q2: Globex." in text
+    i = text.find("The partners' view beside ours")
+    section = text[i:i + 900]
+    assert "Acme Corp" in section and "3.5" in section and "1 of 1" in section and "0 of 1" in section

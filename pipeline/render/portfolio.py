@@ -58,6 +58,7 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     story += _flag_matrix(analysis, ranked)
     story += _movers(analysis, ranked)
     story += _disagreements(analysis, names)
+    story += _their_view(analysis, names)
     story += _internal_notes(analysis, names)
     story += _input_problems(analysis)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
@@ -287,6 +288,38 @@ def _internal_notes(a: Analysis, names: dict) -> list:
     out.append(L.table(rows, [50 * L.MM, 26 * L.MM, (w - 76 * L.MM) * 0.45, (w - 76 * L.MM) * 0.55]))
     if len(notes) > NOTES_LIMIT:
         out.append(para(f"{len(notes) - NOTES_LIMIT} more notes are in the commitment logs.", "note"))
+    return out
+
+
+def _their_view(a: Analysis, names: dict) -> list:
+    """Each partner's rating beside our health, where the two views disagree most first, and who has not
+    returned this quarter's data request (with each partner's requests returned over the quarters)."""
+    r = a.returns
+    out = [L.heading("The partners' view beside ours")]
+    if r is None or not len(r):
+        return out
+    w = L.content_width(landscape=True)
+    gap = r["view_gap"].abs().fillna(-1)
+    ranked = r.assign(_gap=gap, _name=[str(names.get(p, p)) for p in r["partner_id"]]).sort_values(
+        ["_gap", "_name"], ascending=[False, True], kind="stable")
+    out.append(para("Their rating (1 to 5, the mean of the questions answered in their data request) beside our health "
+                    "score; the partners whose rating and our score disagree most come first (the score read on the "
+                    "same scale: 100 is 5).", "small"))
+    rows = [[L.cell(h, "head" if i == 0 else "headr") for i, h in enumerate(
+        ("Partner", "Our health", "Their rating", "Last quarter", "Views differ by", "Requests returned"))]]
+    for row in ranked.to_dict("records"):
+        score = row["health_score"]
+        rows.append([L.cell(row["_name"], "cell", limit=80),
+                     L.cell("—" if is_missing(score) else f"{score:.0f} ({row['health_status']})", "cellr"),
+                     L.cell("not returned" if not row["returned_now"] else
+                            "none answered" if is_missing(row["rating"]) else f"{row['rating']:.1f}", "cellr"),
+                     L.cell("—" if is_missing(row["previous_rating"]) else f"{row['previous_rating']:.1f}", "cellr"),
+                     L.cell("—" if is_missing(row["view_gap"]) else f"{row['view_gap']:+.1f}", "cellr"),
+                     L.cell(f"{row['returned']} of {row['asked']}" if row["asked"] else "none asked yet", "cellr")])
+    out.append(L.table(rows, [w - 150 * L.MM, 28 * L.MM, 28 * L.MM, 28 * L.MM, 30 * L.MM, 36 * L.MM]))
+    missing = [str(names.get(p, p)) for p, back in zip(r["partner_id"], r["returned_now"]) if not back]
+    out.append(para((f"Not returned for {a.quarter.label}: " + ", ".join(sorted(missing)) + ".") if missing else
+                    f"Every partner returned its data request for {a.quarter.label}.", "cell"))
     return out
 
 
