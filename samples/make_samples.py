@@ -444,6 +444,37 @@ def write_commitments(drop: str, out: Path) -> None:
     _save(wb, drop, out / "Joint Business Plan 2026.xlsx", ORG)
 
 
+# the data requests sent with the 2026-Q2 reviews that came back for 2026-Q3: the pulse answered (figures
+# and commitments left to our CRM and the joint plan); P07, new and busy, did not return its request
+RETURNED = {
+    "P04": ((4, "Monthly syncs keep us aligned."), (4, ""), (3, "Deal registration answers can take a week."),
+            (5, ""), (4, "")),
+    "P08": ((3, ""), (2, "We need the pipeline report before our board meeting, not after."), (4, ""),
+            (2, "Your CRM shows deals we closed as still open."), (3, "")),
+}
+
+
+def write_returned_requests(drop: str, out: Path, previous: Path) -> None:
+    """The requests the previous drop's reviews went out with, as the partners returned them (made with the
+    pipeline itself from the previous drop, so they are exactly what `report` writes)."""
+    from openpyxl import load_workbook
+
+    from pipeline.analyse.analysis import analyse
+    from pipeline.analyse.requests import data_request
+    from pipeline.reconcile.load import load
+    from pipeline.write.requests import write_request
+
+    before = Quarter.parse(previous.name)
+    analysis = analyse(load(previous), before, None, as_of=SAVED[previous.name].date())
+    for pid, answers in RETURNED.items():
+        path = out / "partner_returns" / f"{NAME[pid]} data request {DROPS[drop].label} (returned).xlsx"
+        write_request(data_request(analysis, pid), path)
+        wb = load_workbook(path)
+        for row, (score, comment) in zip(wb["Pulse"].iter_rows(min_row=2), answers):
+            row[4].value, row[5].value = score, comment or None
+        _save(wb, drop, path, str(PARTNERS[[p[0] for p in PARTNERS].index(pid)][3]))
+
+
 CONFIG = f'''# partner-review settings for the bundled sample data (see docs/configuration.md)
 [organisation]
 name = "{ORG}"
@@ -466,6 +497,9 @@ def write_drop(drop: str, out: Path) -> list[Path]:
     write_severny(drop, out, monthly)
     write_commitments(drop, out)
     (out / "partner-review.toml").write_text(CONFIG, encoding="utf-8")
+    previous = out.parent / Quarter.from_index(DROPS[drop].index - 1).label
+    if DROPS[drop].label == "2026-Q3" and previous.is_dir():
+        write_returned_requests(drop, out, previous)
     return sorted(p for p in out.rglob("*") if p.is_file())
 
 

@@ -93,7 +93,7 @@ def test_the_request_asks_for_next_quarter_and_their_open_commitments(run):
     assert got[("revenue", NEXT)]["our target for the quarter (reference)"] == 123457.5
     assert got[("revenue", NEXT)][f"last quarter, {Q} (reference)"] == 95000
     commitments = [r for r in wb["Commitments"].iter_rows(min_row=2, values_only=True)]
-    assert [(r[0], r[2], r[6]) for r in commitments] == [("A-1", "partner", "in_progress")]   # open, theirs
+    assert [(r[0], r[2], r[5], r[8]) for r in commitments] == [("A-1", "partner", "in progress", None)]  # open, theirs
     assert [r[0] for r in wb["Our commitments"].iter_rows(min_row=2, values_only=True)] == ["A-2"]
     pulse = [r for r in wb["Pulse"].iter_rows(min_row=2, values_only=True)]
     assert len(pulse) == 5 and all(r[0] == "ACME" and r[1] == NEXT and r[4] is None for r in pulse)
@@ -108,8 +108,8 @@ def test_the_request_asks_for_next_quarter_and_their_open_commitments(run):
 def test_the_cells_they_fill_are_validated_and_the_rest_protected(run):
     _inp, out, manifest = run
     wb = load_workbook(out / Q / manifest["partners"][0]["request"])
-    for title, column, kind in (("Actuals", "D", "decimal"), ("Actuals", "E", "list"), ("Commitments", "G", "list"),
-                                ("Commitments", "F", "date"), ("Commitments", "H", "decimal"), ("Pulse", "E", "list")):
+    for title, column, kind in (("Actuals", "D", "decimal"), ("Actuals", "E", "list"), ("Commitments", "I", "list"),
+                                ("Commitments", "K", "date"), ("Commitments", "J", "decimal"), ("Pulse", "E", "list")):
         ws = wb[title]
         assert ws.protection.sheet, title
         kinds = {dv.type for dv in ws.data_validations.dataValidation if f"{column}2" in dv.sqref}
@@ -209,7 +209,7 @@ def _fill_acme(path: Path, target: Path) -> None:
     cm = wb["Commitments"]
     for row in cm.iter_rows(min_row=2):
         if row[0].value == "A-1":
-            row[6].value, row[7].value, row[8].value = "done", 1, "all ten trained"
+            row[8].value, row[9].value, row[11].value = "done", 1, "all ten trained"
     pulse = wb["Pulse"]
     for row, score in zip(pulse.iter_rows(min_row=2), (4, 5, 3, None, 2)):
         row[4].value = score
@@ -298,3 +298,23 @@ def test_the_portfolio_sets_their_rating_beside_our_health_and_lists_who_did_not
     i = text.find("The partners' view beside ours")
     section = text[i:i + 900]
     assert "Acme Corp" in section and "3.5" in section and "1 of 1" in section and "0 of 1" in section
+
+
+def test_a_request_returned_untouched_never_puts_back_an_older_state(run, tmp_path):
+    from pipeline.reconcile.load import load
+
+    inp0, out, manifest = run
+    inp = tmp_path / "in"
+    shutil.copytree(inp0, inp)
+    wb = load_workbook(inp / "plan.xlsx")
+    for row in wb["Commitments"].iter_rows(min_row=2):
+        if row[0].value == "G-1":   # the log moved on after the request went out
+            row[7].value, row[8].value = "Done", 1
+    wb.save(inp / "plan.xlsx")
+    globex = next(m for m in manifest["partners"] if m["partner_id"] == "GLOBEX")
+    (inp / "returns").mkdir()
+    shutil.copy(out / Q / globex["request"], inp / "returns" / "globex.xlsx")   # returned as it was sent
+    rec = load(inp)
+    g1 = rec.commitments.set_index("commitment_id").loc["G-1"]
+    assert (g1["status"], g1["percent_complete"], g1["file"]) == ("done", 1.0, "plan.xlsx")
+    assert not [p for p in rec.problems if p.file == "returns/globex.xlsx" and p.code != "REQUEST_BLANKS"]

@@ -61,7 +61,7 @@ def commitments(ctx: Context, table: Table) -> None:
         ctx.emit(_about(out, f"commitment {cell_text(cid)}" if cid is not None else "", pid), pid)
 
 
-_UPDATABLE = ("status", "percent_complete", "due_date", "owner", "note")   # what a partner's request may change
+_UPDATABLE = ("status", "percent_complete", "due_date", "note")   # what a partner's request may change
 
 
 def commitment_updates(ctx: Context, table: Table) -> None:
@@ -75,6 +75,9 @@ def commitment_updates(ctx: Context, table: Table) -> None:
     where = {(data["partner_id"][i], data["commitment_id"][i]): i for i in range(len(data["commitment_id"]))}
     for r, vals, cols in table.records:
         get, problem, out = ctx.row(table, r, vals, cols, ("commitment_id",))
+        if all(get(f) is None for f in _UPDATABLE):   # nothing written in the cells they fill: no change
+            ctx.emit(out, owner)
+            continue
         cid = get("commitment_id")
         i = where.get((owner, cell_text(cid))) if cid is not None else None
         if cid is not None and (i is None or data["party"][i] not in ("partner", "joint")):
@@ -102,9 +105,8 @@ def commitment_updates(ctx: Context, table: Table) -> None:
         due = ctx.date(get, problem, "due_date", table.date1904) if get("due_date") is not None else None
         if due is not None:
             new["due_date"] = due
-        for field in ("owner", "note"):
-            if get(field) is not None:
-                new[field] = (cell_text if field == "owner" else free_text)(get(field))
+        if get("note") is not None:
+            new["note"] = free_text(get("note"))
         changed = [f for f in _UPDATABLE if f in new and not _same(data[f][i], new[f])]
         for f in changed:
             data[f][i] = new[f]

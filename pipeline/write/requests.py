@@ -72,9 +72,9 @@ def _instructions(ws: Any, r: DataRequest) -> None:
         (f"1. Actuals: your figure for each KPI and period of {r.quarter}, in the white 'value' column "
          "(a blank means not known yet, never zero; percentages as 15%). Our target, the unit and last "
          "quarter's figure are beside it in grey, for reference.", None),
-        ("2. Commitments: for each of your and our joint commitments, the status (drop-down), how far it got, "
-         "a new due date if it moved, and a note. Our own commitments are on the sheet 'Our commitments', "
-         "for reference.", None),
+        ("2. Commitments: where each of your and our joint commitments stands now is in grey; write in the white "
+         "cells only what changed (the status from the drop-down, how far it got, a new due date, a note). A "
+         "blank means no change. Our own commitments are on the sheet 'Our commitments', for reference.", None),
         ("3. Pulse: how the partnership is working for you, each question scored from 1 (poor) to 5 (excellent), "
          "with a comment if you like. A question left blank is simply not answered.", None),
         ("", None),
@@ -113,21 +113,26 @@ def _actuals(ws: Any, r: DataRequest) -> None:
 
 
 def _commitments(ws: Any, r: DataRequest) -> None:
+    """Where each stands now in grey; the white cells are blank and they fill only what changed (a blank
+    is no change, so a request returned untouched never puts back an older state over a newer log)."""
     cols = [("commitment_id", False, 14), ("partner_id", False, 12), ("party", False, 9),
-            ("description", False, 46), ("owner", True, 18), ("due_date", True, 13), ("status", True, 13),
-            ("percent_complete", True, 10), ("note", True, 40)]
+            ("description", False, 44), ("owner (reference)", False, 18), ("status now (reference)", False, 14),
+            ("how far now (reference)", False, 12), ("due now (reference)", False, 13),
+            ("status", True, 13), ("percent_complete", True, 11), ("due_date", True, 13), ("note", True, 40)]
     _header(ws, cols)
     for c in r.theirs:
-        ws.append([c.commitment_id, r.partner_id, c.party, c.description, c.owner, c.due_date, c.status,
-                   c.percent_complete, c.note])
+        ws.append([c.commitment_id, r.partner_id, c.party, c.description, c.owner, c.status.replace("_", " "),
+                   c.percent_complete, c.due_date, None, None, None, None])
     n = 1 + len(r.theirs)
     _style(ws, cols, n)
     for row in range(2, n + 1):
-        ws.cell(row, 6).number_format = "yyyy-mm-dd"
-        ws.cell(row, 8).number_format = "0%"
-    _list(ws, "G", n, COMMITMENT_STATES, "status")
-    _date(ws, "F", n, "due_date")
-    _decimal(ws, "H", n, "percent_complete", "how far it got: 0% to 100%", low=0, high=1)
+        ws.cell(row, 7).number_format = "0%"
+        ws.cell(row, 8).number_format = "yyyy-mm-dd"
+    ws.column_dimensions["J"].number_format = "0%"
+    ws.column_dimensions["K"].number_format = "yyyy-mm-dd"
+    _list(ws, "I", n, COMMITMENT_STATES, "status", prompt="only if it changed: where it stands now")
+    _decimal(ws, "J", n, "percent_complete", "how far it got: 0% to 100%", low=0, high=1)
+    _date(ws, "K", n, "due_date")
 
 
 def _ours(ws: Any, r: DataRequest) -> None:
