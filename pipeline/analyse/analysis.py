@@ -124,7 +124,8 @@ class _PartnerSlices:
             self.frames[name] = (ordered, {pids[a]: (a, b) for a, b in zip(starts, stops)})
         health_rows = cast("list[dict[str, Any]]", analysis.health.to_dict("records"))  # str column names
         self.health = {r["partner_id"]: r for r in health_rows}
-        files = [f[["partner_id", "file"]] for f in (rec.kpi_values, rec.targets, rec.commitments, rec.checkins, rec.partners)
+        files = [f[["partner_id", "file"]] for f in (rec.kpi_values, rec.targets, rec.commitments, rec.checkins, rec.partners,
+                                                     rec.pulse)
                  if "file" in f and len(f)]
         pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])
         pairs = pairs[pairs["file"].astype("str") != ""]
