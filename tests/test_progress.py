@@ -4,6 +4,7 @@ pseudo-terminal, and the report runs as the real command."""
 from __future__ import annotations
 
 import os
+import re
 import pty
 import subprocess
 import sys
@@ -141,6 +142,7 @@ def test_the_report_shows_progress_with_an_eta_on_a_terminal(tmp_path):
     res, err = _report(tmp_path, terminal=True)
     assert res.returncode == 0, res.stdout + err
     assert "\rread" in err
+    assert re.search(r"read \d+/\d+ \(\d+%\)", err), err[:500]   # the workbooks read, counted
     assert "charts and PDFs 0/" in err
     assert "done in " in err                 # the last partner: the stage's time
     assert "9 of 9 partner reviews written" in res.stdout

@@ -318,3 +318,23 @@ def test_a_request_returned_untouched_never_puts_back_an_older_state(run, tmp_pa
     g1 = rec.commitments.set_index("commitment_id").loc["G-1"]
     assert (g1["status"], g1["percent_complete"], g1["file"]) == ("done", 1.0, "plan.xlsx")
     assert not [p for p in rec.problems if p.file == "returns/globex.xlsx" and p.code != "REQUEST_BLANKS"]
+
+
+def test_the_pulse_questions_are_ours_to_set(tmp_path):
+    from pipeline.analyse.analysis import analyse
+    from pipeline.analyse.requests import data_request
+    from pipeline.core.periods import Quarter
+    from pipeline.reconcile.load import load
+
+    inp = _inputs(tmp_path / "in")
+    (inp / "partner-review.toml").write_text('[organisation]\nname = "Us & Co"\n[report]\n'
+                                             'pulse_questions = ["speed: How fast do we answer?", "fun: Is it fun?"]\n')
+    rec = load(inp)
+    assert not [p for p in rec.problems if p.code == "CONFIG_INVALID"]
+    assert data_request(analyse(rec, Quarter.parse(Q), None), "ACME").questions == (
+        ("speed", "How fast do we answer?"), ("fun", "Is it fun?"))
+    for bad in ('["no id here"]', '["a: one", "a: twice"]', '[]', '"not a list"'):
+        (inp / "partner-review.toml").write_text(f'[report]\npulse_questions = {bad}\n')
+        rec = load(inp)
+        assert [p.code for p in rec.problems if p.code == "CONFIG_INVALID"] == ["CONFIG_INVALID"], bad
+        assert len(data_request(analyse(rec, Quarter.parse(Q), None), "ACME").questions) == 5   # the defaults

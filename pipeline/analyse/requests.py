@@ -22,15 +22,9 @@ from pipeline.core.periods import Quarter
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
 
-# question_id, question: the pulse every data request asks (workbooks.md: communication, value received,
-# responsiveness, trust in the shared figures, joint planning)
-PULSE_QUESTIONS: tuple[tuple[str, str], ...] = (
-    ("communication", "How well do we keep you informed about what matters to the partnership?"),
-    ("value", "How much value does the partnership bring your business?"),
-    ("responsiveness", "How quickly and well do we respond when you need something from us?"),
-    ("figures", "How far do you trust the figures we share and review together?"),
-    ("planning", "How well do we plan together (goals, commitments, next steps)?"),
-)
+def questions(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(question_id, question) of each 'question_id: question' setting (`report.pulse_questions`)."""
+    return tuple((e.split(":", 1)[0].strip(), e.split(":", 1)[1].strip()) for e in entries)
 
 
 @dataclass(frozen=True)
@@ -88,7 +82,7 @@ def data_request(analysis: Analysis, partner_id: str) -> DataRequest:
         kpis=_kpis(analysis, partner_id, reviewed, nxt),
         theirs=_commitments(analysis, partner_id, ("partner", "joint")),
         ours=_commitments(analysis, partner_id, ("us",)),
-        questions=PULSE_QUESTIONS)
+        questions=questions(config.report.pulse_questions))
 
 
 def _kpis(a: Analysis, pid: str, reviewed: Quarter, nxt: Quarter) -> tuple[RequestKpi, ...]:

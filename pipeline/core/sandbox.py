@@ -232,7 +232,7 @@ class Sandbox:
 
 
 def run_isolated(fn: Callable, jobs: list[tuple[str, tuple]], *, seconds: float, memory_mb: int,
-                 workers: int | None = None) -> dict[str, Outcome]:
+                 workers: int | None = None, done: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
     """Run ``fn(*args)`` for each ``(key, args)`` in spawned worker processes; key -> (status, value).
 
     status is ``ok`` (value = the return value), ``timeout`` (the job passed ``seconds`` and its worker
@@ -252,6 +252,8 @@ def run_isolated(fn: Callable, jobs: list[tuple[str, tuple]], *, seconds: float,
             try:
                 for key, outcome in box.outcomes(futures):
                     results[key] = outcome
+                    if done is not None:  # progress: jobs finished so far, of all
+                        done(len(results), len(jobs))
                 todo = []
             except SandboxBroken as exc:
                 if not any(box.folder.glob("*.ready")):

@@ -79,6 +79,13 @@ class ReportSettings:
 
     trend_quarters: int = _setting(8, "quarters shown in each trend chart")
     history_file: str = _setting("", "SQLite history file; empty = history.sqlite in the output folder")
+    pulse_questions: tuple[str, ...] = _setting((
+        "communication: How well do we keep you informed about what matters to the partnership?",
+        "value: How much value does the partnership bring your business?",
+        "responsiveness: How quickly and well do we respond when you need something from us?",
+        "figures: How far do you trust the figures we share and review together?",
+        "planning: How well do we plan together (goals, commitments, next steps)?",
+    ), "the pulse questions every data request asks, each 'question_id: question' (keep an id once used, so its trend goes on)")
     request_due_days: int = _setting(10, "the data request sent with each review asks for its answers this many days after the quarter it asks about ends")
 
 
@@ -218,6 +225,11 @@ def _read_small(path: Path) -> bytes:
 
 
 def _coerce(value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):  # a list of 'id: text' entries, ids unique and not empty
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and ":" in v for v in value):
+            return None
+        ids = [v.split(":", 1)[0].strip() for v in value]
+        return tuple(v.strip() for v in value) if all(ids) and len(set(ids)) == len(ids) else None
     if isinstance(default, bool):
         return value if isinstance(value, bool) else None
     if isinstance(default, int):
@@ -260,6 +272,8 @@ def settings_reference() -> str:
 
 
 def _toml(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

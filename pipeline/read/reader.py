@@ -18,6 +18,7 @@ import io
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,8 @@ class ReadResult:
     cached: list[str] = field(default_factory=list)           # files taken from the read cache, not read
 
 
-def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -> ReadResult:
+def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None,
+               done: Callable[[int, int], None] | None = None) -> ReadResult:
     """Discover and read every workbook under ``input_dir``; never writes there, never raises for a bad file.
 
     With `cache_dir`, a file read by an earlier run with the same bytes is taken from there instead of
@@ -77,7 +79,7 @@ def read_input(input_dir: Path, config: Config, cache_dir: Path | None = None) -
         else:
             jobs.append((f.path, (str(full), f.path, f.kind, f.size, limits, lookup)))
     outcomes.update(run_isolated(read_file_packed, jobs, seconds=float(limits["file_seconds"]),
-                                 memory_mb=int(limits["file_memory_mb"])))
+                                 memory_mb=int(limits["file_memory_mb"]), done=done))
     now = time.time_ns()
     seen: dict[str, tuple] = {}
     workbooks: list[RawWorkbook] = []

@@ -20,21 +20,22 @@ __all__ = ["ORDER", "load", "reconcile"]
 
 
 def load(input_dir: Path, config: Config | None = None,
-         progress: Callable[[str], None] | None = None, cache_dir: Path | None = None) -> Reconciled:
+         progress: Callable[..., None] | None = None, cache_dir: Path | None = None) -> Reconciled:
     """Read every workbook under `input_dir` and reconcile it. Never raises for bad content.
 
-    `progress`, if given, is called with ``"read"`` and ``"reconcile"`` as each stage starts. `cache_dir`
+    `progress`, if given, is called with ``"read"`` and ``"reconcile"`` as each stage starts, and with
+    ``("read", done, total)`` as the workbooks to read are read (for an ETA). `cache_dir`
     keeps the workbooks read for the next run (see `pipeline.read.cache`).
     """
     from pipeline.read.reader import read_input
 
-    progress = progress or (lambda stage: None)
+    progress = progress or (lambda *args: None)
     input_dir = Path(input_dir)
     progress("read")
     config_problems: list[P.Problem] = []
     if config is None:
         config, config_problems = load_config(input_dir)
-    result = read_input(input_dir, config, cache_dir)
+    result = read_input(input_dir, config, cache_dir, done=lambda n, total: progress("read", n, total))
     progress("reconcile")
     rec = reconcile(result.workbooks, config)
     rec.problems.items[:0] = list(config_problems) + list(result.problems)
