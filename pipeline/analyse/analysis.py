@@ -19,9 +19,10 @@ import pandas as pd
 from pipeline.analyse.commitments import commitment_status, delivery, track_record
 from pipeline.analyse.findings import agenda, build_findings, top_gaps
 from pipeline.analyse.flags import FlagInputs, build_flags
-from pipeline.analyse.health import change_reasons, health_scores, score_explanation
+from pipeline.analyse.health import health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
 from pipeline.analyse.kpis import beyond_tolerance, disagreements, kpi_definitions, kpi_tables
+from pipeline.analyse.moves import change_reasons
 from pipeline.analyse.pulse import pulse_sentence, pulse_table, request_returns
 from pipeline.analyse.restatements import restatements
 from pipeline.analyse.summary import summary_sentences
