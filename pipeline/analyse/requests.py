@@ -69,36 +69,55 @@ class DataRequest:
 
 def data_request(analysis: Analysis, partner_id: str) -> DataRequest:
     """The request sent with `partner_id`'s review of ``analysis.quarter``, for the quarter after it."""
+    return data_requests(analysis, [partner_id])[0]
+
+
+def data_requests(analysis: Analysis, partner_ids: list[str]) -> list[DataRequest]:
+    """The requests of `partner_ids`, each frame filtered and grouped once for all of them."""
     rec, config = analysis.reconciled, analysis.reconciled.config
     reviewed = analysis.quarter
     nxt = reviewed.shift(1)
-    partner = rec.partners.set_index("partner_id").loc[partner_id]
-    return DataRequest(
-        partner_id=partner_id, partner_name=_text(partner.get("partner_name")) or partner_id,
-        partner_lead=_text(partner.get("partner_lead")), internal_owner=_text(partner.get("internal_owner")),
-        internal_owner_email=_text(partner.get("internal_owner_email")).split(";")[0].split(",")[0].strip(),
-        organisation=config.organisation, reviewed=reviewed.label, quarter=nxt.label,
-        due=nxt.end_date(config.fy_start) + dt.timedelta(days=int(config.report.request_due_days)),
-        kpis=_kpis(analysis, partner_id, reviewed, nxt),
-        theirs=_commitments(analysis, partner_id, ("partner", "joint")),
-        ours=_commitments(analysis, partner_id, ("us",)),
-        questions=questions(config.report.pulse_questions))
-
-
-def _kpis(a: Analysis, pid: str, reviewed: Quarter, nxt: Quarter) -> tuple[RequestKpi, ...]:
-    rec = a.reconciled
-    fy = rec.config.fy_start
-    targets = rec.targets[(rec.targets["partner_id"] == pid) & (rec.targets["quarter"] == nxt.label)]
-    target_of = targets.groupby("kpi_id")["target"].sum(min_count=1).to_dict() if len(targets) else {}
-    kq = a.kpi_quarterly
-    now = kq[(kq["partner_id"] == pid) & (kq["qindex"] == reviewed.index)].set_index("kpi_id")
-    values = rec.kpi_values[(rec.kpi_values["partner_id"] == pid) & (rec.kpi_values["quarter"] == reviewed.label)]
-    monthly = set(values.loc[(values["period_kind"] == "month") & (values["source"] == "partner"), "kpi_id"])
-    wanted = list(dict.fromkeys([*now.index.astype(str), *map(str, target_of)]))
+    wanted = set(partner_ids)
+    partners = rec.partners.set_index("partner_id")
+    t = rec.targets
+    t = t[(t["quarter"] == nxt.label) & t["partner_id"].isin(wanted)]
+    targets = {pid: g.groupby("kpi_id")["target"].sum(min_count=1).to_dict() for pid, g in t.groupby("partner_id")}
+    kq = analysis.kpi_quarterly
+    kq = kq[(kq["qindex"] == reviewed.index) & kq["partner_id"].isin(wanted)]
+    now = {pid: g.set_index("kpi_id") for pid, g in kq.groupby("partner_id")}
+    v = rec.kpi_values
+    v = v[(v["quarter"] == reviewed.label) & (v["period_kind"] == "month") & (v["source"] == "partner")
+          & v["partner_id"].isin(wanted)]
+    monthly = {pid: set(g["kpi_id"]) for pid, g in v.groupby("partner_id")}
+    cs = analysis.commitment_status
+    cs = cs[cs["partner_id"].isin(wanted) & cs["is_open"].astype(bool) & ~cs["is_dropped"].astype(bool)]
+    cs = cs.sort_values(["due_date", "commitment_id"], na_position="last", kind="stable")
+    open_ = {pid: g for pid, g in cs.groupby("partner_id")}
     defs = rec.kpis.set_index("kpi_id") if len(rec.kpis) else pd.DataFrame()
-    months = tuple(f"{y}-{m:02d}" for y, m in nxt.months(fy))
+    months = tuple(f"{y}-{m:02d}" for y, m in nxt.months(config.fy_start))
+    due = nxt.end_date(config.fy_start) + dt.timedelta(days=int(config.report.request_due_days))
+    asked = questions(config.report.pulse_questions)
     out = []
-    for kid in wanted:
+    for pid in partner_ids:
+        partner = partners.loc[pid]
+        mine = open_.get(pid, cs.iloc[0:0])
+        out.append(DataRequest(
+            partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid,
+            partner_lead=_text(partner.get("partner_lead")), internal_owner=_text(partner.get("internal_owner")),
+            internal_owner_email=_text(partner.get("internal_owner_email")).split(";")[0].split(",")[0].strip(),
+            organisation=config.organisation, reviewed=reviewed.label, quarter=nxt.label, due=due,
+            kpis=_kpis(now.get(pid), targets.get(pid, {}), monthly.get(pid, set()), defs, months, nxt),
+            theirs=_commitments(mine[mine["party"].isin(("partner", "joint"))]),
+            ours=_commitments(mine[mine["party"] == "us"]), questions=asked))
+    return out
+
+
+def _kpis(now: pd.DataFrame | None, target_of: dict, monthly: set, defs: pd.DataFrame, months: tuple[str, ...],
+          nxt: Quarter) -> tuple[RequestKpi, ...]:
+    """The KPIs the partner has this quarter or a target for next quarter, in that order."""
+    now = now if now is not None else pd.DataFrame(columns=["partner", "internal"])
+    out = []
+    for kid in dict.fromkeys([*now.index.astype(str), *map(str, target_of)]):
         if kid not in defs.index:
             continue
         last_value, last_source = None, ""
@@ -115,12 +134,9 @@ def _kpis(a: Analysis, pid: str, reviewed: Quarter, nxt: Quarter) -> tuple[Reque
     return tuple(out)
 
 
-def _commitments(a: Analysis, pid: str, parties: tuple[str, ...]) -> tuple[RequestCommitment, ...]:
-    cs = a.commitment_status
-    mine = cs[(cs["partner_id"] == pid) & cs["party"].isin(parties) & cs["is_open"].astype(bool)
-              & ~cs["is_dropped"].astype(bool)]
+def _commitments(mine: pd.DataFrame) -> tuple[RequestCommitment, ...]:
     out = []
-    for r in mine.sort_values(["due_date", "commitment_id"], na_position="last").to_dict("records"):
+    for r in mine.to_dict("records"):
         due = r.get("due_date")
         out.append(RequestCommitment(
             commitment_id=_text(r["commitment_id"]), party=_text(r["party"]), description=_text(r.get("description")),

@@ -162,11 +162,11 @@ def _not_drawn(status: str, value: object) -> str:
 
 def _write_requests(jobs: list[tuple[str, str]]) -> int:
     """Worker: the data request workbook of each (partner_id, path). Returns how many were written."""
-    from pipeline.analyse.requests import data_request
+    from pipeline.analyse.requests import data_requests
     from pipeline.write.requests import write_request
 
-    for pid, path in jobs:
-        write_request(data_request(RUN["analysis"], pid), Path(path))
+    for request, (_pid, path) in zip(data_requests(RUN["analysis"], [pid for pid, _ in jobs]), jobs):
+        write_request(request, Path(path))
     return len(jobs)
 
 
