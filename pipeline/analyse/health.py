@@ -128,9 +128,9 @@ def _results(p: _Partner, rows: pd.DataFrame, config: Config) -> None:
                       f"{floor:.0%} or less, in proportion between; weighted by KPI")
 
 
-def _delivery(p: _Partner, cs: pd.DataFrame, quarter: Quarter, config: Config) -> None:
-    if not len(cs):
-        return
+def _delivery_columns(cs: pd.DataFrame, quarter: Quarter, config: Config) -> pd.DataFrame:
+    """Every commitment's part in this quarter's delivery, computed once for all partners: counted (due in
+    or before the quarter and open, or done in or for it), on time, overdue, days late and its credit."""
     qstart = pd.Timestamp(quarter.start_date(config.fy_start))
     qend = pd.Timestamp(quarter.end_date(config.fy_start))
     due = pd.to_datetime(cs["due_date"], errors="coerce")
@@ -141,23 +141,29 @@ def _delivery(p: _Partner, cs: pd.DataFrame, quarter: Quarter, config: Config) -
     overdue = is_open & due.notna() & (due <= qend)
     in_quarter = (done_at >= qstart) & (done_at <= qend)
     due_in_quarter = (due >= qstart) & (due <= qend)
-    counted_done = done & (in_quarter | due_in_quarter)
-    counted = overdue | counted_done
-    if not counted.any():
-        return
+    counted = overdue | (done & (in_quarter | due_in_quarter))
     late_by = np.where(overdue, (qend - due).dt.days, (done_at.where(done_at <= qend, qend) - due).dt.days)
     days = pd.Series(late_by, index=cs.index).where(counted).fillna(0).clip(lower=0).astype(int)
-    credit = commitment_credit(days, int(config.health.late_days))[counted]
-    party = cs["party"].astype("str")
-    on_time = counted & (days == 0) & ~overdue
+    return cs.assign(_counted=counted, _overdue=overdue, _days=days,
+                     _credit=commitment_credit(days, int(config.health.late_days)),
+                     _on_time=counted & (days == 0) & ~overdue, _party=cs["party"].astype("str"))
+
+
+def _delivery(p: _Partner, cs: pd.DataFrame) -> None:
+    """The partner's delivery from its rows of `_delivery_columns`."""
+    counted = cs["_counted"].to_numpy(dtype=bool)
+    if not counted.any():
+        return
+    overdue, on_time = cs["_overdue"].to_numpy(dtype=bool), cs["_on_time"].to_numpy(dtype=bool)
+    days, party = cs["_days"].to_numpy(), cs["_party"].to_numpy()
     p.due, p.kept = int(counted.sum()), int(on_time.sum())
     p.by_party = {k: (int((on_time & (party == k)).sum()), int((counted & (party == k)).sum()))
                   for k in ("partner", "us", "joint") if (counted & (party == k)).any()}
-    p.delivery = float(credit.mean())
-    p.partner_overdue = bool((overdue & party.isin(["partner", "joint"])).any())
+    p.delivery = float(cs["_credit"].to_numpy(dtype=float)[counted].mean())
+    p.partner_overdue = bool((overdue & np.isin(party, ["partner", "joint"])).any())
     p.any_overdue = bool(overdue.any())
     late = counted & (days > 0)
-    for cid, k, n, is_over in zip(cs.loc[late, "commitment_id"], party[late], days[late], overdue[late]):
+    for cid, k, n, is_over in zip(cs["commitment_id"].to_numpy()[late], party[late], days[late], overdue[late]):
         p.late.append(f"{cid} ({PARTY_WORDS.get(k, k)}, {n} day{'s' if n != 1 else ''} {'overdue' if is_over else 'late'})")
 
 
@@ -171,7 +177,7 @@ def _measure(pids: Sequence[str], quarter: Quarter, config: Config, kq: pd.DataF
                                                        | now["conflict"].fillna(False).astype(bool)))
     by_kpi = dict(tuple(now.groupby("partner_id", sort=False)))
     cs = commitments[commitments["partner_id"].isin(pids)] if len(commitments) else commitments
-    by_cs = dict(tuple(cs.groupby("partner_id", sort=False))) if len(cs) else {}
+    by_cs = dict(tuple(_delivery_columns(cs, quarter, config).groupby("partner_id", sort=False))) if len(cs) else {}
     held: dict[str, int] = {}
     if has_checkins_sheet and checkins is not None and len(checkins):
         ci = checkins[checkins["quarter"].astype("str") == quarter.label]
@@ -188,8 +194,8 @@ def _measure(pids: Sequence[str], quarter: Quarter, config: Config, kq: pd.DataF
             _results(p, rows, config)
             p.disputed = int(rows.loc[rows["target"].notna(), "_disputed"].sum())
         c = by_cs.get(pid)
-        if c is not None:
-            _delivery(p, c, quarter, config)
+        if c is not None and len(c):
+            _delivery(p, c)
         if has_checkins_sheet:
             p.checkins = held.get(pid, 0)
             p.relationship = 1.0 if p.checkins else 0.0
