@@ -338,3 +338,44 @@ def test_the_pulse_questions_are_ours_to_set(tmp_path):
         rec = load(inp)
         assert [p.code for p in rec.problems if p.code == "CONFIG_INVALID"] == ["CONFIG_INVALID"], bad
         assert len(data_request(analyse(rec, Quarter.parse(Q), None), "ACME").questions) == 5   # the defaults
+
+
+def test_every_request_filled_in_goes_back_to_its_own_partner_only(run, tmp_path):
+    """Two quarters end to end: each partner fills its own request (figures, a commitment update, the
+    pulse, a comment only it wrote); next quarter each one's words are in its own review and nobody else's."""
+    from pypdf import PdfReader
+
+    inp0, out0, manifest = run
+    inp = tmp_path / "in"
+    shutil.copytree(inp0, inp)
+    W.write_xlsx(inp / "q2.xlsx", {"Actuals": [["partner_id", "kpi_id", "period", "value"],
+                                               ["ACME", "revenue", NEXT, 128000], ["GLOBEX", "revenue", NEXT, 60000]]})
+    marks = {"ACME": ("acme-pulse-words", "acme-commitment-words", 4), "GLOBEX": ("globex-pulse-words", "globex-commitment-words", 2)}
+    for m in manifest["partners"]:
+        pulse_words, note, score = marks[m["partner_id"]]
+        wb = load_workbook(out0 / Q / m["request"])
+        for row in wb["Actuals"].iter_rows(min_row=2):
+            if row[1].value == "revenue":
+                row[3].value = 1000 if m["partner_id"] == "ACME" else 2000
+        for row in wb["Commitments"].iter_rows(min_row=2):
+            row[8].value, row[11].value = "done", note
+        for row in wb["Pulse"].iter_rows(min_row=2):
+            row[4].value, row[5].value = score, pulse_words
+        (inp / "returns").mkdir(exist_ok=True)
+        wb.save(inp / "returns" / Path(m["request"]).name)
+    out = tmp_path / "out"
+    shutil.copytree(out0, out)
+    result = CliRunner().invoke(cli, ["report", "--input", str(inp), "--output", str(out), "--quarter", NEXT,
+                                      "--as-of", "2026-07-05", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    m2 = json.loads((out / NEXT / "manifest.json").read_text())
+    texts = {m["partner_id"]: " ".join(" ".join(p.extract_text() for p in PdfReader(out / NEXT / m["pdf"]).pages).split())
+             for m in m2["partners"]}
+    for pid, (pulse_words, note, score) in marks.items():
+        other = "GLOBEX" if pid == "ACME" else "ACME"
+        assert pulse_words in texts[pid] and note in texts[pid], pid
+        assert pulse_words not in texts[other] and note not in texts[other], pid
+        assert f"rated the partnership {score}.0 of 5" in texts[pid]
+    portfolio = " ".join(" ".join(p.extract_text() for p in PdfReader(out / NEXT / m2["portfolio_pdf"]).pages).split())
+    assert "Every partner returned its data request for 2026-Q2." in portfolio
+    assert portfolio.count("1 of 1") >= 2
