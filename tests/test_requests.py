@@ -62,7 +62,7 @@ def test_each_partner_gets_its_own_request_named_in_the_manifest(run):
     _inp, out, manifest = run
     requests = {m["partner_id"]: m["request"] for m in manifest["partners"]}
     assert set(requests) == {"ACME", "GLOBEX"} and len(set(requests.values())) == 2
-    for pid, rel in requests.items():
+    for rel in requests.values():
         assert rel.startswith("requests/") and rel.endswith(f"_{NEXT}_data-request.xlsx")
         assert (out / Q / rel).is_file()
     assert sorted(p.name for p in (out / Q / "requests").iterdir()) == sorted(Path(r).name for r in requests.values())
@@ -70,7 +70,8 @@ def test_each_partner_gets_its_own_request_named_in_the_manifest(run):
 
 def test_a_request_holds_its_partners_data_alone_in_every_part_of_the_file(run):
     _inp, out, manifest = run
-    other = {"ACME": ("GLOBEX", "Globex", "77777.25", "Gus Lead", "co-sell"), "GLOBEX": ("ACME", "Acme Corp", "123457.5", "Ana Lead", "roadmap")}
+    other = {"ACME": ("GLOBEX", "Globex", "77777.25", "Gus Lead", "co-sell"),
+             "GLOBEX": ("ACME", "Acme Corp", "123457.5", "Ana Lead", "roadmap")}
     for m in manifest["partners"]:
         text = _everything(out / Q / m["request"])
         assert m["partner_id"] in text and m["partner_name"] in text
@@ -262,7 +263,8 @@ def test_a_returned_request_is_read_next_quarter_for_its_partner_alone(run, tmp_
     from pypdf import PdfReader
 
     m2 = json.loads((tmp_path / "out" / NEXT / "manifest.json").read_text())
-    texts = {m["partner_id"]: " ".join(" ".join(p.extract_text() for p in PdfReader(tmp_path / "out" / NEXT / m["pdf"]).pages).split())
+    texts = {m["partner_id"]: " ".join(" ".join(p.extract_text() for p in
+                                                PdfReader(tmp_path / "out" / NEXT / m["pdf"]).pages).split())
              for m in m2["partners"]}
     assert "all ten trained" in texts["ACME"] and "all ten trained" not in texts["GLOBEX"]
     assert paths["ACME"].name not in texts["GLOBEX"] and "Acme" not in texts["GLOBEX"]
@@ -350,7 +352,8 @@ def test_every_request_filled_in_goes_back_to_its_own_partner_only(run, tmp_path
     shutil.copytree(inp0, inp)
     W.write_xlsx(inp / "q2.xlsx", {"Actuals": [["partner_id", "kpi_id", "period", "value"],
                                                ["ACME", "revenue", NEXT, 128000], ["GLOBEX", "revenue", NEXT, 60000]]})
-    marks = {"ACME": ("acme-pulse-words", "acme-commitment-words", 4), "GLOBEX": ("globex-pulse-words", "globex-commitment-words", 2)}
+    marks = {"ACME": ("acme-pulse-words", "acme-commitment-words", 4),
+             "GLOBEX": ("globex-pulse-words", "globex-commitment-words", 2)}
     for m in manifest["partners"]:
         pulse_words, note, score = marks[m["partner_id"]]
         wb = load_workbook(out0 / Q / m["request"])
