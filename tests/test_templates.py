@@ -16,7 +16,7 @@ from pipeline.write.templates import TEMPLATE_FILES, write_templates
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "input_templates"
-NAMES = ["partner_registry.xlsx", "kpi_plan.xlsx", "kpi_actuals.xlsx", "commitments.xlsx"]
+NAMES = ["partner_registry.xlsx", "kpi_plan.xlsx", "kpi_actuals.xlsx", "commitments.xlsx", "negotiation_canvas.xlsx"]
 
 
 @pytest.fixture(scope="module")

@@ -88,12 +88,14 @@ class Reconciled:
     checkins: pd.DataFrame = field(default_factory=lambda: empty_frame("checkins"))
     fx_rates: pd.DataFrame = field(default_factory=lambda: empty_frame("fx_rates"))
     pulse: pd.DataFrame = field(default_factory=lambda: empty_frame("pulse"))   # how partners rate the partnership
+    canvas: pd.DataFrame = field(default_factory=lambda: empty_frame("canvas"))  # our negotiation prep: never partner-facing
     problems: Problems = field(default_factory=Problems)
     inputs: list[InputFile] = field(default_factory=list)
     config: Config = field(default_factory=Config)
     has_checkins_sheet: bool = False  # NO_CHECKIN is only raised when a Check-ins sheet exists
 
-    FRAME_NAMES = ("partners", "kpis", "kpi_values", "targets", "commitments", "checkins", "fx_rates", "pulse")
+    FRAME_NAMES = ("partners", "kpis", "kpi_values", "targets", "commitments", "checkins", "fx_rates", "pulse",
+                   "canvas")
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in self.FRAME_NAMES}

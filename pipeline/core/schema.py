@@ -142,9 +142,18 @@ PULSE = SheetType("pulse", "Pulse", ("Partnership Pulse", "Partner Pulse"), (
     C("score", True, ("Rating",), "number", help="a whole number from 1 (poor) to 5 (excellent); blank = not answered"),
     C("comment", help="what they would like us to know, in their words"),
 ), optional=True)
+CANVAS_SIDES = ("us", "partner")
+CANVAS_KINDS = ("goal", "interest", "alternative", "limit", "priority", "offer", "ask")
+CANVAS = SheetType("canvas", "Canvas", ("Negotiation Canvas", "Negotiation Prep"), (
+    C("partner_id", True, ("Partner ID", "Partner"), "id"),
+    C("side", True, (), "choice", CANVAS_SIDES, "whose it is: us or partner"),
+    C("kind", True, (), "choice", CANVAS_KINDS, "goal, interest, alternative, limit, priority, offer or ask"),
+    C("text", True, ("Entry",), help="what we know or want, in words: ours alone, never shown to the partner"),
+    C("weight", kind="number", help="how much it matters: 1, 2 or 3"),
+), optional=True)
 del C
 
-SHEET_TYPES: tuple[SheetType, ...] = (PARTNERS, KPIS, TARGETS, ACTUALS, COMMITMENTS, CHECKINS, FX_RATES, PULSE)
+SHEET_TYPES: tuple[SheetType, ...] = (PARTNERS, KPIS, TARGETS, ACTUALS, COMMITMENTS, CHECKINS, FX_RATES, PULSE, CANVAS)
 PULSE_SCORES = (1, 5)   # the lowest and highest score of a pulse question
 # the line in a data request's Instructions sheet (JSON after it) by which a returned request is recognised
 REQUEST_MARK = "partner-review data request"
@@ -228,6 +237,13 @@ FRAMES: dict[str, dict[str, str]] = {
         "question": "the question as asked (str or empty)",
         "score": "float 1..5 (whole numbers), NaN when not answered (never zero)",
         "comment": "str or empty, as typed (partner-facing: their own words)",
+    },
+    "canvas": {
+        "partner_id": "registered partner_id",
+        "side": "us | partner",
+        "kind": "one of CANVAS_KINDS",
+        "text": "str, as typed: OURS ALONE, never partner-facing (like internal_note)",
+        "weight": "float 1..3, NaN when not given",
     },
     "fx_rates": {
         "period": "normalised period",

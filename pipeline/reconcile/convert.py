@@ -23,11 +23,12 @@ from pipeline.reconcile import figures, plans, registry
 from pipeline.reconcile.context import Context
 from pipeline.reconcile.sheets import Table, classify, read_table
 
-ORDER = ("partners", "kpis", "fx_rates", "targets", "actuals", "commitments", "checkins", "pulse")
+ORDER = ("partners", "kpis", "fx_rates", "targets", "actuals", "commitments", "checkins", "pulse", "canvas")
 CONVERTERS: dict[str, Callable[[Context, Table], None]] = {
     "partners": registry.partners, "kpis": registry.kpis,
     "fx_rates": figures.fx_rates, "targets": figures.targets, "actuals": figures.actuals,
     "commitments": plans.commitments, "checkins": plans.checkins, "pulse": plans.pulse,
+    "canvas": plans.canvas,
 }
 
 
@@ -104,7 +105,7 @@ def reconcile(workbooks: list[RawWorkbook], config: Config | None = None) -> Rec
 
 
 _DATE_COLUMNS = {"due_date", "baseline_due_date", "last_updated", "completed_date", "date"}
-_FLOAT_COLUMNS = {"value", "original_value", "target", "weight", "rate", "percent_complete", "score"}
+_FLOAT_COLUMNS = {"value", "original_value", "target", "weight", "rate", "percent_complete", "score"}  # weight: KPIs, canvas
 
 
 def _frame(name: str, rows: dict[str, list]) -> pd.DataFrame:

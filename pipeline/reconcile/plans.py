@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.core import problems as P
 from pipeline.core.periods import quarter_of_date
-from pipeline.core.schema import PARTIES, PULSE_SCORES
+from pipeline.core.schema import CANVAS_KINDS, CANVAS_SIDES, PARTIES, PULSE_SCORES
 from pipeline.reconcile.context import Context, provenance
 from pipeline.reconcile.refs import cell_text, free_text, ref_key
 from pipeline.reconcile.sheets import Table
@@ -183,3 +183,29 @@ def pulse(ctx: Context, table: Table) -> None:
                               "comment": free_text(get("comment")), **provenance(table, r)})
         what = ", ".join(x for x in (f"question {cell_text(qid)}" if qid is not None else "", quarter) if x)
         ctx.emit(_about(out, what, pid), request["partner_id"] if request is not None else pid)
+
+
+def canvas(ctx: Context, table: Table) -> None:
+    """Our negotiation prep per partner and side (ours alone, like internal_note): a row's problems are
+    never attributed to the partner, so no partner review lists them (they are in validate and the portfolio)."""
+    for r, vals, cols in table.records:
+        get, problem, out = ctx.row(table, r, vals, cols, ("partner_id", "side", "kind", "text"))
+        raw_pid = get("partner_id")
+        pid = ctx.partner_refs.find(raw_pid, problem) if raw_pid is not None else None
+        side = ctx.choice(get, problem, "side", CANVAS_SIDES, "", required=True) if get("side") is not None else None
+        kind = ctx.choice(get, problem, "kind", CANVAS_KINDS, "", required=True) if get("kind") is not None else None
+        weight = float("nan")
+        if get("weight") is not None:
+            try:
+                number = parse_number(get("weight"))
+                if number in (1, 2, 3):
+                    weight = number
+                else:
+                    problem("VALUE_OUT_OF_RANGE", "weight", severity=P.WARNING, detail="1, 2 or 3")
+            except ValueError:
+                problem("VALUE_NOT_NUMBER", "weight", severity=P.WARNING, hint="type 1, 2 or 3")
+        text = get("text")
+        if pid and side and kind and text is not None and not any(p.severity == P.ERROR for p in out):
+            ctx.add("canvas", {"partner_id": pid, "side": side, "kind": kind, "text": free_text(text),
+                               "weight": weight, **provenance(table, r)})
+        ctx.emit(out, None)

@@ -52,6 +52,11 @@ TEMPLATE_FILES: tuple[TemplateFile, ...] = (
                  "The Check-ins sheet (optional) logs the meetings held with each partner; the Pulse sheet "
                  "(optional) holds how each partner rates the partnership, as returned in their data request.",
                  ("commitments", "checkins", "pulse")),
+    TemplateFile("negotiation_canvas.xlsx", "Negotiation canvas (ours alone)",
+                 "What we know and want going into each partner's review meeting: per partner and side, the goals, "
+                 "interests, alternatives, limits, priorities, offers and asks, each with a weight. Ours alone, "
+                 "like internal notes: it never appears in anything the partner receives.",
+                 ("canvas",)),
 )
 
 # Example values for the Instructions sheet, by (sheet type key, column name); kind-based otherwise.
@@ -86,6 +91,8 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("pulse", "question"): "How well do we keep you informed?",
     ("pulse", "score"): "4",
     ("pulse", "comment"): "the monthly sync works; we'd like the pipeline report earlier",
+    ("canvas", "text"): "a second distributor in the DACH region would cover half of this partner's pipeline",
+    ("canvas", "weight"): "3",
     ("fx_rates", "currency"): "EUR",
     ("fx_rates", "rate"): "1.08",
 }
@@ -121,6 +128,8 @@ SHEET_NOTES: dict[str, tuple[str, ...]] = {
                     "internal_note is ours alone: it never appears in a partner-facing review."),
     "checkins": ("Optional. When this sheet exists, a partner with no check-in in the quarter is flagged.",),
     "fx_rates": ("Optional. Needed only when actuals carry a currency other than the reporting currency.",),
+    "canvas": ("Optional, and ours alone: never in a review, data request or e-mail the partner receives.",
+               "One row per entry; side us is what we want and can give, side partner what we believe they want."),
     "pulse": ("Optional. One row per partner, quarter and question; a blank score is a question not answered (never zero).",
               "It normally arrives in the data request the partner returns; the scores are whole numbers from 1 to 5."),
 }
@@ -183,7 +192,7 @@ def allowed(column: Column) -> str:
         return ", ".join(column.choices)
     return {"date": "a date", "number": "a number", "percent": "a percentage (40% or 0.4)",
             "period": "2026-Q2, Q2 2026, 2026-05, May 2026 or a date",
-            "email": "e-mail addresses separated by ; or ,"}.get(column.kind, "text")
+            "email": "e-mail addresses separated by ; or ,"}.get(column.kind, "any text")
 
 
 def _instructions(ws, spec: TemplateFile) -> None:
@@ -260,7 +269,7 @@ def _width(sheet: SheetType, col: Column) -> float:
 def _validation(ws, col: Column, ref: str) -> None:
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    prompt = "; ".join(t for t in (describe(col), allowed(col) if allowed(col) != "text" else "") if t)[:250]
+    prompt = "; ".join(t for t in (describe(col), allowed(col) if allowed(col) != "any text" else "") if t)[:250]
     if col.required:
         prompt = ("Required. " + prompt)[:250]
     if col.choices:
