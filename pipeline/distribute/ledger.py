@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.problems import PipelineError
-from pipeline.render.identity import pdf_identity, xlsx_identity
+from pipeline.render.identity import pdf_identity
 
 ATTACHMENT_REFUSED = "ATTACHMENT_REFUSED"  # the built message failed the one-attachment check
 PDF_NOT_PARTNERS = "PDF_NOT_PARTNERS"      # the PDF's own metadata names another partner, quarter or content
@@ -59,10 +59,9 @@ def not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]
     return "", ""
 
 
-def not_partners_request(data: bytes, entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
+def not_partners_request(found: dict[str, Any], entry: dict[str, Any], manifest: dict[str, Any]) -> tuple[str, str]:
     """(code, why) when this workbook is not the data request of the manifest entry's partner for the quarter
-    after the one reviewed (('', '') when it is), from the identity in its own properties."""
-    found = xlsx_identity(data)
+    after the one reviewed (('', '') when it is), from the identity in its own properties (`xlsx_identity`)."""
     if not found or "request" not in found:
         return REQUEST_NOT_PARTNERS, ("the workbook carries no data request identity (it was not written by "
                                       "`partner-review report`)")

@@ -350,11 +350,12 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
             out.detail = f"the data request '{entry.get('request')}' is not in {run.reviews_dir}; run `report` again"
             return out
         data = req_path.read_bytes()
-        code, why = not_partners_request(data, entry, run.manifest)
+        identity = xlsx_identity(data)
+        code, why = not_partners_request(identity, entry, run.manifest)
         if why:
             out.status, out.code, out.detail = FAILED, code, f"refused to write or send {req_path.name}: {why}"
             return out
-        request = Attachment(req_path.name, data, xlsx_identity(data))
+        request = Attachment(req_path.name, data, identity)
     try:
         msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender, request)
     except Unsendable as exc:

@@ -27,7 +27,7 @@ from pipeline.core.files import atomic_write
 from pipeline.core.schema import COMMITMENT_STATES, PULSE_SCORES, REQUEST_MARK
 from pipeline.read.raw import column_letter
 from pipeline.render.identity import request_keywords
-from pipeline.write.xlsx import escape_text
+from pipeline.write.xlsx import NS_MAIN, NS_PKG_REL, NS_REL, XML_HEAD, attr, escape_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.analyse.requests import DataRequest
@@ -189,7 +189,7 @@ def _sheet(rows: list[str], *, cols: str, frozen: bool, protect: bool, validatio
     setup = ('<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>' if landscape else "")
     if validations:
         validations = f'<dataValidations count="{validations.count("<dataValidation ")}">{validations}</dataValidations>'
-    return (f'{_XML_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_R}">'
+    return (f'{XML_HEAD}<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">'
             + ('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if landscape else "")
             + f'{view}<sheetFormatPr defaultRowHeight="15"/>{cols}<sheetData>{"".join(rows)}</sheetData>'
             f'{protection}{validations}<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
@@ -219,8 +219,8 @@ def _dv(kind: str, ref: str, title: str, error: str, prompt: str, formula1: str,
         operator: str = "") -> str:
     attrs = (f'type="{kind}"' + (f' operator="{operator}"' if operator else "")
              + ' allowBlank="1" showInputMessage="1" showErrorMessage="1" errorStyle="stop"'
-             + f' errorTitle="{_attr(title[:32])}" error="{_attr(error)}" promptTitle="{_attr(title[:32])}"'
-             + (f' prompt="{_attr(prompt[:250])}"' if prompt else "") + f' sqref="{ref}"')
+             + f' errorTitle="{attr(title[:32])}" error="{attr(error)}" promptTitle="{attr(title[:32])}"'
+             + (f' prompt="{attr(prompt[:250])}"' if prompt else "") + f' sqref="{ref}"')
     return (f"<dataValidation {attrs}><formula1>{escape_text(formula1)}</formula1>"
             + (f"<formula2>{escape_text(formula2)}</formula2>" if formula2 else "") + "</dataValidation>")
 
@@ -240,16 +240,7 @@ def _date(letter: str, last: int, title: str) -> str:
                "the date now agreed", "DATE(2000,1,1)", "DATE(2100,12,31)", "between")
 
 
-def _attr(text: str) -> str:
-    return escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
-
-
 # --- the package ------------------------------------------------------------------------------------
-_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
-
 
 def _package(titles: list[str], title: str, author: str, keywords: str) -> list[tuple[str, str]]:
     """Every part but the sheets: content types, relationships, workbook, styles, document properties."""
@@ -257,27 +248,27 @@ def _package(titles: list[str], title: str, author: str, keywords: str) -> list[
     ct = "application/vnd.openxmlformats-officedocument"
     overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{ct}.spreadsheetml.worksheet+xml"/>'
                         for i in range(1, n + 1))
-    types = (f'{_XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    types = (f'{XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
              '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
              '<Default Extension="xml" ContentType="application/xml"/>'
              f'<Override PartName="/xl/workbook.xml" ContentType="{ct}.spreadsheetml.sheet.main+xml"/>'
              f'<Override PartName="/xl/styles.xml" ContentType="{ct}.spreadsheetml.styles+xml"/>'
              '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
              f'<Override PartName="/docProps/app.xml" ContentType="{ct}.extended-properties+xml"/>{overrides}</Types>')
-    root = (f'{_XML_HEAD}<Relationships xmlns="{_PKG}">'
-            f'<Relationship Id="rId1" Type="{_R}/officeDocument" Target="xl/workbook.xml"/>'
+    root = (f'{XML_HEAD}<Relationships xmlns="{NS_PKG_REL}">'
+            f'<Relationship Id="rId1" Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/>'
             '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
             'core-properties" Target="docProps/core.xml"/>'
-            f'<Relationship Id="rId3" Type="{_R}/extended-properties" Target="docProps/app.xml"/></Relationships>')
-    sheets = "".join(f'<sheet name="{_attr(t)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(titles, 1))
-    workbook = (f'{_XML_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_R}"><bookViews><workbookView activeTab="0"/>'
+            f'<Relationship Id="rId3" Type="{NS_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>')
+    sheets = "".join(f'<sheet name="{attr(t)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(titles, 1))
+    workbook = (f'{XML_HEAD}<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}"><bookViews><workbookView activeTab="0"/>'
                 f"</bookViews><sheets>{sheets}</sheets></workbook>")
-    rels = "".join(f'<Relationship Id="rId{i}" Type="{_R}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+    rels = "".join(f'<Relationship Id="rId{i}" Type="{NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
                    for i in range(1, n + 1))
-    wb_rels = (f'{_XML_HEAD}<Relationships xmlns="{_PKG}">{rels}'
-               f'<Relationship Id="rId{n + 1}" Type="{_R}/styles" Target="styles.xml"/></Relationships>')
+    wb_rels = (f'{XML_HEAD}<Relationships xmlns="{NS_PKG_REL}">{rels}'
+               f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/styles" Target="styles.xml"/></Relationships>')
     when = "2026-01-01T00:00:00Z"
-    core = (f'{_XML_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+    core = (f'{XML_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
             'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             f"<dc:title>{escape_text(title)}</dc:title><dc:subject>partner-review data request</dc:subject>"
@@ -285,7 +276,7 @@ def _package(titles: list[str], title: str, author: str, keywords: str) -> list[
             f"<cp:lastModifiedBy>{escape_text(author)}</cp:lastModifiedBy>"
             f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
             f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified></cp:coreProperties>')
-    app = (f'{_XML_HEAD}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+    app = (f'{XML_HEAD}<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
            "<Application>partner-review</Application></Properties>")
     font = '<sz val="11"/><name val="Calibri"/><family val="2"/>'
     fonts = (f'<fonts count="5"><font>{font}</font><font><b/><color rgb="FF{HEAD[0]}"/>{font}</font>'
@@ -310,7 +301,7 @@ def _package(titles: list[str], title: str, author: str, keywords: str) -> list[
            xf(font_id=2, extra=' applyFont="1"'), xf(font_id=3, extra=' applyFont="1"'),
            xf(font_id=4, extra=' applyFont="1"'),
            xf(inner='<alignment vertical="top" wrapText="1"/>', extra=' applyAlignment="1"')]
-    styles = (f'{_XML_HEAD}<styleSheet xmlns="{_MAIN}"><numFmts count="2"><numFmt numFmtId="164" formatCode="0%"/>'
+    styles = (f'{XML_HEAD}<styleSheet xmlns="{NS_MAIN}"><numFmts count="2"><numFmt numFmtId="164" formatCode="0%"/>'
               f'<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>{fonts}{fills}'
               '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
               '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'

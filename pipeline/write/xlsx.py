@@ -37,10 +37,10 @@ _BOLD, _DATETIME, _DATE = 1, 2, 3
 _STRING, _BOOL, _PLAIN = ' t="s"', ' t="b"', ""
 _DATETIME_ATTR, _DATE_ATTR = f' s="{_DATETIME}"', f' s="{_DATE}"'
 
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _INVALID_TITLE = re.compile(r"[\[\]:*?/\\]")
 _ESCAPED = re.compile(r"_(?=x[0-9a-fA-F]{4}_)")  # an underscore starting _xHHHH_ (overlapping ones too)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
@@ -144,7 +144,7 @@ class _SharedStrings:
         (xml:space="preserve"). A block is escaped in one pass over its join: NUL cannot survive
         `escape_text`, so it can stand between the strings."""
         texts = list(self.index)
-        yield f'{_HEAD}<sst xmlns="{_MAIN}" count="{self.count}" uniqueCount="{len(texts)}">'
+        yield f'{XML_HEAD}<sst xmlns="{NS_MAIN}" count="{self.count}" uniqueCount="{len(texts)}">'
         si = '<si><t xml:space="preserve">'
         for start in range(0, len(texts), block):
             part = texts[start:start + block]
@@ -163,7 +163,7 @@ def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings, *, selected: bool) 
     letters = [column_letter(j + 1) for j in range(ncols)]
     last = f"{letters[-1]}{nrows + 1}" if ncols else "A1"
     tab = ' tabSelected="1"' if selected else ""
-    yield (f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
+    yield (f'{XML_HEAD}<worksheet xmlns="{NS_MAIN}" xmlns:r="{NS_REL}"><dimension ref="A1:{last}"/>'
            f'<sheetViews><sheetView{tab} workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
            'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView></sheetViews>'
            '<sheetFormatPr defaultRowHeight="15"/><sheetData>')
@@ -318,27 +318,27 @@ def _package_parts(titles: list[str]) -> list[tuple[str, str]]:
                         for i in range(1, n + 1))
     ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
     content_types = (
-        f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        f'{XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
         '<Default Extension="xml" ContentType="application/xml"/>'
         f'<Override PartName="/xl/workbook.xml" ContentType="{ct}.sheet.main+xml"/>'
         f'<Override PartName="/xl/styles.xml" ContentType="{ct}.styles+xml"/>'
         f'<Override PartName="/xl/sharedStrings.xml" ContentType="{ct}.sharedStrings+xml"/>'
         f"{overrides}</Types>")
-    root_rels = (f'{_HEAD}<Relationships xmlns="{_PKG_REL}"><Relationship Id="rId1" '
-                 f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-    sheets = "".join(f'<sheet name="{_attr(t)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(titles, 1))
-    workbook = (f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews>'
+    root_rels = (f'{XML_HEAD}<Relationships xmlns="{NS_PKG_REL}"><Relationship Id="rId1" '
+                 f'Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    sheets = "".join(f'<sheet name="{attr(t)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(titles, 1))
+    workbook = (f'{XML_HEAD}<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}"><bookViews><workbookView/></bookViews>'
                 f"<sheets>{sheets}</sheets></workbook>")
-    rels = "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+    rels = "".join(f'<Relationship Id="rId{i}" Type="{NS_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
                    for i in range(1, n + 1))
-    workbook_rels = (f'{_HEAD}<Relationships xmlns="{_PKG_REL}">{rels}'
-                     f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
-                     f'<Relationship Id="rId{n + 2}" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
+    workbook_rels = (f'{XML_HEAD}<Relationships xmlns="{NS_PKG_REL}">{rels}'
+                     f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/styles" Target="styles.xml"/>'
+                     f'<Relationship Id="rId{n + 2}" Type="{NS_REL}/sharedStrings" Target="sharedStrings.xml"/>'
                      "</Relationships>")
     font = '<sz val="11"/><name val="Calibri"/><family val="2"/>'
     styles = (
-        f'{_HEAD}<styleSheet xmlns="{_MAIN}"><numFmts count="2">'
+        f'{XML_HEAD}<styleSheet xmlns="{NS_MAIN}"><numFmts count="2">'
         '<numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/><numFmt numFmtId="165" formatCode="yyyy-mm-dd"/>'
         f'</numFmts><fonts count="2"><font>{font}</font><font><b/>{font}</font></fonts>'
         '<fills count="2"><fill><patternFill patternType="none"/></fill>'
@@ -354,5 +354,6 @@ def _package_parts(titles: list[str]) -> list[tuple[str, str]]:
             ("xl/_rels/workbook.xml.rels", workbook_rels), ("xl/styles.xml", styles)]
 
 
-def _attr(text: str) -> str:
-    return escape_text(text).replace('"', "&quot;")
+def attr(text: str) -> str:
+    """A string as an XML attribute value (a line break kept as a character reference, not folded to a space)."""
+    return escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
