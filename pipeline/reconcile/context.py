@@ -73,6 +73,15 @@ class Context:
 
         return get, problem, out
 
+    @staticmethod
+    def own_partner(request: dict[str, str] | None, pid: str | None, problem: Report) -> str | None:
+        """A returned data request's row names the request's own partner, or is reported (REQUEST_OTHER_PARTNER)
+        and given to nobody: the partner the row is for, or None."""
+        if request is not None and pid is not None and pid != request["partner_id"]:
+            problem("REQUEST_OTHER_PARTNER", "partner_id", detail=request["partner_id"])
+            return None
+        return pid
+
     def emit(self, problems: list[P.Problem], partner_id: str | None) -> None:
         """A record's problems, for the partner's review when it is known."""
         for p in problems:

@@ -147,7 +147,10 @@ def actuals(ctx: Context, table: Table) -> None:
             continue
         get, problem, out, pid, kid, period, number = _kpi_record(ctx, table, r, vals, cols, "value")
         if request is not None:
-            pid = _in_request(request, pid, period, problem)
+            owned = ctx.own_partner(request, pid, problem)
+            if (owned is not None or pid is None) and period is not None and period.quarter.label != request["quarter"]:
+                problem("REQUEST_OTHER_QUARTER", "period", detail=request["quarter"])
+            pid = owned
         source = ctx.choice(get, problem, "source", SOURCES, "internal")
         cur = cell_text(get("currency")).upper()
         note = cell_text(get("note"))
@@ -168,17 +171,6 @@ def actuals(ctx: Context, table: Table) -> None:
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _in_request(request: dict[str, str], pid: str | None, period: Period | None, problem: Report) -> str | None:
-    """A returned data request's row: its partner and quarter must be the request's own (REQUEST_OTHER_*,
-    the row excluded); the partner it is then for, or None."""
-    if pid is not None and pid != request["partner_id"]:
-        problem("REQUEST_OTHER_PARTNER", "partner_id", detail=request["partner_id"])
-        return None
-    if period is not None and period.quarter.label != request["quarter"]:
-        problem("REQUEST_OTHER_QUARTER", "period", detail=request["quarter"])
-    return pid
 
 
 def _add_target(ctx: Context, table: Table, r: int, cols: list, pid: str, kid: str, period: PeriodKey,

@@ -170,9 +170,7 @@ def pulse(ctx: Context, table: Table) -> None:
                 problem("VALUE_NOT_NUMBER", "score", hint=f"type a whole number from {low} to {high}, or leave it "
                         "blank when the question is not answered")
         request = table.request
-        if request is not None and pid is not None and pid != request["partner_id"]:
-            problem("REQUEST_OTHER_PARTNER", "partner_id", detail=request["partner_id"])
-            pid = None
+        pid = ctx.own_partner(request, pid, problem)
         ok = pid is not None and period is not None and qid is not None and not any(p.severity == P.ERROR for p in out)
         quarter = period.quarter.label if period is not None else ""
         if ok and ctx.duplicate(ctx.pulse_keys, (pid, quarter, ref_key(qid)), table, r, cols, problem, "question_id"):
