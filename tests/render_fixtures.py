@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.analyse.findings import agenda, build_findings, top_gaps
 from pipeline.analyse.kpis import beyond_tolerance
+from pipeline.analyse.programme import programme
 from pipeline.analyse.summary import summary_sentences
 from pipeline.core.settings import Config
 from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
@@ -264,8 +265,10 @@ def analysis() -> Analysis:
     rec.partners = pd.DataFrame(partners)
     rec.kpis = KPIS.copy()
     rec.config.values["organisation"]["name"] = "Northwind Partners Inc."
-    return Analysis(quarter=QUARTER, quarters=WINDOW, kpi_quarterly=pd.concat(kq, ignore_index=True),
+    a = Analysis(quarter=QUARTER, quarters=WINDOW, kpi_quarterly=pd.concat(kq, ignore_index=True),
                     commitment_status=pd.concat(com, ignore_index=True), delivery=pd.concat(dl, ignore_index=True),
                     flags=pd.concat(fl, ignore_index=True), health=pd.DataFrame(he),
                     health_breakdown=pd.concat(bd, ignore_index=True), reconciled=rec,
                     findings=build_findings(pd.concat(fl, ignore_index=True), KPIS, pd.concat(com, ignore_index=True))[0])
+    a.programme = programme(a, None)  # as `analyse` makes it (no history: one quarter)
+    return a

@@ -23,6 +23,7 @@ from pipeline.analyse.health import health_scores, score_explanation
 from pipeline.analyse.history import History, HistorySnapshot
 from pipeline.analyse.kpis import beyond_tolerance, disagreements, kpi_definitions, kpi_tables
 from pipeline.analyse.moves import change_reasons
+from pipeline.analyse.programme import programme
 from pipeline.analyse.pulse import pulse_sentence, pulse_table, request_returns
 from pipeline.analyse.restatements import restatements
 from pipeline.analyse.summary import summary_sentences
@@ -94,13 +95,15 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     thresholds = Thresholds.of(config)
     recon = disagreements(kq, quarter.index, thresholds.tolerance)
-    return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
+    analysis = Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes, findings=findings, themes=themes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet,
                     pulse=pulse, returns=request_returns(pulse, history.reviewed if history is not None else None,
                                                          health, quarter))
+    analysis.programme = programme(analysis, history)
+    return analysis
 
 
 class _PartnerSlices:

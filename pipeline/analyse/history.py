@@ -57,6 +57,8 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 TABLES = ("kpi_value", "commitment", "health", "health_component", "pulse", "run")
+HEALTH_RUN_COLS = ["partner_id", "qindex", "quarter", "score", "status"]
+COMPONENT_RUN_COLS = ["partner_id", "qindex", "component", "points", "max_points", "value"]
 _PULSE_COLS = ["partner_id", "quarter", "qindex", "question_id", "question", "score", "comment"]
 _COMMITMENT_COLS = ["partner_id", "commitment_id", "party", "description", "owner", "status", "due_date",
                     "baseline_due_date", "first_due_date", "last_updated", "percent_complete", "linked_kpi_id",
@@ -188,7 +190,8 @@ class History:
                                kpi_values=self.kpi_values(quarter), commitments=self.commitments(quarter),
                                commitment_runs=self.commitment_runs(quarter, track_quarters),
                                health=self.health(quarter), health_components=self.health_components(quarter),
-                               pulse=self.pulse(quarter), reviewed=self.reviewed(quarter))
+                               pulse=self.pulse(quarter), reviewed=self.reviewed(quarter),
+                               health_runs=self.health_runs(quarter), component_runs=self.component_runs(quarter))
 
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
@@ -248,6 +251,22 @@ class History:
                  ) last USING (partner_id, run_qindex)"""
         return pd.read_sql_query(sql, self.conn, params=(before.index,))
 
+    def health_runs(self, before: Quarter) -> pd.DataFrame:
+        """Every partner's health in every run before ``before`` (the portfolio's health over time and the
+        history export): partner_id, qindex, quarter, score, status, oldest run first."""
+        df = pd.read_sql_query("SELECT partner_id, run_qindex AS qindex, score, status FROM health WHERE run_qindex < ? "
+                               "ORDER BY run_qindex, partner_id", self.conn, params=(before.index,))
+        df["quarter"] = _labels(df["qindex"])
+        df["score"] = df["score"].astype(float)
+        return df[HEALTH_RUN_COLS]
+
+    def component_runs(self, before: Quarter) -> pd.DataFrame:
+        """The breakdown behind every health in every run before ``before``: partner_id, qindex, component,
+        points, max_points, value."""
+        return pd.read_sql_query("SELECT partner_id, run_qindex AS qindex, component, points, max_points, value "
+                                 "FROM health_component WHERE run_qindex < ? ORDER BY run_qindex, partner_id",
+                                 self.conn, params=(before.index,))
+
     def reviewed(self, before: Quarter) -> pd.DataFrame:
         """partner_id, qindex: the quarters before ``before`` in which each partner was reviewed (and so sent
         a data request for the quarter after)."""
@@ -282,6 +301,8 @@ class HistorySnapshot:
     health_components: pd.DataFrame
     pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PULSE_COLS))  # `History.pulse`
     reviewed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id", "qindex"]))  # `History.reviewed`
+    health_runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_RUN_COLS))  # `History.health_runs`
+    component_runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPONENT_RUN_COLS))
 
 
 def _labels(qindex: pd.Series) -> pd.Series:

@@ -186,6 +186,48 @@ class PartnerView:
     pulse_sentence: str = ""   # how they rated the partnership this quarter, in a sentence ('' when they did not)
 
 
+def _empty(*columns: str) -> Any:
+    """A default factory: an empty frame with these columns."""
+    return lambda: pd.DataFrame(columns=list(columns))
+
+
+@dataclass
+class Programme:
+    """The programme as a whole, for the alliance director's portfolio (`pipeline.analyse.programme`): every
+    total, count, sentence and list the portfolio shows, decided there; the renderer only formats it."""
+
+    # per currency KPI: the totals over partners this quarter, against target, last quarter and a year ago
+    money: pd.DataFrame = field(default_factory=_empty("kpi_id", "kpi_name", "actual", "target", "attainment",
+                                                       "status"))
+    money_rows: pd.DataFrame = field(default_factory=_empty("partner_id", "kpi_id", "quarter", "actual", "target"))
+    # partners reviewed by tier and band, the last row all partners
+    bands: pd.DataFrame = field(default_factory=_empty("tier", "green", "amber", "red", "paused", "not_scored",
+                                                       "total"))
+    # the headline numbers: partners, green, amber, red, paused, not_scored, previous (last quarter's label, ''
+    # without one), average_score, average_change (on the same partners last quarter, NaN without one), late
+    # (our commitments late or slipped), overdue (of them), disputed (figures), not_returned (data requests)
+    headline: dict[str, Any] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)  # what changed since last quarter, in sentences
+    decisions: pd.DataFrame = field(default_factory=_empty("kind", "sentence", "partners"))  # most pressing first
+    quarters: list[str] = field(default_factory=list)  # the quarters the history holds and this one, oldest first
+    # one row per partner, today's score and band, then one score column per quarter in `quarters`
+    grid: pd.DataFrame = field(default_factory=_empty("partner_id", "partner_name", "tier", "score", "status"))
+    grid_status: pd.DataFrame = field(default_factory=_empty("partner_id"))  # the band of each of grid's cells
+    movers: pd.DataFrame = field(default_factory=_empty("partner_id", "previous_score", "score", "change",
+                                                        "previous_status", "status", "reason"))
+    late: pd.DataFrame = field(default_factory=_empty("owner", "partner_id", "commitment_id", "party", "description",
+                                                      "due_date", "days_late", "slip_days", "why"))
+    owners: pd.DataFrame = field(default_factory=_empty("owner", "made", "open", "late", "done", "done_on_time",
+                                                        "on_time_share"))
+    missing: pd.DataFrame = field(default_factory=_empty("partner_id", "kpis_asked", "without_their_figure", "kpis",
+                                                         "request", "disagreements"))
+    unattributed: pd.DataFrame = field(default_factory=_empty("file", "sheet", "cell", "code", "severity", "message",
+                                                              "fix", "did_you_mean"))
+    # the analysts' export (reconciled.xlsx, sheet history): one row per partner and recorded quarter
+    history: pd.DataFrame = field(default_factory=_empty("partner_id", "partner_name", "tier", "quarter", "score",
+                                                         "status"))
+
+
 @dataclass
 class Analysis:
     """The analysis of one quarter over the reconciled frames (see schema.ANALYSIS_FRAMES)."""
@@ -213,5 +255,6 @@ class Analysis:
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
     findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)
     themes: pd.DataFrame | None = None           # the findings' themes per partner, most important first
+    programme: Programme = field(default_factory=Programme)  # the programme as a whole (analyse.programme)
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)

@@ -1,33 +1,37 @@
-"""The portfolio review PDF (internal): every partner side by side.
+"""The portfolio review PDF (internal): the alliance director's cockpit, every partner side by side.
 
-Sections: partners ranked by health, the KPI attainment heat map (numbers printed in every cell so it
-reads in black and white), flags by code and partner, the biggest movers on last quarter, and the internal
-notes on commitments (this document is ours alone, so ``internal_note`` may appear here), and the input
-problems that no partner review shows: rows whose partner could not be told, and files that could not be read.
+Page 1 is the programme at a glance (`portfolio_front`). Then: partners ranked by health with their score
+over the quarters the history holds and the movers (`portfolio_trend`), the KPI attainment heat map
+(numbers printed in every cell so it reads in black and white), flags by code and partner, our
+accountability (`portfolio_gaps`), the open disagreements on figures, the partners' view beside ours, the
+data we are missing with every input problem no partner review shows (`portfolio_gaps`), and the internal
+notes on commitments (this document is ours alone, so ``internal_note`` may appear here). Every section
+formats what the analysis decided (`Analysis.programme` and the analysis frames).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipeline.analyse.summary import PAUSE_RULE
 from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
 from pipeline.render.context import FLAG_TITLES, KPI_STATUS
-from pipeline.render.explain import HEALTH_STATES, health_word
 from pipeline.render.identity import portfolio_keywords
 from pipeline.render.layout import fmt_pct, is_missing, para
+from pipeline.render.portfolio_front import front_page
+from pipeline.render.portfolio_gaps import accountability, missing_data
+from pipeline.render.portfolio_trend import movers, ranked, ranking
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
 
-SECTION_TITLES = ("Partners ranked by health", "KPI attainment heat map", "Flags by code and partner",
-                  "Biggest movers on last quarter", "Open disagreements on figures")
+SECTION_TITLES = ("Partners ranked by health", "Movers since last quarter", "KPI attainment heat map",
+                  "Flags by code and partner", "Our accountability: our commitments late or slipped",
+                  "Open disagreements on figures", "The partners' view beside ours", "Data we are missing",
+                  "Input problems no partner review shows")
 HEAT_COLUMNS = 10       # KPIs per heat-map table; more KPIs continue in a second table
 NOTES_LIMIT = 300       # internal notes listed at most
-PROBLEMS_LIMIT = 300    # input problems listed at most (all of them are in reconciled.xlsx and `validate`)
 MATRIX_TITLES = {      # short column heads for the flag matrix, so no word breaks inside a narrow column
     "KPI_BELOW_TARGET": "Below target", "KPI_DECLINING": "Declining", "KPI_MISSING": "Not reported",
     "KPI_DISCREPANCY": "Figures differ", "KPI_CONFLICT": "Conflict", "KPI_RESTATED": "Restated",
@@ -38,8 +42,8 @@ MATRIX_TITLES = {      # short column heads for the flag matrix, so no word brea
 
 
 def portfolio_pdf(analysis: Analysis) -> bytes:
-    """The portfolio review as PDF bytes."""
-    from reportlab.platypus import Spacer
+    """The portfolio review as PDF bytes: page 1 the programme at a glance, then the sections in SECTION_TITLES."""
+    from reportlab.platypus import PageBreak
 
     rec = analysis.reconciled
     org = rec.config.organisation
@@ -48,86 +52,22 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     paused = set(analysis.health.loc[analysis.health["state"] == "paused", "partner_id"]) \
         if "state" in analysis.health else set()
     names = {p: f"{n} (paused)" if p in paused else n for p, n in names.items()}  # named so in every section
-    ranked = _ranked(analysis, names)
-    story: list = [para(f"PORTFOLIO REVIEW · {q} · INTERNAL, NOT FOR PARTNERS", "subtitle"),
-                   para(f"{len(ranked)} partners, {q}", "title"),
-                   para(f"Prepared by {org} on {analysis.as_of:%d %b %Y}." if org else
-                        f"Prepared on {analysis.as_of:%d %b %Y}.", "body"), Spacer(1, 4)]
-    story += _ranking(analysis, ranked)
-    story += _heatmap(analysis, ranked)
-    story += _flag_matrix(analysis, ranked)
-    story += _movers(analysis, ranked)
+    order = ranked(analysis, names)
+    story: list = front_page(analysis) + [PageBreak()]
+    story += ranking(analysis, order)
+    story += movers(analysis, names)
+    story += _heatmap(analysis, order)
+    story += _flag_matrix(analysis, order)
+    story += accountability(analysis, names)
     story += _disagreements(analysis, names)
     story += _their_view(analysis, names)
+    story += missing_data(analysis, names)
     story += _internal_notes(analysis, names)
-    story += _input_problems(analysis)
+    # the lead adds here the partners whose meeting brief has no alternative recorded (Canvas)
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
                   watermark=str(rec.config.org.watermark or ""))
     return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal", as_of=analysis.as_of,
                    keywords=portfolio_keywords(q))
-
-
-def _ranked(a: Analysis, names: dict) -> pd.DataFrame:
-    """The health frame with names, ranked best first (ties by name)."""
-    h = a.health.copy()
-    if h.empty:
-        return h.assign(name=[])
-    h["name"] = [str(names.get(p, p)) for p in h["partner_id"]]
-    h["score_sort"] = pd.to_numeric(h["score"], errors="coerce").fillna(-1)
-    return h.sort_values(["score_sort", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
-
-
-def _ranking(a: Analysis, ranked: pd.DataFrame) -> list:
-    w = L.content_width(landscape=True)
-    out = [L.heading("Partners ranked by health")]
-    if ranked.empty:
-        return out + [para("No partner has a health score this quarter.", "note")]
-    counts = ranked["status"].value_counts()
-    states = [f"{counts.get(s, 0)} {HEALTH_STATES[s].lower()}" for s in HEALTH_STATES if counts.get(s, 0)]
-    out.append(para(", ".join([f"{counts.get(s, 0)} {s}" for s in ("green", "amber", "red")] + states) + "."
-                    + (" Partners without a score are listed last." if states else ""), "cell"))
-    partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
-    paused = [str(partners.get(r["partner_id"], {}).get("partner_name") or r["partner_id"])
-              for r in L.records(ranked) if r.get("state") == "paused"]
-    if paused:
-        out.append(para(f"Paused: {', '.join(paused)}. While a partnership is paused it is not scored, and its "
-                        + PAUSE_RULE, "cell"))
-    gaps = a.findings if a.findings is not None else a.flags  # the gaps as the partner reviews count them
-    severities = gaps.groupby(["partner_id", "severity"]).size().to_dict() if not gaps.empty else {}
-    cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
-    on_track = (cur["status"] == "on_track").groupby(cur["partner_id"]).agg(["sum", "size"])
-    kpis = dict(zip(on_track.index, zip(on_track["sum"].tolist(), on_track["size"].tolist())))
-    heads = ("#", "Partner", "Tier", "Internal owner", "Health", "Status", "vs last quarter", "High", "Medium", "Low",
-             "KPIs on track")
-    rows = [[L.cell(h, "head" if i < 4 else "headr") for i, h in enumerate(heads)]]
-    blocks: list[list] = []  # [tint, first row, last row]: adjacent rows of one status share one rectangle
-    for i, r in enumerate(L.records(ranked), start=1):
-        pid = r["partner_id"]
-        info = partners.get(pid, {})
-        prev: Any = r.get("previous_score")  # a score, or missing
-        change = "—" if is_missing(prev) or is_missing(r["score"]) else _signed(float(r["score"]) - float(prev))
-        done, n = kpis.get(pid, (0, 0))
-        rows.append([L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
-                     L.cell(info.get("tier", ""), "cell", limit=40),
-                     L.cell(info.get("internal_owner", ""), "cell", limit=60),
-                     L.cell("—" if is_missing(r["score"]) else str(int(r["score"])), "cellr"),
-                     L.cell(health_word(r["status"]), "cellr"), L.cell(change, "cellr"),
-                     *[L.cell(str(severities.get((pid, s), 0)), "cellr") for s in ("high", "medium", "low")],
-                     L.cell(f"{int(done)} / {n}", "cellr")])
-        tint = L.STATUS_TINTS.get(str(r["status"]), "#eeeeee")
-        if blocks and blocks[-1][0] == tint and blocks[-1][2] == i - 1:
-            blocks[-1][2] = i
-        else:
-            blocks.append([tint, i, i])
-    fixed = [10, 0, 24, 40, 16, 30, 24, 14, 16, 14, 22]
-    widths = [x * L.MM for x in fixed]
-    widths[1] = w - sum(widths)
-    shading = [("BACKGROUND", (4, first), (5, last), L.color(tint)) for tint, first, last in blocks]
-    return out + [L.table(rows, widths, extra=shading)]
-
-
-def _signed(x: float) -> str:
-    return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
 
 
 def _band(status: object) -> str:
@@ -203,42 +143,6 @@ def _flag_matrix(a: Analysis, ranked: pd.DataFrame) -> list:
                               ("LEFTPADDING", (1, 0), (-1, 0), 1.2), ("RIGHTPADDING", (1, 0), (-1, 0), 1.2),
                               ("LINEBELOW", (0, 1), (-1, 1), 0.6, L.color(L.ACCENT))]))
     return out
-
-
-def _movers(a: Analysis, ranked: pd.DataFrame, top: int = 8) -> list:
-    w = L.content_width(landscape=True)
-    out = [L.heading("Biggest movers on last quarter")]
-    h = ranked.assign(change=pd.to_numeric(ranked["score"], errors="coerce")
-                      - pd.to_numeric(ranked["previous_score"], errors="coerce")).dropna(subset=["change"])
-    h = h.reindex(h["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
-    left = [[L.cell(x, "head" if i == 0 else "headr") for i, x in enumerate(("Partner", "Last quarter", "Now", "Change"))]]
-    left += [[L.cell(r["name"], "cell", limit=80), L.cell(f"{float(r['previous_score']):.0f}", "cellr"),
-              L.cell(f"{int(r['score'])}", "cellr"), L.cell(_signed(r["change"]), "cellr")] for r in h.to_dict("records")]
-    kq = a.kpi_quarterly
-    prev_q = a.quarter.previous().label
-    names = dict(zip(ranked["partner_id"], ranked["name"]))
-    kpis = a.reconciled.kpis
-    kpi_names = dict(zip(kpis["kpi_id"], kpis["kpi_name"])) if not kpis.empty else {}
-    now = kq[kq["quarter"] == a.quarter.label].set_index(["partner_id", "kpi_id"])["attainment"]
-    before = kq[kq["quarter"] == prev_q].set_index(["partner_id", "kpi_id"])["attainment"]
-    both = pd.DataFrame({"now": now[~now.index.duplicated(keep="last")],
-                         "before": before[~before.index.duplicated(keep="last")]}).dropna()
-    both["change"] = both["now"] - both["before"]
-    both = both.reindex(both["change"].abs().sort_values(ascending=False, kind="stable").index).head(top)
-    pairs = cast("Iterator[tuple[tuple[str, str], pd.Series]]", both.iterrows())  # indexed by (partner, kpi)
-    right = [[L.cell(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
-    right += [[L.cell(names.get(pid, pid), "cell", limit=60), L.cell(kpi_names.get(kid, kid), "cell", limit=60),
-               L.cell(fmt_pct(r["before"]), "cellr"), L.cell(fmt_pct(r["now"]), "cellr"),
-               L.cell(_signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in pairs]
-    half = (w - 8 * L.MM) / 2
-    lt = L.table(left, [half - 54 * L.MM, 20 * L.MM, 14 * L.MM, 20 * L.MM]) if len(left) > 1 else \
-        para("No earlier health score to compare with.", "note")
-    rt = L.table(right, [half * 0.33, half * 0.29, half * 0.14, half * 0.1, half * 0.14]) if len(right) > 1 else \
-        para("No KPI has attainment in both quarters.", "note")
-    pair = L.table([[[L.heading("Health score", 2), lt], [L.heading("KPI attainment", 2), rt]]], [half + 4 * L.MM] * 2,
-                   header_rows=0, zebra=False,
-                   extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    return out + [pair]
 
 
 def _disagreements(a: Analysis, names: dict) -> list:
@@ -320,27 +224,4 @@ def _their_view(a: Analysis, names: dict) -> list:
     missing = [str(names.get(p, p)) for p, back in zip(r["partner_id"], r["returned_now"]) if not back]
     out.append(para((f"Not returned for {a.quarter.label}: " + ", ".join(sorted(missing)) + ".") if missing else
                     f"Every partner returned its data request for {a.quarter.label}.", "cell"))
-    return out
-
-
-def _input_problems(a: Analysis) -> list:
-    """Every input problem (error or warning) that belongs to no partner, so no partner review shows it:
-    rows whose partner could not be told (unknown or ambiguous, with the "did you mean"), and problems
-    with a whole file, sheet or the settings."""
-    unowned = [p for p in a.reconciled.problems.actionable if not p.partner_id]
-    out = [L.heading("Input problems no partner review shows")]
-    if not unowned:
-        return out + [para("None: every excluded row belongs to a partner and is listed in that partner's review.",
-                           "cell")]
-    w = L.content_width(landscape=True)
-    out.append(para(f"{len(unowned)} problem{'s' if len(unowned) != 1 else ''} in the input that belong to no "
-                    "partner's review. Until they are fixed, the rows behind them are in no review and no figure.",
-                    "small"))
-    rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
-    rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"), L.cell(p.fix, "cell")]
-             for p in unowned[:PROBLEMS_LIMIT]]
-    out.append(L.table(rows, [70 * L.MM, (w - 70 * L.MM) * 0.6, (w - 70 * L.MM) * 0.4]))
-    if len(unowned) > PROBLEMS_LIMIT:
-        out.append(para(f"{len(unowned) - PROBLEMS_LIMIT} more are listed by partner-review validate and in "
-                        "reconciled.xlsx (sheet problems).", "note"))
     return out
