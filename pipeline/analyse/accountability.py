@@ -16,7 +16,8 @@ from pipeline.core.problems import Problem
 
 NO_OWNER = "(no internal owner)"
 OURS = ("us", "joint")
-_DID_YOU_MEAN = re.compile(r"did you mean (.+?)\??\)")
+_DID_YOU_MEAN = re.compile(r"\(did you mean (.+?)\?\)")  # as reconcile.refs writes it: (did you mean 'A', 'B'?)
+_QUOTED = re.compile(r"'([^']*)'")
 
 
 def internal_owners(cs: pd.DataFrame, partners: pd.DataFrame) -> pd.Series:
@@ -106,7 +107,8 @@ def unattributed(problems: list[Problem]) -> pd.DataFrame:
         if p.partner_id:
             continue
         m = _DID_YOU_MEAN.search(p.message)
+        suggested = ", ".join(_QUOTED.findall(m.group(1))) if m else ""
         rows.append({"file": p.file, "sheet": p.sheet, "cell": p.cell, "code": p.code, "severity": p.severity,
-                     "message": p.message, "fix": p.fix, "did_you_mean": m.group(1).strip("'\"") if m else ""})
+                     "message": p.message, "fix": p.fix, "did_you_mean": suggested})
     return pd.DataFrame(rows, columns=list(Programme().unattributed.columns))
 

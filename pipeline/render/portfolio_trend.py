@@ -68,8 +68,8 @@ def ranking(a: Analysis, order: pd.DataFrame) -> list:
     grid = p.grid.set_index("partner_id") if len(p.grid) else pd.DataFrame(columns=quarters)
     bands = p.grid_status.set_index("partner_id") if len(p.grid_status) else pd.DataFrame(columns=quarters)
     # the lead adds the meeting brief's link as a column here (after "Partner"), from manifest's `brief`
-    heads = ["#", "Partner", "Tier", "Internal owner", *[q.replace("-", "\n") for q in quarters], "Band", "vs last quarter", "High", "Medium", "Low",
-             "KPIs on track"]
+    heads = ["#", "Partner", "Tier", "Internal owner", *[q.replace("-", "\n") for q in quarters], "Band",
+             "vs last quarter", "High", "Medium", "Low", "KPIs on track"]
     nq = len(quarters)
     rows = [[L.cell(h, "head" if i < 4 else "headcs" if 4 <= i < 4 + nq else "headr") for i, h in enumerate(heads)]]
     tints = {t: L.color(c) for t, c in L.STATUS_TINTS.items()}

@@ -368,7 +368,8 @@ def _manifest_entry(view: Any, fingerprint: str) -> dict[str, Any]:
 
 
 def _audit_sheets(analysis) -> dict:
-    """reconciled.xlsx: the reconciled frames, the analysis frames and the problem list, one sheet each."""
+    """reconciled.xlsx: the reconciled frames, the analysis frames and the problem list, one sheet each, and
+    `history`: one row per partner and recorded quarter (see docs/history.md)."""
     from pipeline.core.problems import problems_frame
 
     rec = analysis.reconciled
@@ -381,6 +382,8 @@ def _audit_sheets(analysis) -> dict:
         "health": analysis.health,
         "health_breakdown": analysis.health_breakdown,
         "problems": problems_frame(rec.problems),
+        # the analysts' cross-quarter table: health, its components and KPI attainment per partner and quarter
+        "history": analysis.programme.history,
     })
     return sheets
 
