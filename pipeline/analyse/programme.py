@@ -233,7 +233,7 @@ def programme(a: Analysis, history: HistorySnapshot | None) -> Programme:
         headline=headline(a.health, late, a.disagreements, missing, prev_run),
         changes=change_sentences(a.health, previous, prev_run, names, ended),
         decisions=decisions(a.health, previous, late, a.disagreements, missing, unowned, names, kpi_names),
-        quarters=quarters, grid=grid, grid_status=grid_status, movers=timeline.movers(a.health, previous),
+        quarters=quarters, grid=grid, grid_status=grid_status, movers=timeline.movers(a.health, previous, a.changes),
         late=late, owners=accountability.owner_delivery(a.commitment_status, partners, late), missing=missing,
         unattributed=unowned,
         history=timeline.history_table(grid, quarters, grid_status, a.health_breakdown,

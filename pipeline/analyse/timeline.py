@@ -53,9 +53,11 @@ def health_grid(health: pd.DataFrame, partners: pd.DataFrame, quarter_label: str
     return quarters, grid, pd.concat([grid[["partner_id"]], bands], axis=1)
 
 
-def movers(health: pd.DataFrame, previous_status: dict[str, str]) -> pd.DataFrame:
+def movers(health: pd.DataFrame, previous_status: dict[str, str],
+           changes: dict[str, list[str]]) -> pd.DataFrame:
     """The partners whose score or band changed since last quarter (none that stayed put), biggest move
-    first, with the reason in words (`health.change_reasons`, from `analyse.moves`)."""
+    first, with the reason in words: `analyse.moves`' sentences after the first (which restates the move
+    the table shows in numbers), or that one when it is all there is."""
     rows = []
     for r in health.to_dict("records"):
         pid = str(r["partner_id"])
@@ -66,8 +68,9 @@ def movers(health: pd.DataFrame, previous_status: dict[str, str]) -> pd.DataFram
         moved_band = bool(was) and was != is_
         if not (moved_score or moved_band):
             continue
+        said = changes.get(pid, [])
         rows.append({"partner_id": pid, "previous_score": before, "score": now, "change": change,
-                     "previous_status": was, "status": is_, "reason": str(r.get("change_reasons") or "")})
+                     "previous_status": was, "status": is_, "reason": " ".join(said[1:]) or " ".join(said)})
     out = pd.DataFrame(rows, columns=list(Programme().movers.columns))
     out["_size"] = out["change"].abs().fillna(0)
     return out.sort_values("_size", ascending=False, kind="stable").drop(columns="_size").reset_index(drop=True)

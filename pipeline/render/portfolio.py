@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.analyse.programme import names_list
 from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
 from pipeline.render.context import FLAG_TITLES, KPI_STATUS
@@ -32,6 +33,7 @@ SECTION_TITLES = ("Partners ranked by health", "Movers since last quarter", "KPI
                   "Input problems no partner review shows")
 HEAT_COLUMNS = 10       # KPIs per heat-map table; more KPIs continue in a second table
 NOTES_LIMIT = 300       # internal notes listed at most
+NAMES_LISTED = 12       # partners named in a sentence; the rest counted ("and 88 more")
 MATRIX_TITLES = {      # short column heads for the flag matrix, so no word breaks inside a narrow column
     "KPI_BELOW_TARGET": "Below target", "KPI_DECLINING": "Declining", "KPI_MISSING": "Not reported",
     "KPI_DISCREPANCY": "Figures differ", "KPI_CONFLICT": "Conflict", "KPI_RESTATED": "Restated",
@@ -222,6 +224,8 @@ def _their_view(a: Analysis, names: dict) -> list:
                      L.cell(f"{row['returned']} of {row['asked']}" if row["asked"] else "none asked yet", "cellr")])
     out.append(L.table(rows, [w - 150 * L.MM, 28 * L.MM, 28 * L.MM, 28 * L.MM, 30 * L.MM, 36 * L.MM]))
     missing = [str(names.get(p, p)) for p, back in zip(r["partner_id"], r["returned_now"]) if not back]
-    out.append(para((f"Not returned for {a.quarter.label}: " + ", ".join(sorted(missing)) + ".") if missing else
+    out.append(para((f"Not returned for {a.quarter.label}: " + names_list(sorted(missing), NAMES_LISTED) + "."
+                     + (" Each is listed under Data we are missing." if len(missing) > NAMES_LISTED else ""))
+                    if missing else
                     f"Every partner returned its data request for {a.quarter.label}.", "cell"))
     return out

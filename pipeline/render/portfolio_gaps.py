@@ -76,7 +76,8 @@ def missing_data(a: Analysis, names: dict) -> list:
         for r in L.records(m):
             rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cellb", limit=80),
                          L.cell(f"{r['without_their_figure']} of {r['kpis_asked']}", "cellr"),
-                         L.cell(r["kpis"] or "—", "cell", limit=600), L.cell(r["request"], "cellr"),
+                         L.cell("all of them" if r["without_their_figure"] == r["kpis_asked"] else r["kpis"] or "—",
+                                "cell", limit=600), L.cell(r["request"], "cellr"),
                          L.cell(str(r["disagreements"]) if r["disagreements"] else "·", "cellr")])
         out.append(L.table(rows, [55 * L.MM, 28 * L.MM, w - 139 * L.MM, 30 * L.MM, 26 * L.MM]))
     return out + input_problems(a)
