@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
 
 MONEY_UNIT = "currency"
-NAMES_SHOWN = 4          # partners named in one sentence; the rest are counted ("and 12 more")
+NAMES_SHOWN = 3          # partners named in one sentence; the rest are counted ("and 12 more")
 DECISIONS = 5            # the decisions page 1 lists at most
 STATES = ("green", "amber", "red", "paused", "not_scored")
 NO_TIER = "(no tier)"

@@ -58,7 +58,18 @@ def front_page(a: Analysis) -> list:
                           "overdue, no figure is disputed and every data request came back.", "cell"))
     for i, sentence in enumerate(p.decisions["sentence"].tolist(), start=1):
         story.append(para(f"<b>{i}.</b> " + text(sentence, 700), "body", markup=True))
-    return story
+    return [_one_page(story)]
+
+
+def _one_page(story: list):
+    """Page 1 stays one page whatever the portfolio's size: shrunk to the page's frame if it would overflow."""
+    from reportlab.platypus import KeepInFrame
+
+    from pipeline.render.pages import page_size
+    from pipeline.render.style import FOOTER_GAP, HEADER_GAP
+
+    height = page_size(True)[1] - HEADER_GAP - FOOTER_GAP - 6 * L.MM - 1  # the frame of `pages.build`, less a point
+    return KeepInFrame(L.content_width(landscape=True), height, story, mode="shrink")
 
 
 def _tiles(tiles: list[list], columns: int):

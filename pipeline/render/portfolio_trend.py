@@ -65,8 +65,10 @@ def ranking(a: Analysis, order: pd.DataFrame) -> list:
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
     on_track = (cur["status"] == "on_track").groupby(cur["partner_id"]).agg(["sum", "size"])
     kpis = dict(zip(on_track.index, zip(on_track["sum"].tolist(), on_track["size"].tolist())))
-    grid = p.grid.set_index("partner_id") if len(p.grid) else pd.DataFrame(columns=quarters)
-    bands = p.grid_status.set_index("partner_id") if len(p.grid_status) else pd.DataFrame(columns=quarters)
+    grid = p.grid.reindex(columns=["partner_id", *quarters])
+    scores_of = dict(zip(grid["partner_id"], grid[quarters].to_numpy().tolist()))
+    bands = p.grid_status.reindex(columns=["partner_id", *quarters])
+    bands_of = dict(zip(bands["partner_id"], bands[quarters].to_numpy().tolist()))
     # the lead adds the meeting brief's link as a column here (after "Partner"), from manifest's `brief`
     heads = ["#", "Partner", "Tier", "Internal owner", *[q.replace("-", "\n") for q in quarters], "Band",
              "vs last quarter", "High", "Medium", "Low", "KPIs on track"]
@@ -80,8 +82,8 @@ def ranking(a: Analysis, order: pd.DataFrame) -> list:
         prev: Any = r.get("previous_score")  # a score, or missing
         change = "—" if is_missing(prev) or is_missing(r["score"]) else signed(float(r["score"]) - float(prev))
         done, n = kpis.get(pid, (0, 0))
-        scores: list[Any] = grid.loc[pid, quarters].tolist() if pid in grid.index else [float("nan")] * nq
-        marks = bands.loc[pid, quarters].tolist() if pid in bands.index else [""] * nq
+        scores: list[Any] = scores_of.get(pid, [float("nan")] * nq)
+        marks = [m if isinstance(m, str) else "" for m in bands_of.get(pid, [""] * nq)]
         rows.append([L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
                      L.cell(info.get("tier", ""), "cell", limit=40),
                      L.cell(info.get("internal_owner", ""), "cell", limit=60),
