@@ -119,8 +119,9 @@ def headline(health: pd.DataFrame, late: pd.DataFrame, disagreements: pd.DataFra
 
 def change_sentences(health: pd.DataFrame, previous: dict[str, str], previous_run: Quarter | None,
                      names: dict[str, str], ended: list[str]) -> list[str]:
-    """What changed in the programme since last quarter, in sentences: the average score, who turned red,
-    who recovered from red, who is new and who is no longer reviewed."""
+    """What changed in the programme since last quarter, in sentences: the average score, the three biggest
+    falls and rises (a point or more), who turned red, who recovered from red, who went from amber to
+    green, who is new and who is no longer reviewed."""
     if previous_run is None:
         return ["No earlier quarter is recorded in the history, so there is nothing to compare with yet; "
                 "next quarter this page says what changed."]
@@ -144,6 +145,13 @@ def change_sentences(health: pd.DataFrame, previous: dict[str, str], previous_ru
     recovered = h.loc[(was == "red") & h["status"].isin(["green", "amber"]), "partner_id"].tolist()
     to_green = h.loc[(was == "amber") & (h["status"] == "green"), "partner_id"].tolist()
     new = h.loc[was.isna(), "partner_id"].tolist()
+    move = (now_scores - before)[both]
+    for word, picked in (("Fell most", move[move <= -1].sort_values(kind="stable").head(3)),
+                         ("Rose most", move[move >= 1].sort_values(ascending=False, kind="stable").head(3))):
+        if len(picked):
+            ids = h.loc[picked.index, "partner_id"].astype(str)
+            out.append(f"{word}: " + ", ".join(f"{names.get(pid, pid)} ({before[i]:.0f} to {now_scores[i]:.0f})"
+                                               for i, pid in ids.items()) + ".")
     if turned_red:
         out.append(f"Turned red since {last}: {named(turned_red)}.")
     if recovered:
@@ -202,8 +210,9 @@ def decisions(health: pd.DataFrame, previous: dict[str, str], late: pd.DataFrame
                                     "return.", chase))
     if len(unowned):
         n = len(unowned)
-        out.append(("input_problems", f"Have the {n} input problem{'s' if n != 1 else ''} no partner review shows "
-                                      "fixed at the source (listed under Data we are missing).", []))
+        what = f"the {n} input problems" if n != 1 else "the input problem"
+        out.append(("input_problems", f"Have {what} no partner review shows fixed at the source (listed under Data "
+                                      "we are missing).", []))
     return pd.DataFrame(out[:DECISIONS], columns=["kind", "sentence", "partners"])
 
 

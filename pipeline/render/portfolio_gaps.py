@@ -43,16 +43,16 @@ def accountability(a: Analysis, names: dict) -> list:
              "Slipped by", "Why")
     rows = [[L.cell(h, "headr" if h in ("Days late", "Slipped by") else "head") for h in heads]]
     previous = None
-    for r in L.records(late):
-        owner = r["owner"] if r["owner"] != previous else ""
+    for r in L.records(late):  # the owner on every row (a page may start inside a group), bold where a group starts
+        first = r["owner"] != previous
         previous = r["owner"]
-        rows.append([L.cell(owner, "cellb", limit=60), L.cell(names.get(r["partner_id"], r["partner_id"]), "cell",
-                                                               limit=80),
+        partner = names.get(r["partner_id"], r["partner_id"])
+        rows.append([L.cell(r["owner"], "cellb" if first else "cell", limit=60), L.cell(partner, "cell", limit=80),
                      L.cell(r["commitment_id"], "cell", limit=40), L.cell(PARTIES.get(r["party"], r["party"]), "cell"),
                      L.cell(r["description"], "cell", limit=200), L.cell(fmt_date(r["due_date"]), "cell"),
                      L.cell(str(r["days_late"]) if r["days_late"] else "—", "cellr"),
                      L.cell(f"{r['slip_days']} days" if r["slip_days"] else "—", "cellr"), L.cell(r["why"], "cell")])
-    fixed = [34, 40, 24, 18, 0, 22, 14, 18, 24]
+    fixed = [34, 40, 22, 14, 0, 21, 13, 17, 30]
     widths = [x * L.MM for x in fixed]
     widths[4] = w - sum(widths)
     out.append(L.table(rows, widths))

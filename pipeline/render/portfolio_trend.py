@@ -126,7 +126,7 @@ def movers(a: Analysis, names: dict) -> list:
             rows.append([L.cell(names.get(r["partner_id"], r["partner_id"]), "cellb", limit=80),
                          L.cell(f"{before} → {now}{move}", "cellr"), L.cell(band, "cell"),
                          L.cell(r["reason"], "cell", limit=900)])
-        out.append(L.table(rows, [50 * L.MM, 28 * L.MM, 38 * L.MM, w - 116 * L.MM]))
+        out.append(L.table(rows, [50 * L.MM, 28 * L.MM, 46 * L.MM, w - 124 * L.MM]))
     return out + _kpi_moves(a, names, w)
 
 
