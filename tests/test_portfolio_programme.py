@@ -142,7 +142,7 @@ def test_the_owners_late_list_is_the_commitments_frame(run):
     for r in late.to_dict("records"):
         assert r["commitment_id"] in section
         if r["days_overdue"]:
-            assert f"{r['commitment_id']} {'ours' if r['party'] == 'us' else 'joint'}" in section
+            assert f"{r['commitment_id']} ({'ours' if r['party'] == 'us' else 'joint'})" in section
 
 
 def test_every_unattributable_input_problem_is_listed_with_did_you_mean(run):

@@ -39,8 +39,7 @@ def accountability(a: Analysis, names: dict) -> list:
     if not len(late):
         return out + [para("None of our own or joint commitments is late or has slipped.", "cell")]
     out.append(L.heading(f"{len(late)} late or slipped, by owner, most days late first", 2))
-    heads = ("Internal owner", "Partner", "Commitment", "Ours or joint", "Description", "Due", "Days late",
-             "Slipped by", "Why")
+    heads = ("Internal owner", "Partner", "Commitment", "Description", "Due", "Days late", "Slipped by", "Why")
     rows = [[L.cell(h, "headr" if h in ("Days late", "Slipped by") else "head") for h in heads]]
     previous = None
     for r in L.records(late):  # the owner on every row (a page may start inside a group), bold where a group starts
@@ -48,13 +47,13 @@ def accountability(a: Analysis, names: dict) -> list:
         previous = r["owner"]
         partner = names.get(r["partner_id"], r["partner_id"])
         rows.append([L.cell(r["owner"], "cellb" if first else "cell", limit=60), L.cell(partner, "cell", limit=80),
-                     L.cell(r["commitment_id"], "cell", limit=40), L.cell(PARTIES.get(r["party"], r["party"]), "cell"),
+                     L.cell(f"{r['commitment_id']} ({PARTIES.get(r['party'], r['party'])})", "cell", limit=60),
                      L.cell(r["description"], "cell", limit=200), L.cell(fmt_date(r["due_date"]), "cell"),
                      L.cell(str(r["days_late"]) if r["days_late"] else "—", "cellr"),
                      L.cell(f"{r['slip_days']} days" if r["slip_days"] else "—", "cellr"), L.cell(r["why"], "cell")])
-    fixed = [34, 40, 22, 14, 0, 21, 13, 17, 30]
+    fixed = [34, 40, 30, 0, 21, 13, 17, 30]
     widths = [x * L.MM for x in fixed]
-    widths[4] = w - sum(widths)
+    widths[3] = w - sum(widths)
     out.append(L.table(rows, widths))
     return out
 
