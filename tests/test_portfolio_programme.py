@@ -233,3 +233,80 @@ def test_missing_data_lists_kpis_without_the_partners_figure(run):
     for pid, n in without.items():
         assert m.loc[pid, "without_their_figure"] == n
     assert "Data we are missing" in " ".join(pages)
+
+
+# --- at scale: one summary page, long tables flowing on with their headers, pages growing linearly ----------
+
+def _portfolio_of(folder, partners: int):
+    from pipeline.render.portfolio import portfolio_pdf
+    from pipeline.write.synthetic import write_portfolio
+
+    write_portfolio(folder, partners=partners, kpis=4, quarters=4, commitments=6, seed=5)
+    rec = load(folder)
+    q = rec.quarters_with_actuals()[-1]
+    a = analyse(rec, q, None, as_of=dt.date(2026, 10, 2))
+    reader = PdfReader(__import__("io").BytesIO(portfolio_pdf(a)))
+    return a, [" ".join((p.extract_text() or "").split()) for p in reader.pages]
+
+
+def test_a_large_portfolio_keeps_one_summary_page_and_grows_linearly(tmp_path):
+    small_a, small = _portfolio_of(tmp_path / "small", 30)
+    big_a, big = _portfolio_of(tmp_path / "big", 90)
+    for a, pages in ((small_a, small), (big_a, big)):
+        assert "The programme at a glance" in pages[0] and "Decisions to take" in pages[0]
+        assert pages[1].startswith(f"Portfolio review · {a.quarter.label} · internal") and \
+            "Partners ranked by health" in pages[1]  # page 1 never spills over
+        movers = next(i for i, p in enumerate(pages) if "Movers since last quarter" in p)
+        for i in range(1, movers):  # the ranking flows on, its header repeated on every page it spans
+            assert "Internal owner" in pages[i] and "KPIs on track" in pages[i], i
+        first = next(i for i, p in enumerate(pages) if "late or slipped, by owner" in p)
+        last = next(i for i, p in enumerate(pages) if "Open disagreements on figures" in p)
+        for i in range(first, last):
+            assert "Days late" in pages[i] and "Slipped by" in pages[i], i
+        assert sum("Partners ranked by health" in p for p in pages) == 1
+    assert next(i for i, p in enumerate(big) if "Movers since last quarter" in p) > 2  # the ranking did span pages
+    # three times the partners: at most a little over three times the pages after the first
+    assert len(big) - 1 <= 3.5 * (len(small) - 1)
+    assert len(big) > len(small)
+
+
+# --- the pure pieces ----------------------------------------------------------------------------------------
+
+def test_names_are_listed_then_counted():
+    from pipeline.analyse.programme import NAMES_SHOWN, names_list
+
+    names = [f"P{i}" for i in range(NAMES_SHOWN + 5)]
+    assert names_list(names[:1]) == "P0" and names_list(names[:2]) == "P0 and P1"
+    assert names_list(names) == ", ".join(names[:NAMES_SHOWN]) + " and 5 more"
+
+
+def test_without_an_earlier_quarter_nothing_is_compared_and_nobody_is_a_mover():
+    from pipeline.analyse.programme import change_sentences
+    from pipeline.analyse.timeline import movers
+
+    health = pd.DataFrame({"partner_id": ["A", "B"], "score": [80, 40], "status": ["green", "red"],
+                           "previous_score": [float("nan")] * 2})
+    said = change_sentences(health, {}, None, {"A": "Alpha", "B": "Beta"}, [])
+    assert len(said) == 1 and "nothing to compare with" in said[0]
+    assert movers(health, {}, {}).empty
+
+
+def test_decisions_come_most_pressing_first_and_five_at_most():
+    from pipeline.analyse.programme import DECISIONS, decisions
+    from pipeline.core.frames import Programme
+
+    ids = [f"P{i}" for i in range(6)]
+    health = pd.DataFrame({"partner_id": ids, "status": ["red"] * 6})
+    previous = {"P0": "red", "P1": "red", "P2": "amber", "P3": "green"}
+    late = pd.DataFrame({"owner": ["Olga", "Olga", "Oscar"], "partner_id": ["P0", "P1", "P2"],
+                         "commitment_id": ["C1", "C2", "C3"], "days_late": [10, 40, 0]})
+    dis = pd.DataFrame({"partner_id": ["P4"], "kpi_id": ["revenue"], "discrepancy": [0.2], "since": ["2026-Q1"],
+                        "quarters": [2]})
+    missing = pd.DataFrame({"partner_id": ["P5"], "request": ["not returned"]})
+    unowned = Programme().unattributed.reindex([0])
+    d = decisions(health, previous, late, dis, missing, unowned, {p: p.lower() for p in ids}, {"revenue": "Revenue"})
+    assert d["kind"].tolist() == ["red_twice", "our_overdue", "disagreements", "turned_red", "not_returned"][:DECISIONS]
+    assert d["partners"].iloc[0] == ["P0", "P1"] and d["partners"].iloc[3] == ["P2", "P3"]
+    assert d["sentence"].iloc[1].index("C2") < d["sentence"].iloc[1].index("C1")  # most days late first
+    assert "C3" not in d["sentence"].iloc[1]  # slipped, not overdue: in the late list, not in this decision
+    assert "P4".lower() in d["sentence"].iloc[2] and "20% apart since 2026-Q1" in d["sentence"].iloc[2]
