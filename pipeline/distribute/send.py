@@ -36,6 +36,7 @@ from pipeline.distribute.ledger import (
     REQUEST_NOT_PARTNERS,  # noqa: F401 - a code of this module's outcomes, where callers look for it
     append_send_log,
     inside,
+    internal_by_name,
     not_partners_own,
     not_partners_request,
     read_manifest,
@@ -333,9 +334,9 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     if pdf_path is None or not pdf_path.is_file():
         out.status, out.code, out.detail = FAILED, PDF_MISSING, f"the review PDF '{entry.get('pdf')}' is not in {run.reviews_dir}"
         return out
-    if pdf_path == run.portfolio_path:
-        out.status, out.code, out.detail = (FAILED, ATTACHMENT_REFUSED,
-                                            "the manifest names the portfolio PDF as this partner's review")
+    internal = internal_by_name(run.reviews_dir, pdf_path, run.manifest)
+    if internal:
+        out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, internal
         return out
     pdf = pdf_path.read_bytes()
     code, why = not_partners_own(pdf, entry, run.manifest)

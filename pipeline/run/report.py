@@ -33,6 +33,8 @@ from pipeline.write.requests import request_file_name
 HISTORY_FILE = "history.sqlite"
 REQUESTS = "requests"     # the data requests' folder in the quarter folder
 REQUEST_CHUNK = 25        # data requests per worker job
+BRIEFS = "briefs"         # the internal meeting briefs' folder in the quarter folder
+BRIEF_CHUNK = 25          # meeting briefs per worker job
 MANIFEST = "manifest.json"
 
 
@@ -49,6 +51,7 @@ class ReportResult:
     timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
     not_yet: dict[str, str] = field(default_factory=dict)   # partner_id -> its first quarter, later than this one
     organisation: str = ""                                  # organisation.name ('' when not set)
+    brief_failed: dict[str, str] = field(default_factory=dict)  # partner_id -> why its meeting brief is missing
 
     @property
     def ok(self) -> bool:
@@ -63,6 +66,9 @@ class ReportResult:
                                      for pid, first in sorted(self.not_yet.items()))
         if self.failed:
             head += "\n" + "\n".join(f"  failed: {pid}: {why}" for pid, why in sorted(self.failed.items()))
+        if self.brief_failed:
+            head += "\n" + "\n".join(f"  no meeting brief for {pid}: {why}"
+                                      for pid, why in sorted(self.brief_failed.items()))
         return head
 
 
@@ -168,6 +174,36 @@ def _write_requests(jobs: list[tuple[str, str]]) -> int:
     for request, (_pid, path) in zip(data_requests(RUN["analysis"], [pid for pid, _ in jobs]), jobs):
         write_request(request, Path(path))
     return len(jobs)
+
+
+def _write_briefs(jobs: list[tuple[str, str]]) -> dict[str, str]:
+    """Worker: the internal meeting brief of each (partner_id, path). Returns partner_id -> why, for the briefs
+    that could not be written (a brief that fails costs its own brief, never a review)."""
+    from pipeline.analyse.brief import briefs
+    from pipeline.render.brief import brief_pdf
+
+    analysis = RUN["analysis"]
+    org = analysis.reconciled.config.org
+    failed: dict[str, str] = {}
+    try:
+        made = briefs(analysis, [pid for pid, _ in jobs])
+    except Exception:  # one partner's data broke the chunk: brief each partner alone
+        if len(jobs) > 1:
+            for job in jobs:
+                failed.update(_write_briefs([job]))
+            return failed
+        raise
+    for b, (pid, path) in zip(made, jobs):
+        try:
+            atomic_write(Path(path), brief_pdf(b, org.reporting_currency, str(org.watermark or "")))
+        except Exception as exc:
+            failed[pid] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def brief_file_name(review_pdf: str) -> str:
+    """The meeting brief's file name beside a review's: ``<pdf stem>_BRIEF_INTERNAL.pdf`` (review.md)."""
+    return f"{Path(review_pdf).stem}_BRIEF_INTERNAL.pdf"
 
 
 def _write_reconciled(target: Path) -> float:
@@ -279,6 +315,11 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         req_chunks = [expected[i:i + REQUEST_CHUNK] for i in range(0, len(expected), REQUEST_CHUNK)]
         asking = {workers.submit(_write_requests, [(pid, str(req_tmp / requests[pid])) for pid in chunk]): chunk
                   for chunk in req_chunks}
+        # the meeting briefs (`briefs/`), ours alone, the same way
+        brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
+        brief_tmp = mkdir_aside(qdir / BRIEFS)
+        briefing = {workers.submit(_write_briefs, [(pid, str(brief_tmp / brief_names[pid])) for pid in chunk]): chunk
+                    for chunk in [expected[i:i + BRIEF_CHUNK] for i in range(0, len(expected), BRIEF_CHUNK)]}
         reused = []
         for task in cached:
             r = _from_cache(task)
@@ -314,6 +355,17 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 RUN["analysis"] = analysis
                 _write_requests([(pid, str(req_tmp / requests[pid])) for pid in chunk])
         swap_in(req_tmp, qdir / REQUESTS)
+        for chunk, (status, value) in workers.outcomes(briefing):
+            if status != "ok":  # its worker died or the chunk failed: each partner's brief written here
+                RUN["analysis"] = analysis
+                value = cast("dict[str, str]", {})
+                for pid in chunk:
+                    try:
+                        value.update(_write_briefs([(pid, str(brief_tmp / brief_names[pid]))]))
+                    except Exception as exc:  # its brief is lost, its review is not
+                        value[pid] = f"{type(exc).__name__}: {exc}"
+            result.brief_failed.update(cast("dict[str, str]", value))
+        swap_in(brief_tmp, qdir / BRIEFS)
         progress("portfolio")
         result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
         progress("audit files")
@@ -338,7 +390,9 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     for pid in expected:
         if pid in result.written:
             manifest["partners"].append(dict(entries[pid], pdf=result.written[pid],
-                                             request=f"{REQUESTS}/{requests[pid]}"))
+                                             request=f"{REQUESTS}/{requests[pid]}",
+                                             **({} if pid in result.brief_failed else
+                                                {"brief": f"{BRIEFS}/{brief_names[pid]}"})))
     new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]
     atomic_write(qdir / MANIFEST, outputs.manifest_bytes(manifest))
     old_files = [m.get("pdf", "") for m in previous.get("partners", [])] + [previous.get("portfolio_pdf", "")]

@@ -1,0 +1,335 @@
+"""The meeting brief (review.md "The meeting brief"): what the account owner reads before the quarterly review
+meeting, which is also a negotiation. Ours alone: it holds the Canvas and internal owners' names.
+
+Decided here, rendered by `pipeline.render.brief`: where both sides stand (delivery against promises on
+each side, our own late items by owner, the figures to agree first), their side (the KPIs they miss, their
+pulse, the Canvas entries for their side), our side (goals, alternative, limits from the Canvas), the
+options (`pipeline.analyse.whatif`, target resets the trend supports, trades the asymmetries suggest) and
+the questions and internal decisions to take before the meeting. docs/brief.md gives the rules.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
+from pipeline.analyse.whatif import what_if
+from pipeline.analyse.wording import day, fmt_value
+from pipeline.core.frames import partner_spans
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.core.frames import Analysis
+
+SIDE_KINDS = ("goal", "interest", "priority", "ask", "offer", "alternative", "limit")  # the order they are read in
+RESET_QUARTERS = 2       # the run rate: the mean of the last this many quarters' figures
+RESET_RAISE = 1.25       # the run rate at or above this share of next quarter's target: the target is too easy
+THEME_QUESTIONS = {      # one question per theme that probes the interest behind the position
+    "results": "What would make {subject} a priority for you next quarter, and what stands in its way?",
+    "partner_commitments": "What stands in the way of {subject}, and what would help you deliver it?",
+    "our_commitments": "What has our delay on {subject} cost you, and what would make up for it?",
+    "joint": "Who on each side owns {subject}, and what would it take to finish it?",
+    "figures": "Which figure for {subject} should we both work from, and which system should be the source?",
+    "data": "What would make it easy for you to send {subject} every quarter?",
+}
+
+
+@dataclass
+class Brief:
+    """One partner's meeting brief: frames and sentences, every judgement made; the renderer formats."""
+
+    partner_id: str
+    partner_name: str
+    quarter: str
+    next_quarter: str
+    as_of: dt.date
+    organisation: str
+    internal_owner: str
+    partner_lead: str
+    tier: str
+    health: dict[str, Any]                 # score, status, state, previous_score, confidence
+    standing: pd.DataFrame                 # per party: made, done_on_time, done_late, open, overdue, slipped, dropped
+    our_late: pd.DataFrame                 # ours and joint late, overdue or slipped, by owner
+    to_agree: pd.DataFrame                 # the open disagreements on figures, with both cells
+    pressure: pd.DataFrame                 # the KPIs they miss this quarter
+    pulse: pd.DataFrame                    # their answers this quarter: question, score, previous, comment
+    rating: float | None                   # their mean rating this quarter (1-5), None when not answered
+    theirs: pd.DataFrame                   # the Canvas entries for their side: kind, text, weight
+    ours: pd.DataFrame                     # the Canvas entries for our side
+    no_alternative: bool                   # no alternative recorded for our side: said first
+    what_if: pd.DataFrame                  # analyse.whatif.WHAT_IF_COLUMNS, most valuable first
+    resets: pd.DataFrame                   # kpi, unit, next target, run rate, attainment at that rate, suggestion
+    trades: pd.DataFrame                   # give, get, why
+    questions: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+
+
+def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
+    """The briefs of `partner_ids`: every frame filtered and judged once for all of them (the what-if options
+    scored in one call), then sliced per partner."""
+    a, pids = analysis, [str(p) for p in partner_ids]
+    rec, q = a.reconciled, a.quarter
+    defs = a.kpi_definitions if a.kpi_definitions is not None else kpi_definitions(rec.kpis)
+    names = dict(zip(defs["kpi_id"].astype(str), defs["kpi_name"].astype(str)))
+    units = dict(zip(defs["kpi_id"].astype(str), defs["unit"].astype(str)))
+    cs = _mine(a.commitment_status, pids)
+    kq = _mine(a.kpi_quarterly, pids)
+    options = what_if(a, pids)
+    agree = _mine(a.disagreements, pids)
+    agree = agree[agree["quarter"].astype(str) == q.label]
+    agree = agree.assign(kpi=agree["kpi_id"].astype(str).map(names), unit=agree["kpi_id"].astype(str).map(units))
+    canvas = _mine(rec.canvas, pids)
+    canvas = canvas.assign(_k=canvas["kind"].map({k: i for i, k in enumerate(SIDE_KINDS)}),
+                           _w=-pd.to_numeric(canvas["weight"], errors="coerce").fillna(0))
+    canvas = canvas.sort_values(["partner_id", "_k", "_w"], kind="stable")
+    parts = {
+        "partners": _Split(_mine(rec.partners, pids)), "health": _Split(_mine(a.health, pids)),
+        "standing": _Split(_standing(_mine(a.delivery, pids))), "our_late": _Split(_our_late(cs)),
+        "to_agree": _Split(agree), "pressure": _Split(_pressure(kq[kq["qindex"] == q.index], names, units)),
+        "pulse": _Split(_mine(a.pulse, pids)), "canvas": _Split(canvas), "what_if": _Split(options),
+        "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(_commitment_trades(cs, options)),
+        "findings": _Split(_mine(a.findings, pids)),
+    }
+    return [_brief(a, pid, parts) for pid in pids]
+
+
+def brief(analysis: Analysis, partner_id: str) -> Brief:
+    return briefs(analysis, [partner_id])[0]
+
+
+def _mine(frame: pd.DataFrame | None, pids: list[str]) -> pd.DataFrame:
+    """The rows of `pids` (an empty frame with partner_id for None)."""
+    if frame is None:
+        return pd.DataFrame(columns=["partner_id"])
+    return frame[frame["partner_id"].astype(str).isin(pids)]
+
+
+class _Split:
+    """A frame of many partners sorted once, each partner's rows a cheap slice."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
+        self.spans = partner_spans(self.frame["partner_id"].astype("str").to_numpy())
+
+    def take(self, pid: str) -> pd.DataFrame:
+        a, b = self.spans.get(pid, (0, 0))
+        return self.frame.iloc[a:b].reset_index(drop=True)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
+
+
+def _brief(a: Analysis, pid: str, parts: dict[str, _Split]) -> Brief:
+    rec, q = a.reconciled, a.quarter
+    partner = parts["partners"].take(pid).iloc[0]
+    health_row = parts["health"].take(pid)
+    health = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in health_row.iloc[0].to_dict().items()} \
+        if len(health_row) else {}
+    pulse, rating = _pulse(parts["pulse"].take(pid), q.index)
+    canvas = parts["canvas"].take(pid)[["side", "kind", "text", "weight"]]
+    theirs = canvas[canvas["side"] == "partner"].reset_index(drop=True)
+    ours = canvas[canvas["side"] == "us"].reset_index(drop=True)
+    options = parts["what_if"].take(pid)
+    b = Brief(
+        partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid, quarter=q.label,
+        next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
+        internal_owner=_text(partner.get("internal_owner")), partner_lead=_text(partner.get("partner_lead")),
+        tier=_text(partner.get("tier")), health=health, standing=parts["standing"].take(pid),
+        our_late=parts["our_late"].take(pid), to_agree=parts["to_agree"].take(pid),
+        pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
+        no_alternative=not (ours["kind"] == "alternative").any(), what_if=options,
+        resets=parts["resets"].take(pid),
+        trades=pd.concat([_canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
+    b.questions = _questions(parts["findings"].take(pid), pulse)
+    b.decisions = _decisions(b)
+    return b
+
+
+def _standing(delivery: pd.DataFrame) -> pd.DataFrame:
+    cols = ["partner_id", "party", "made", "done_on_time", "done_late", "open", "overdue", "slipped", "dropped",
+            "on_time_rate"]
+    d = delivery.reindex(columns=cols)
+    d = d.assign(_o=d["party"].map({"partner": 0, "us": 1, "joint": 2}))
+    return d.sort_values(["partner_id", "_o"], kind="stable")[cols]
+
+
+def _our_late(cs: pd.DataFrame) -> pd.DataFrame:
+    """Ours and the joint commitments that are overdue, were done late, or slipped: by owner, latest first."""
+    cols = ["partner_id", "owner", "commitment_id", "description", "party", "due_date", "first_due_date", "status",
+            "days_late", "slip_days", "why"]
+    mine = cs[cs["party"].isin(["us", "joint"]) & ~cs["is_dropped"].astype(bool)]
+    done_late = mine["on_time"].astype("boolean").eq(False).fillna(False).astype(bool)
+    overdue = mine["is_overdue"].astype(bool)
+    late = overdue | done_late | (mine["slip_days"].astype(int) > 0)
+    m = mine[late]
+    due, done = pd.to_datetime(m["due_date"]), pd.to_datetime(m["completed_date"])
+    m = m.assign(days_late=m["days_overdue"].astype(int).where(overdue[late],
+                                                               (done - due).dt.days.fillna(0).clip(lower=0).astype(int)),
+                 why=np.select([overdue[late], done_late[late]], ["overdue", "done late"], "slipped"),
+                 owner=m["owner"].map(_text).replace("", "no owner"))
+    m = m.sort_values(["partner_id", "owner", "days_late", "slip_days"], ascending=[True, True, False, False],
+                      kind="stable")
+    return m.reindex(columns=cols)
+
+
+def _pressure(now: pd.DataFrame, names: dict, units: dict) -> pd.DataFrame:
+    """The KPIs with a target that are not on track this quarter: their pressure, and ours."""
+    cols = ["partner_id", "kpi_id", "kpi", "unit", "target", "actual", "attainment", "status", "change_qoq"]
+    miss = now[now["target"].notna() & now["status"].isin(["off_track", "at_risk", "missing"])]
+    miss = miss.assign(kpi=miss["kpi_id"].astype(str).map(names), unit=miss["kpi_id"].astype(str).map(units),
+                       _a=miss["attainment"].fillna(-1.0))
+    return miss.sort_values(["partner_id", "_a", "kpi"], kind="stable").reindex(columns=cols)
+
+
+def _pulse(table: pd.DataFrame, qindex: int) -> tuple[pd.DataFrame, float | None]:
+    cols = ["question", "score", "previous", "comment"]
+    if not len(table):
+        return pd.DataFrame(columns=cols), None
+    this = table[table["qindex"] == qindex]
+    before = table[table["qindex"] < qindex].sort_values("qindex").groupby("question_id")["score"].last()
+    out = pd.DataFrame({"question": [_text(x) or _text(i) for x, i in zip(this["question"], this["question_id"])],
+                        "score": this["score"].astype(float).to_numpy(),
+                        "previous": [before.get(i, float("nan")) for i in this["question_id"]],
+                        "comment": this["comment"].map(_text).to_numpy()})
+    scores = out["score"].dropna()
+    return out, (float(scores.mean()) if len(scores) else None)
+
+
+def round_target(value: float, unit: str) -> float:
+    """A target a person would propose: three significant figures (a whole number for counts, days and scores
+    under 1,000; a tenth of a point for percentages)."""
+    if not np.isfinite(value) or value == 0:
+        return value
+    if unit == "percent":
+        return round(value, 3)
+    digits = 2 - int(np.floor(np.log10(abs(value))))
+    out = round(value, digits)
+    return float(round(out)) if unit in ("count", "days", "score") and abs(out) >= 1 else float(out)
+
+
+def _resets(a: Analysis, pids: list[str], kq: pd.DataFrame, defs: pd.DataFrame) -> pd.DataFrame:
+    """The KPIs whose next-quarter target the recent run rate (the mean of the last `RESET_QUARTERS` quarters'
+    full figures) would leave off track, or beat by `RESET_RAISE` or more: the reset the trend supports."""
+    cols = ["partner_id", "kpi_id", "kpi", "unit", "target", "run_rate", "proposed", "quarters", "attainment",
+            "move", "suggestion"]
+    config, nxt_q = a.reconciled.config, a.quarter.shift(1)
+    t = a.reconciled.targets
+    t = t[t["partner_id"].astype(str).isin(pids) & (t["quarter"] == nxt_q.label)]
+    if not len(t):
+        return pd.DataFrame(columns=cols)
+    nxt = rolled_targets(t, defs)[["partner_id", "kpi_id", "target"]]
+    past = kq[(kq["qindex"] <= a.quarter.index) & kq["actual"].notna() & ~kq["partial"].astype(bool)]
+    past = past.sort_values("qindex", kind="stable").groupby(["partner_id", "kpi_id"]).tail(RESET_QUARTERS)
+    rate = past.groupby(["partner_id", "kpi_id"], as_index=False)["actual"].agg(run_rate="mean", quarters="count")
+    r = nxt.merge(rate[rate["quarters"] >= RESET_QUARTERS], on=["partner_id", "kpi_id"]).merge(
+        defs[["kpi_id", "kpi_name", "unit", "direction"]], on="kpi_id")
+    r["attainment"] = attainment(r["run_rate"], r["target"], r["direction"], config.health.attainment_cap)
+    off = (r["attainment"] < float(config.kpi.attainment_high)) | (r["attainment"] >= RESET_RAISE)
+    r = r[off].rename(columns={"kpi_name": "kpi"})
+    r["proposed"] = [round_target(v, u) for v, u in zip(r["run_rate"], r["unit"])]
+    r = r[r["proposed"] != r["target"]]
+    r["move"] = np.where(r["proposed"] < r["target"], "lower", "raise")
+    r["suggestion"] = [f"{m} the {nxt_q.label} target from {fmt_value(t_, u)} to {fmt_value(p_, u)}, the average "
+                       f"of the last {n} quarters" for m, t_, p_, u, n in
+                       zip(r["move"], r["target"], r["proposed"], r["unit"], r["quarters"])]
+    return r.sort_values(["partner_id", "attainment"], kind="stable").reindex(columns=cols)
+
+
+TRADE_COLUMNS = ["give", "get", "basis", "why"]
+
+
+def _canvas_trades(theirs: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """What they ask for that matters most to them against what we ask for that matters most to us (Canvas
+    weights, most first, paired in turn); then our offers that cost us little (weight 1)."""
+    if not len(theirs) and not len(ours):
+        return pd.DataFrame(columns=TRADE_COLUMNS)
+
+    def ranked(f: pd.DataFrame, kind: str, ascending: bool = False) -> pd.DataFrame:
+        f = f[f["kind"] == kind]
+        return f.assign(_w=pd.to_numeric(f["weight"], errors="coerce").fillna(1)).sort_values(
+            "_w", ascending=ascending, kind="stable")
+
+    rows = [{"give": str(t), "get": str(o), "basis": "canvas",
+             "why": f"matters {tw:.0f} of 3 to them; what we ask matters {ow:.0f} of 3 to us"}
+            for t, tw, o, ow in zip(*(lambda x, y: (x["text"], x["_w"], y["text"], y["_w"]))(
+                ranked(theirs, "ask"), ranked(ours, "ask")))]
+    cheap = ranked(ours, "offer", ascending=True)
+    rows += [{"give": str(o), "get": "", "basis": "canvas", "why": "costs us little (weight 1): an opener"}
+             for o in cheap.loc[cheap["_w"] <= 1, "text"]]
+    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+
+
+def _commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
+    """From the commitments: each of our open promises (soonest due first) against one of theirs, the one
+    worth most to the score first (`what_if`): a date for a date."""
+    live = cs[cs["is_open"].astype(bool) & ~cs["is_dropped"].astype(bool)]
+    done = options[options["kind"] == "commitment"]
+    gain = pd.Series(pd.to_numeric(done["gain"], errors="coerce").to_numpy(),
+                     index=pd.MultiIndex.from_arrays([done["partner_id"].astype(str), done["subject"].astype(str)]))
+    keys = pd.MultiIndex.from_arrays([live["partner_id"].astype(str), live["commitment_id"].astype(str)])
+    live = live.assign(_g=gain.reindex(keys).fillna(0).to_numpy(), _d=pd.to_datetime(live["due_date"]))
+    mine = live[live["party"] == "us"].sort_values(["partner_id", "_d"], kind="stable")
+    yours = live[live["party"] == "partner"].sort_values(["partner_id", "_g", "_d"], ascending=[True, False, True],
+                                                         kind="stable")
+    mine = mine.assign(_n=mine.groupby("partner_id").cumcount())
+    yours = yours.assign(_n=yours.groupby("partner_id").cumcount())
+    pairs = mine.merge(yours, on=["partner_id", "_n"], suffixes=("_o", "_t"))
+
+    def said(ids: pd.Series, desc: pd.Series, due: pd.Series) -> list[str]:
+        return [f"{i} ({_text(d)}) by {day(t)}" if _text(d) else f"{i} by {day(t)}" for i, d, t in zip(ids, desc, due)]
+
+    return pd.DataFrame({
+        "partner_id": pairs["partner_id"].astype(str),
+        "give": said(pairs["commitment_id_o"], pairs["description_o"], pairs["due_date_o"]),
+        "get": said(pairs["commitment_id_t"], pairs["description_t"], pairs["due_date_t"]),
+        "basis": "commitments",
+        "why": [f"worth {g:.0f} points of health to deliver" if g > 0 else "both open: a date for a date"
+                for g in pairs["_g_t"]]}, columns=["partner_id", *TRADE_COLUMNS])
+
+
+def _questions(findings: pd.DataFrame, pulse: pd.DataFrame) -> list[str]:
+    """One question per theme that probes the interest behind it, then one on their lowest pulse answer."""
+    out: list[str] = []
+    if len(findings):
+        for theme, rows in findings.groupby("theme", sort=False):
+            template = THEME_QUESTIONS.get(str(theme))
+            if template:
+                title = str(rows.iloc[0]["title"]).split(" (")[0] if theme == "results" else str(rows.iloc[0]["title"])
+                out.append(template.format(subject=title))
+    answered = pulse[pulse["score"].notna()] if len(pulse) else pulse
+    if len(answered):
+        low = answered.sort_values("score", kind="stable").iloc[0]
+        if float(low["score"]) < 4:
+            out.append(f"They scored \u201c{low['question']}\u201d {float(low['score']):.0f} of 5: "
+                       f"what would make it a 4 or a 5 for them?")
+    return out
+
+
+def _decisions(b: Brief) -> list[str]:
+    """What we decide among ourselves before the meeting; the missing alternative first."""
+    out: list[str] = []
+    if b.no_alternative:
+        out.append("No alternative recorded: decide what we do without this agreement before the meeting "
+                   "(the Canvas sheet, side us, kind alternative).")
+    if not (b.ours["kind"] == "limit").any():
+        out.append("No limit recorded: decide what we will not concede.")
+    late = b.our_late
+    for owner, rows in late[late["party"] == "us"].groupby("owner", sort=False):
+        ids = ", ".join(rows["commitment_id"].astype(str))
+        out.append(f"Agree with {owner} a date we can keep for {ids} before we ask anything of them.")
+    joint = late.loc[late["party"] == "joint", "commitment_id"].astype(str).tolist()
+    if joint:
+        out.append(f"Agree who on our side drives the joint {', '.join(joint)} and a date we can keep.")
+    for kpi, unit, ours, theirs in zip(b.to_agree["kpi"], b.to_agree["unit"].astype(str),
+                                       b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
+        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)}, "
+                   f"theirs {fmt_value(theirs, unit)}.")
+    if len(b.resets):
+        n = len(b.resets)
+        out.append(f"Decide whether we propose the {'reset' if n == 1 else f'{n} resets'} of {b.next_quarter} "
+                   f"targets the trend supports (under Options), or hold the plan.")
+    return out
