@@ -183,3 +183,29 @@ def test_a_paused_partner_has_no_what_if_and_the_brief_says_why(tmp_path):
     manifest = json.loads((qdir / "manifest.json").read_text())
     globex = next(m for m in manifest["partners"] if m["partner_id"] == "GLOBEX")
     assert "paused, so it is not scored" in _text(qdir / globex["brief"]).replace("\n", " ")
+
+
+def test_a_brief_that_cannot_be_written_costs_its_own_brief_never_a_review(tmp_path, monkeypatch):
+    """Fault injection: the brief of one partner raises (a bug its data would meet); the workers fork after the
+    patch, so they meet it too."""
+    import pipeline.analyse.brief as brief_module
+    from pipeline.run.report import run_report
+
+    real = brief_module._brief
+
+    def broken(a, pid, parts):
+        if pid == "GLOBEX":
+            raise ValueError("cannot brief this one")
+        return real(a, pid, parts)
+
+    monkeypatch.setattr(brief_module, "_brief", broken)
+    result = run_report(_inputs(tmp_path / "in"), tmp_path / "out", quarter=Quarter.parse("2026-Q1"), jobs=1,
+                        as_of=AS_OF)
+    assert result.ok and set(result.written) == {"ACME", "GLOBEX"}
+    assert result.brief_failed == {"GLOBEX": "ValueError: cannot brief this one"}
+    assert "no meeting brief for GLOBEX: ValueError" in result.summary()
+    manifest = json.loads((tmp_path / "out" / "2026-Q1" / "manifest.json").read_text())
+    by_pid = {m["partner_id"]: m for m in manifest["partners"]}
+    assert "brief" not in by_pid["GLOBEX"] and (tmp_path / "out" / "2026-Q1" / by_pid["ACME"]["brief"]).is_file()
+    assert sorted(p.name for p in (tmp_path / "out" / "2026-Q1" / "briefs").iterdir()) == \
+        [Path(by_pid["ACME"]["brief"]).name]

@@ -24,7 +24,7 @@ from pipeline.core.frames import partner_spans
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
 
-SIDE_KINDS = ("goal", "interest", "priority", "ask", "offer", "alternative", "limit")  # the order they are read in
+SIDE_KINDS = ("goal", "alternative", "limit", "interest", "priority", "ask", "offer")  # the order they are read in
 RESET_QUARTERS = 2       # the run rate: the mean of the last this many quarters' figures
 RESET_RAISE = 1.25       # the run rate at or above this share of next quarter's target: the target is too easy
 THEME_QUESTIONS = {      # one question per theme that probes the interest behind the position

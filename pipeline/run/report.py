@@ -176,12 +176,13 @@ def _write_requests(jobs: list[tuple[str, str]]) -> int:
     return len(jobs)
 
 
-def _write_briefs(jobs: list[tuple[str, str]]) -> dict[str, str]:
-    """Worker: the internal meeting brief of each (partner_id, path). Returns partner_id -> why, for the briefs
-    that could not be written (a brief that fails costs its own brief, never a review)."""
+def _write_briefs(jobs: list[tuple[str, str]]) -> tuple[dict[str, str], float]:
+    """Worker: the internal meeting brief of each (partner_id, path). Returns (partner_id -> why, for the briefs
+    that could not be written; the CPU seconds it took). A brief that fails costs its own brief, never a review."""
     from pipeline.analyse.brief import briefs
     from pipeline.render.brief import brief_pdf
 
+    t0 = time.process_time()
     analysis = RUN["analysis"]
     org = analysis.reconciled.config.org
     failed: dict[str, str] = {}
@@ -190,15 +191,18 @@ def _write_briefs(jobs: list[tuple[str, str]]) -> dict[str, str]:
     except Exception:  # one partner's data broke the chunk: brief each partner alone
         if len(jobs) > 1:
             for job in jobs:
-                failed.update(_write_briefs([job]))
-            return failed
+                try:
+                    failed.update(_write_briefs([job])[0])
+                except Exception as exc:
+                    failed[job[0]] = f"{type(exc).__name__}: {exc}"
+            return failed, time.process_time() - t0
         raise
     for b, (pid, path) in zip(made, jobs):
         try:
             atomic_write(Path(path), brief_pdf(b, org.reporting_currency, str(org.watermark or "")))
         except Exception as exc:
             failed[pid] = f"{type(exc).__name__}: {exc}"
-    return failed
+    return failed, time.process_time() - t0
 
 
 def brief_file_name(review_pdf: str) -> str:
@@ -358,13 +362,16 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         for chunk, (status, value) in workers.outcomes(briefing):
             if status != "ok":  # its worker died or the chunk failed: each partner's brief written here
                 RUN["analysis"] = analysis
-                value = cast("dict[str, str]", {})
+                lost: dict[str, str] = {}
                 for pid in chunk:
                     try:
-                        value.update(_write_briefs([(pid, str(brief_tmp / brief_names[pid]))]))
+                        lost.update(_write_briefs([(pid, str(brief_tmp / brief_names[pid]))])[0])
                     except Exception as exc:  # its brief is lost, its review is not
-                        value[pid] = f"{type(exc).__name__}: {exc}"
-            result.brief_failed.update(cast("dict[str, str]", value))
+                        lost[pid] = f"{type(exc).__name__}: {exc}"
+                value = (lost, 0.0)
+            failed_briefs, seconds = cast("tuple[dict[str, str], float]", value)
+            result.brief_failed.update(failed_briefs)
+            result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
         swap_in(brief_tmp, qdir / BRIEFS)
         progress("portfolio")
         result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
