@@ -294,12 +294,12 @@ def _commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
 def _questions(findings: pd.DataFrame, pulse: pd.DataFrame) -> list[str]:
     """One question per theme that probes the interest behind it, then one on their lowest pulse answer."""
     out: list[str] = []
-    if len(findings):
-        for theme, rows in findings.groupby("theme", sort=False):
-            template = THEME_QUESTIONS.get(str(theme))
-            if template:
-                title = str(rows.iloc[0]["title"]).split(" (")[0] if theme == "results" else str(rows.iloc[0]["title"])
-                out.append(template.format(subject=title))
+    seen: set[str] = set()
+    for theme, title in zip(findings["theme"].astype(str), findings["title"].astype(str)):
+        template = THEME_QUESTIONS.get(theme)
+        if template and theme not in seen:   # the theme's first finding: its most severe
+            seen.add(theme)
+            out.append(template.format(subject=title.split(" (")[0] if theme == "results" else title))
     answered = pulse[pulse["score"].notna()] if len(pulse) else pulse
     if len(answered):
         low = answered.sort_values("score", kind="stable").iloc[0]
@@ -318,9 +318,12 @@ def _decisions(b: Brief) -> list[str]:
     if not (b.ours["kind"] == "limit").any():
         out.append("No limit recorded: decide what we will not concede.")
     late = b.our_late
-    for owner, rows in late[late["party"] == "us"].groupby("owner", sort=False):
-        ids = ", ".join(rows["commitment_id"].astype(str))
-        out.append(f"Agree with {owner} a date we can keep for {ids} before we ask anything of them.")
+    owners: dict[str, list[str]] = {}
+    for owner, party, cid in zip(late["owner"].astype(str), late["party"].astype(str), late["commitment_id"].astype(str)):
+        if party == "us":
+            owners.setdefault(owner, []).append(cid)
+    for owner, ids in owners.items():
+        out.append(f"Agree with {owner} a date we can keep for {', '.join(ids)} before we ask anything of them.")
     joint = late.loc[late["party"] == "joint", "commitment_id"].astype(str).tolist()
     if joint:
         out.append(f"Agree who on our side drives the joint {', '.join(joint)} and a date we can keep.")

@@ -56,13 +56,13 @@ def _largest_remainder(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return base.astype(int), total.astype(int)
 
 
-def kpi_value(attainment: pd.Series, on_track: float, floor: float) -> pd.Series:
+def kpi_value(attainment: np.ndarray, on_track: float, floor: float) -> np.ndarray:
     """What one KPI earns of its results points (0..1): all of them on track (attainment at or above
     ``on_track``), none at ``floor`` or less, in proportion between. Over-achievement earns no more."""
-    att = attainment.astype(float)
+    att = np.asarray(attainment, dtype=float)
     if on_track <= floor:
-        return (att >= on_track).astype(float).where(att.notna())
-    return ((att - floor) / (on_track - floor)).clip(lower=0.0, upper=1.0)
+        return np.where(np.isnan(att), np.nan, (att >= on_track).astype(float))
+    return np.clip((att - floor) / (on_track - floor), 0.0, 1.0)
 
 
 def commitment_credit(days_late: pd.Series, late_days: int) -> pd.Series:
@@ -125,7 +125,7 @@ def _results(p: _Partner, target: np.ndarray, weight: np.ndarray, att: np.ndarra
     if not p.measured:
         return
     on_track, floor = float(config.kpi.attainment_medium), float(config.health.attainment_floor)
-    value = kpi_value(pd.Series(att[measured]), on_track, floor).to_numpy()
+    value = kpi_value(att[measured], on_track, floor)
     wm = w[measured]
     p.results = float((value * wm).sum() / wm.sum()) if float(wm.sum()) > 0 else float(value.mean())
     p.results_note = (f"each KPI earns its share in full at {on_track:.0%} of target or more (on track), none at "
