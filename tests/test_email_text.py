@@ -199,3 +199,89 @@ def test_send_without_a_terminal_does_not_wait_for_an_answer(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[y/N]" not in proc.stdout and len(handler.received) == 3
     assert {r.mail_from for r in handler.received} == {SENDER}
+
+
+# --- the real report: healthy, troubled and paused partners --------------------------------------------
+@pytest.fixture(scope="module")
+def sample_quarter(tmp_path_factory) -> Path:
+    """The bundled 2026-Q3 sample drop through the real `report` (drafts are written by each test)."""
+    root = tmp_path_factory.mktemp("sample")
+    runner = CliRunner(env=CLEAN_ENV)
+    assert runner.invoke(cli, ["sample", "--output", str(root / "drops")]).exit_code == 0
+    res = runner.invoke(cli, ["report", "--input", str(root / "drops" / "2026-Q3"), "--output", str(root / "out"),
+                              "--as-of", "2026-10-02", "--jobs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    return root / "out" / "2026-Q3"
+
+
+def _bodies(q: Path) -> dict[str, str]:
+    import json
+
+    manifest = json.loads((q / "manifest.json").read_text(encoding="utf-8"))
+    res = CliRunner().invoke(cli, ["email", "--reviews", str(q)], env=CLEAN_ENV)
+    assert res.exit_code == 0, res.output
+    out = {}
+    for m in manifest["partners"]:
+        msg = email.message_from_bytes((q / "email" / (Path(m["pdf"]).stem + ".eml")).read_bytes(), policy=POLICY)
+        out[m["partner_id"]] = msg.get_body(("plain",)).get_content().replace("\r\n", "\n") + str(msg["Subject"])
+    return out
+
+
+def test_each_sample_e_mail_carries_its_partners_words_alone(sample_quarter):
+    import json
+
+    import openpyxl
+
+    q = sample_quarter
+    manifest = json.loads((q / "manifest.json").read_text(encoding="utf-8"))
+    bodies = _bodies(q)
+    drop = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "drops" / "2026-Q3"
+    wb = openpyxl.load_workbook(drop / "Joint Business Plan 2026.xlsx", read_only=True)
+    rows = list(wb["Joint Business Plan"].iter_rows(values_only=True))
+    notes = [str(r[rows[0].index("Internal Note")]) for r in rows[1:] if r[rows[0].index("Internal Note")]]
+    assert notes  # the sample has internal notes to keep out
+    for m in manifest["partners"]:
+        text = bodies[m["partner_id"]]
+        others = [o for o in manifest["partners"] if o["partner_id"] != m["partner_id"]]
+        for o in others:
+            assert o["partner_name"] not in text and o["partner_lead"] not in text, (m["partner_id"], o["partner_id"])
+        assert not any(n in text for n in notes)
+        assert not ISO_DATE.search(text) and "Dear " + m["partner_lead"] not in text
+    p01, p02, p09 = bodies["P01"], bodies["P02"], bodies["P09"]
+    assert p01.startswith("Dear Maya,\n") and "healthy" in p01 and "\n- " not in p01
+    assert p02.startswith("Dear Fergus,\n") and "at risk (health score 46 out of 100)" in p02
+    assert "KV-01" not in p02 and "- Certify five consultants on the managed-service stack" in p02
+    assert "(2 of yours)" in p02 and "2 Kestrel & Vane Consulting" not in p02
+    assert p09.startswith("Dear Ingrid,\n") and "paused" in p09 and "where the partnership goes from here" in p09
+    for m in manifest["partners"]:  # signed by the partner's own internal owner, for our organisation
+        assert f"Kind regards,\n{m['internal_owner']}\nNorthwind Alliances\n" in bodies[m["partner_id"]]
+
+
+def test_the_agenda_and_meeting_of_a_newer_manifest_are_used(sample_quarter, tmp_path):
+    """What the PDF side adds to each partner's manifest entry (`agenda`, `next_meeting`) reaches the e-mail."""
+    import json
+    import shutil
+
+    q = tmp_path / "2026-Q3"
+    shutil.copytree(sample_quarter, q, ignore=shutil.ignore_patterns("email"))
+    manifest = json.loads((q / "manifest.json").read_text(encoding="utf-8"))
+    for m in manifest["partners"]:
+        if m["partner_id"] == "P02":
+            m.update(agenda=AGENDA[:2], next_meeting="2026-10-21")
+    (q / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    p02 = _bodies(q)["P02"]
+    assert "two points:\n- " + AGENDA[0] + "\n- " + AGENDA[1] + "\n\n" in p02
+    assert "review meeting on 21 Oct 2026" in p02 and "I will suggest a date" not in p02
+
+
+def test_a_reworded_template_does_not_send_a_review_again(tmp_path):
+    q = make_quarter(tmp_path)
+    tpl = tmp_path / "mine.txt"
+    tpl.write_text("${greeting}\n\nHere is our review.\n\n${signature}\n", encoding="utf-8")
+    with smtp_server() as (port, handler):
+        first = CliRunner().invoke(cli, ["email", *send_args(q, port)], env=CLEAN_ENV)
+        again = CliRunner().invoke(cli, ["email", *send_args(q, port, "--template", str(tpl))], env=CLEAN_ENV)
+    assert first.exit_code == 0 and "3 sent" in first.output
+    assert again.exit_code == 0 and "0 sent, 3 already sent" in again.output and len(handler.received) == 3
+    redrafted = email.message_from_bytes((q / "email" / "globex.eml").read_bytes(), policy=POLICY)
+    assert "Here is our review." in redrafted.get_body(("plain",)).get_content()  # the draft has the new words

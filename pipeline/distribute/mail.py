@@ -1,7 +1,9 @@
 """One partner's review e-mail: building it, and checking it before it leaves.
 
 Every message goes To the partner leads, Cc the internal owner, and carries that partner's PDF and
-nothing else; `check_message` is the last gate before a draft is written or a message is sent.
+nothing else; `check_message` is the last gate before a draft is written or a message is sent. Its words
+are a template (`pipeline.distribute.template`) filled with that partner's fields (`pipeline.distribute.text`);
+the HTML part is the same text, escaped.
 """
 from __future__ import annotations
 

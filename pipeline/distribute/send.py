@@ -8,6 +8,9 @@ entries may name one file (then nothing at all is drafted or sent). Every messag
 it is written or sent, and refused unless its single attachment equals the partner's PDF byte for byte
 and is not the portfolio PDF.
 
+Every draft is written and checked, and who gets what (to, cc, attachments) is echoed, before the first
+message goes; the caller may then ask for a confirmation (`email --send` on a terminal, unless ``--yes``).
+
 Sending is exactly-once per review: one ``--send`` at a time per quarter folder (`pipeline.core.locks`; it also
 takes the output folder's report lock, so no report rewrites the quarter meanwhile). After the server
 accepts a message, one JSON line is appended and fsynced to ``email/sent.jsonl`` (partner_id, pdf,
