@@ -260,8 +260,9 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
     from pipeline.distribute.template import find_template, load_template
 
     template = load_template(find_template(template_path, input_dir))
-    if not quiet and template_path is None and input_dir is not None:
-        echo(f"text: {template.source}")
+    if not quiet:
+        echo(f"text: {template.source}" + (" (yours: --input DIR with DIR/email_template.txt, or --template FILE)"
+                                           if template_path is None and input_dir is None else ""))
     smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
                         password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
     ask = send and not yes and sys.stdin is not None and sys.stdin.isatty()  # no terminal: nobody to answer

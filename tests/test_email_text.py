@@ -87,7 +87,7 @@ def test_a_healthy_partner_with_nothing_flagged_gets_no_empty_list(tmp_path):
                    summary="6 of 6 KPIs are on track this quarter. Nothing is flagged this quarter.", agenda=[])
     q = make_quarter(tmp_path, [healthy])
     _, text = draft(q, healthy["pdf"])
-    assert "Dear Maya," in text and "healthy" in text and "\n- " not in text and "plan the quarter ahead" in text
+    assert "Dear Maya," in text and "healthy" in text and "\n- " not in text and "plan the quarter ahead together" in text
 
 
 # --- the template ---------------------------------------------------------------------------------

@@ -44,8 +44,8 @@ VERDICTS = {
               "health score.",
 }
 HEALTH_WORDS = {"green": "healthy", "amber": "needs attention", "red": "at risk"}
-NOTHING_PRESSING = "Nothing calls for urgent attention, so I suggest we use our review meeting to plan the quarter ahead."
-NOTHING_PRESSING_PAUSED = "I suggest we use our review meeting to talk about where the partnership goes from here."
+NOTHING_PRESSING = "Nothing calls for urgent attention, so when we meet I suggest we plan the quarter ahead together."
+NOTHING_PRESSING_PAUSED = "When we meet, I suggest we talk about where the partnership goes from here."
 NOT_SCORED = "This quarter's review gives no health score: there were too few figures to score it."
 
 
@@ -156,7 +156,7 @@ def fields(entry: dict[str, Any], manifest: dict[str, Any], request: dict[str, A
     points = agenda_points(entry)
     if points:
         n = NUMBER_WORDS.get(len(points), str(len(points)))
-        intro = f"For our review meeting, I suggest we discuss {n} point{'s' * (len(points) != 1)}:"
+        intro = f"When we meet to review the quarter, I suggest we discuss {n} point{'s' * (len(points) != 1)}:"
         listed = "\n".join(f"- {p}" for p in points)
         agenda = f"{intro}\n{listed}"
     else:
