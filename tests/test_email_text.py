@@ -56,7 +56,7 @@ def test_greets_the_lead_by_first_name_and_signs_as_the_internal_owner(tmp_path)
     assert text.rstrip().endswith("Priya Raman\nNorthwind Alliances")
 
 
-@pytest.mark.parametrize("lead", ["Dr. Anna Schmidt", "Vane, Fergus", "王伟", "王 伟", "J. Smith", "Partnerships", ""])
+@pytest.mark.parametrize("lead", ["Dr. Anna Schmidt", "Vane, Fergus", "王伟", "王 伟", "J. Smith", "Partnerships", "Lead 2", ""])
 def test_a_first_name_we_cannot_tell_safely_greets_the_team(tmp_path, lead):
     q = make_quarter(tmp_path, [dict(TROUBLED, partner_lead=lead)])
     _, text = draft(q, "kestrel.pdf")

@@ -50,11 +50,11 @@ NOT_SCORED = "This quarter's review gives no health score: there were too few fi
 
 
 def first_name(lead: str) -> str:
-    """The partner lead's first name when it can be told safely, else '': at least two words, no comma
+    """The partner lead's first name when it can be told safely, else '': at least two words, no digit, no comma
     ("Vane, Fergus"), no title ("Dr.") or initial ("J. Smith") first, letters only, and not a script whose
     names are written family name first. A name in capitals is greeted in title case."""
     words = str(lead or "").split()
-    if len(words) < 2 or "," in lead:
+    if len(words) < 2 or "," in lead or any(c.isdigit() for c in lead):  # "Lead 2" is a placeholder, not a name
         return ""
     first = words[0]
     bare = first.rstrip(".")
