@@ -265,7 +265,7 @@ def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_us
                                            if template_path is None and input_dir is None else ""))
     smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
                         password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
-    ask = send and not yes and sys.stdin is not None and sys.stdin.isatty()  # no terminal: nobody to answer
+    ask = send and not yes and _on_a_terminal()  # no terminal (a script, CI): nobody to answer, so no question
     result = run_email(reviews_dir, send=send, smtp=smtp, sender=sender, only=list(only), resend=resend,
                        echo=None if quiet else echo, template=template,
                        confirm=(lambda question: click.confirm(question, default=False)) if ask else None)
@@ -331,6 +331,14 @@ def sample(output_dir: Path, debug: bool) -> None:
     for drop in drops:
         echo(f"  partner-review report --input {_shell(drop.folder)} --output {_shell(Path(output_dir) / 'reviews')}")
     echo(f"  partner-review email --reviews {_shell(Path(output_dir) / 'reviews' / last.name)}")
+
+
+def _on_a_terminal() -> bool:
+    """Whether someone can answer a question: standard input is a terminal (not a pipe, a file or closed)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # a closed standard input
+        return False
 
 
 def _shell(path: Path) -> str:

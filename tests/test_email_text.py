@@ -285,3 +285,20 @@ def test_a_reworded_template_does_not_send_a_review_again(tmp_path):
     assert again.exit_code == 0 and "0 sent, 3 already sent" in again.output and len(handler.received) == 3
     redrafted = email.message_from_bytes((q / "email" / "globex.eml").read_bytes(), policy=POLICY)
     assert "Here is our review." in redrafted.get_body(("plain",)).get_content()  # the draft has the new words
+
+
+def test_a_field_with_line_breaks_in_the_subject_stays_one_line(tmp_path):
+    q = make_quarter(tmp_path, [dict(TROUBLED, agenda=AGENDA)])
+    tpl = tmp_path / "mine.txt"
+    tpl.write_text("Subject: Points: ${agenda_points}\n${greeting}\n", encoding="utf-8")
+    msg, text = draft(q, "kestrel.pdf", "--template", str(tpl))
+    assert msg["Subject"] == "Points: " + " ".join(f"- {p}" for p in AGENDA)
+    assert text == "Dear Fergus,\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_template_that_is_a_pipe_is_refused_without_waiting(tmp_path):
+    q = make_quarter(tmp_path, [TROUBLED])
+    os.mkfifo(tmp_path / "pipe.txt")
+    res = CliRunner().invoke(cli, ["email", "--reviews", str(q), "--template", str(tmp_path / "pipe.txt")], env=CLEAN_ENV)
+    assert res.exit_code == 2 and "must be a file" in res.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -107,6 +108,8 @@ def load_template(path: Path | None) -> MailTemplate:
         return parse_template(files("pipeline.distribute").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8"),
                               f"the built-in {DEFAULT_TEMPLATE}")
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a folder, or a pipe that would wait forever
+            raise TemplateError(f"{path}: the e-mail template must be a file")
         with open(path, "rb") as fh:
             data = fh.read(MAX_TEMPLATE_BYTES + 1)
     except OSError as exc:
