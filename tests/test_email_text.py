@@ -82,6 +82,13 @@ def test_an_older_manifest_names_the_commitments_without_codes_or_iso_dates(tmp_
     assert "I will suggest a date for our review meeting" in text
 
 
+def test_an_older_manifest_cites_no_workbook_cell_of_ours(tmp_path):
+    gaps = ["Data: 1 row or value excluded: exports/crm_actuals_export_2026-10-02.xlsx › Actuals › D287."]
+    q = make_quarter(tmp_path, [dict(TROUBLED, top_gaps=gaps)])
+    _, text = draft(q, "kestrel.pdf")
+    assert "- Data: 1 row or value excluded.\n" in text and "crm_actuals" not in text and "D287" not in text
+
+
 def test_a_healthy_partner_with_nothing_flagged_gets_no_empty_list(tmp_path):
     healthy = dict(PARTNERS[1], partner_lead="Maya Okafor", internal_owner="Jonas Weber", top_gaps=[],
                    summary="6 of 6 KPIs are on track this quarter. Nothing is flagged this quarter.", agenda=[])

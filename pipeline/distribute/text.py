@@ -33,6 +33,7 @@ _PAUSE_RULE = "While the partnership with "
 _FOR_REFERENCE = "For reference, "
 _OUR_SIDE = "Our side"     # the summary's name for us when organisation.name is not set
 _CODE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]*[-_][A-Za-z0-9_-]+ \((?P<title>[^()]+)\): ")
+_CITATION = re.compile(r"(?:: |, )[^:;,()]+? › [^›]+? › [A-Z]{1,3}\d+(?: \([^)]*\))?")  # file › sheet › cell
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\s])")
 
@@ -79,12 +80,14 @@ def in_one_date_style(text: str) -> str:
 
 def agenda_points(entry: dict[str, Any]) -> list[str]:
     """The points for the meeting: the manifest's ``agenda`` (plain sentences), or for an older manifest its
-    ``top_gaps`` with the commitment code dropped ("KV-01 (Certify ...): ..." reads "Certify ...: ...")."""
+    ``top_gaps`` with the commitment code dropped ("KV-01 (Certify ...): ..." reads "Certify ...: ...") and
+    no workbook cell cited ("file › sheet › D287": ours are no business of the partner's)."""
     agenda = entry.get("agenda")
     if isinstance(agenda, list):
         points = [str(p) for p in agenda]
     else:
-        points = [_CODE_PREFIX.sub(lambda m: f"{m['title']}: ", str(g)) for g in entry.get("top_gaps") or []]
+        points = [_CITATION.sub("", _CODE_PREFIX.sub(lambda m: f"{m['title']}: ", str(g)))
+                  for g in entry.get("top_gaps") or []]
     return [in_one_date_style(" ".join(p.split())) for p in points if p.strip()][:MAX_POINTS]
 
 
