@@ -33,7 +33,7 @@ _PAUSE_RULE = "While the partnership with "
 _FOR_REFERENCE = "For reference, "
 _OUR_SIDE = "Our side"     # the summary's name for us when organisation.name is not set
 _CODE_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]*[-_][A-Za-z0-9_-]+ \((?P<title>[^()]+)\): ")
-_CITATION = re.compile(r"(?:: |, )[^:;,()]+? › [^›]+? › [A-Z]{1,3}\d+(?: \([^)]*\))?")  # file › sheet › cell
+_CITATION = re.compile(r"(?:: |, )[^:;,()]+? › [^›]+? › [A-Z]{1,3}\d+(?: \([^)]*\))?")  # a cited cell: file, sheet, cell
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\s])")
 
