@@ -55,13 +55,6 @@ from pipeline.distribute.mail import (  # noqa: F401 (re-exported codes)
     build_message,
     check_message,
 )
-from pipeline.render.identity import xlsx_identity
-
-if TYPE_CHECKING:
-    import smtplib
-
-    from pipeline.distribute.template import MailTemplate
-
 from pipeline.distribute.outcome import (  # noqa: F401 (re-exported: where callers look for them)
     ALREADY_SENT,
     DRAFTED,
@@ -71,6 +64,12 @@ from pipeline.distribute.outcome import (  # noqa: F401 (re-exported: where call
     EmailResult,
     Outcome,
 )
+from pipeline.render.identity import xlsx_identity
+
+if TYPE_CHECKING:
+    import smtplib
+
+    from pipeline.distribute.template import MailTemplate
 
 SEND_LOG = "sent.jsonl"
 PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
