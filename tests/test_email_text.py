@@ -309,3 +309,12 @@ def test_a_template_that_is_a_pipe_is_refused_without_waiting(tmp_path):
     os.mkfifo(tmp_path / "pipe.txt")
     res = CliRunner().invoke(cli, ["email", "--reviews", str(q), "--template", str(tmp_path / "pipe.txt")], env=CLEAN_ENV)
     assert res.exit_code == 2 and "must be a file" in res.output
+
+
+def test_the_readme_lists_every_field_a_template_may_use():
+    from pipeline.distribute.template import DEFAULT_TEMPLATE, fields_reference, load_template
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- email-fields -->\n", 1)[1].split("<!-- /email-fields -->", 1)[0]
+    assert block == fields_reference()
+    assert load_template(None).source == f"the built-in {DEFAULT_TEMPLATE}"  # shipped, and a valid template

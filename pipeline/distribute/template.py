@@ -48,6 +48,12 @@ FIELDS: dict[str, str] = {
 }
 
 
+def fields_reference() -> str:
+    """The Markdown table of the fields (README.md, "The e-mail", is kept equal to it by a test)."""
+    rows = [f"| `${{{k}}}` | {v.replace('<', '&lt;').replace('>', '&gt;')} |" for k, v in FIELDS.items()]
+    return "\n".join(["| field | holds |", "|---|---|", *rows]) + "\n"
+
+
 class TemplateError(RunRefused):
     """A template that cannot be used: the run stops before anything is drafted (exit 2)."""
 
