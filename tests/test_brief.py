@@ -209,3 +209,29 @@ def test_a_brief_that_cannot_be_written_costs_its_own_brief_never_a_review(tmp_p
     assert "brief" not in by_pid["GLOBEX"] and (tmp_path / "out" / "2026-Q1" / by_pid["ACME"]["brief"]).is_file()
     assert sorted(p.name for p in (tmp_path / "out" / "2026-Q1" / "briefs").iterdir()) == \
         [Path(by_pid["ACME"]["brief"]).name]
+
+
+def test_briefs_come_from_the_cache_until_what_they_show_changes(tmp_path):
+    """A re-run copies the briefs it holds; a changed Canvas re-renders that partner's brief (its review is
+    reused: nothing the review shows changed), and the brief says the new words."""
+    from pipeline.run.report import run_report
+
+    inp, out = _inputs(tmp_path / "in"), tmp_path / "out"
+    q = Quarter.parse("2026-Q1")
+    first = run_report(inp, out, quarter=q, jobs=1, as_of=AS_OF)
+    qdir = out / "2026-Q1"
+    manifest = json.loads((qdir / "manifest.json").read_text())
+    paths = {m["partner_id"]: qdir / m["brief"] for m in manifest["partners"]}
+    before = {pid: p.read_bytes() for pid, p in paths.items()}
+    assert first.timings.get("briefs", 0.0) > 0
+    again = run_report(inp, out, quarter=q, jobs=1, as_of=AS_OF)
+    assert "briefs" not in again.timings   # no brief rendered: both copied from the cache
+    assert {pid: p.read_bytes() for pid, p in paths.items()} == before
+    rows = [HEAD, ["ACME", "us", "alternative", "a changed walkaway: build the channel ourselves", 3]]
+    W.write_xlsx(inp / "prep.xlsx", {"Canvas": rows})
+    third = run_report(inp, out, quarter=q, jobs=1, as_of=AS_OF)
+    assert set(third.reused) == {"ACME", "GLOBEX"}   # the reviews do not show the Canvas
+    assert "globex-interest" not in _text(paths["GLOBEX"])   # its Canvas row is gone: its brief re-rendered
+    acme = _text(paths["ACME"])
+    assert "build the channel ourselves" in acme and "walkaway-7731" not in acme
+    assert len(list((out / ".cache" / "2026-Q1").glob("*.pdf"))) == 4   # one review and one brief per partner

@@ -176,18 +176,20 @@ def _write_requests(jobs: list[tuple[str, str]]) -> int:
     return len(jobs)
 
 
-def _write_briefs(jobs: list[tuple[str, str]]) -> tuple[dict[str, str], float]:
-    """Worker: the internal meeting brief of each (partner_id, path). Returns (partner_id -> why, for the briefs
-    that could not be written; the CPU seconds it took). A brief that fails costs its own brief, never a review."""
+def _write_briefs(jobs: list[tuple[str, str, str, str]]) -> tuple[dict[str, str], float]:
+    """Worker: the internal meeting brief of each (partner_id, path, cache folder or '', cache key), stored in
+    the cache too. Returns (partner_id -> why, for the briefs that could not be written; the CPU seconds it
+    took). A brief that fails costs its own brief, never a review."""
     from pipeline.analyse.brief import briefs
     from pipeline.render.brief import brief_pdf
+    from pipeline.write import cache
 
     t0 = time.process_time()
     analysis = RUN["analysis"]
     org = analysis.reconciled.config.org
     failed: dict[str, str] = {}
     try:
-        made = briefs(analysis, [pid for pid, _ in jobs])
+        made = briefs(analysis, [job[0] for job in jobs])
     except Exception:  # one partner's data broke the chunk: brief each partner alone
         if len(jobs) > 1:
             for job in jobs:
@@ -197,9 +199,12 @@ def _write_briefs(jobs: list[tuple[str, str]]) -> tuple[dict[str, str], float]:
                     failed[job[0]] = f"{type(exc).__name__}: {exc}"
             return failed, time.process_time() - t0
         raise
-    for b, (pid, path) in zip(made, jobs):
+    for b, (pid, path, folder, key) in zip(made, jobs):
         try:
-            atomic_write(Path(path), brief_pdf(b, org.reporting_currency, str(org.watermark or "")))
+            pdf = brief_pdf(b, org.reporting_currency, str(org.watermark or ""))
+            atomic_write(Path(path), pdf)
+            if folder:
+                cache.put(Path(folder), key, pdf, {"brief": pid})
         except Exception as exc:
             failed[pid] = f"{type(exc).__name__}: {exc}"
     return failed, time.process_time() - t0
@@ -319,11 +324,22 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         req_chunks = [expected[i:i + REQUEST_CHUNK] for i in range(0, len(expected), REQUEST_CHUNK)]
         asking = {workers.submit(_write_requests, [(pid, str(req_tmp / requests[pid])) for pid in chunk]): chunk
                   for chunk in req_chunks}
-        # the meeting briefs (`briefs/`), ours alone, the same way
+        # the meeting briefs (`briefs/`), ours alone, the same way; those the cache holds copied here
         brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
         brief_tmp = mkdir_aside(qdir / BRIEFS)
-        briefing = {workers.submit(_write_briefs, [(pid, str(brief_tmp / brief_names[pid])) for pid in chunk]): chunk
-                    for chunk in [expected[i:i + BRIEF_CHUNK] for i in range(0, len(expected), BRIEF_CHUNK)]}
+        keys_used: list[str] = []   # the cache entries this run used or wrote: the rest are pruned at its end
+        brief_keys = review_cache.brief_keys(analysis, {t.partner_id: t.key for t in tasks + cached}) if cache else {}
+        to_brief: list[tuple[str, str, str, str]] = []   # (partner_id, path, cache folder or '', cache key)
+        for pid in expected:
+            key = brief_keys.get(pid, "")
+            kept = review_cache.get(cache_folder, key) if key and cache_folder is not None else None
+            if kept is not None:
+                atomic_write(brief_tmp / brief_names[pid], kept[0])
+                keys_used.append(key)
+            else:
+                to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(cache_folder or "") if key else "", key))
+        briefing = {workers.submit(_write_briefs, chunk): chunk
+                    for chunk in [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]}
         reused = []
         for task in cached:
             r = _from_cache(task)
@@ -334,7 +350,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
         replace_folder(qdir / "feedback", lambda tmp: write_feedback(
             Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
-        keys_used, entries = [], {}
+        entries = {}
 
         def drawn(r: _Rendered) -> None:
             if r.error:
@@ -359,17 +375,18 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 RUN["analysis"] = analysis
                 _write_requests([(pid, str(req_tmp / requests[pid])) for pid in chunk])
         swap_in(req_tmp, qdir / REQUESTS)
-        for chunk, (status, value) in workers.outcomes(briefing):
+        for brief_jobs, (status, value) in workers.outcomes(briefing):
             if status != "ok":  # its worker died or the chunk failed: each partner's brief written here
                 RUN["analysis"] = analysis
                 lost: dict[str, str] = {}
-                for pid in chunk:
+                for brief_job in brief_jobs:
                     try:
-                        lost.update(_write_briefs([(pid, str(brief_tmp / brief_names[pid]))])[0])
+                        lost.update(_write_briefs([brief_job])[0])
                     except Exception as exc:  # its brief is lost, its review is not
-                        lost[pid] = f"{type(exc).__name__}: {exc}"
+                        lost[brief_job[0]] = f"{type(exc).__name__}: {exc}"
                 value = (lost, 0.0)
             failed_briefs, seconds = cast("tuple[dict[str, str], float]", value)
+            keys_used.extend(j[3] for j in brief_jobs if j[3] and j[0] not in failed_briefs)
             result.brief_failed.update(failed_briefs)
             result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
         swap_in(brief_tmp, qdir / BRIEFS)
