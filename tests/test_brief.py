@@ -234,4 +234,5 @@ def test_briefs_come_from_the_cache_until_what_they_show_changes(tmp_path):
     assert "globex-interest" not in _text(paths["GLOBEX"])   # its Canvas row is gone: its brief re-rendered
     acme = _text(paths["ACME"])
     assert "build the channel ourselves" in acme and "walkaway-7731" not in acme
-    assert len(list((out / ".cache" / "2026-Q1").glob("*.pdf"))) == 4   # one review and one brief per partner
+    assert len(list((out / ".cache" / "2026-Q1").glob("*.pdf"))) == 2   # one review per partner ...
+    assert len(list((out / ".cache" / "2026-Q1" / "briefs").glob("*.pdf"))) == 2   # ... and one brief

@@ -327,17 +327,18 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         # the meeting briefs (`briefs/`), ours alone, the same way; those the cache holds copied here
         brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
         brief_tmp = mkdir_aside(qdir / BRIEFS)
-        keys_used: list[str] = []   # the cache entries this run used or wrote: the rest are pruned at its end
+        brief_cache = cache_folder / BRIEFS if cache_folder is not None else None
+        briefs_kept: list[str] = []   # the brief cache entries this run used or wrote: the rest are pruned at its end
         brief_keys = review_cache.brief_keys(analysis, {t.partner_id: t.key for t in tasks + cached}) if cache else {}
         to_brief: list[tuple[str, str, str, str]] = []   # (partner_id, path, cache folder or '', cache key)
         for pid in expected:
             key = brief_keys.get(pid, "")
-            kept = review_cache.get(cache_folder, key) if key and cache_folder is not None else None
+            kept = review_cache.get(brief_cache, key) if key and brief_cache is not None else None
             if kept is not None:
                 atomic_write(brief_tmp / brief_names[pid], kept[0])
-                keys_used.append(key)
+                briefs_kept.append(key)
             else:
-                to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(cache_folder or "") if key else "", key))
+                to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(brief_cache or "") if key else "", key))
         briefing = {workers.submit(_write_briefs, chunk): chunk
                     for chunk in [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]}
         reused = []
@@ -350,7 +351,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         atomic_write(qdir / "flags.csv", outputs.flags_csv_bytes(analysis.flags))
         replace_folder(qdir / "feedback", lambda tmp: write_feedback(
             Path(input_dir), rec.problems, tmp, limits=rec.config.values["limits"]))
-        entries = {}
+        keys_used, entries = [], {}
 
         def drawn(r: _Rendered) -> None:
             if r.error:
@@ -386,7 +387,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                         lost[brief_job[0]] = f"{type(exc).__name__}: {exc}"
                 value = (lost, 0.0)
             failed_briefs, seconds = cast("tuple[dict[str, str], float]", value)
-            keys_used.extend(j[3] for j in brief_jobs if j[3] and j[0] not in failed_briefs)
+            briefs_kept.extend(j[3] for j in brief_jobs if j[3] and j[0] not in failed_briefs)
             result.brief_failed.update(failed_briefs)
             result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
         swap_in(brief_tmp, qdir / BRIEFS)
@@ -399,6 +400,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         history.close()
     if cache_folder is not None:
         review_cache.prune(cache_folder, keys_used)
+        if brief_cache is not None:
+            review_cache.prune(brief_cache, briefs_kept)
 
     previous = _read_manifest(qdir)
     manifest: dict[str, Any] = {
