@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
 from pipeline.analyse.whatif import what_if
-from pipeline.analyse.wording import day, fmt_value
+from pipeline.analyse.wording import day, fmt_value, lower_first
 from pipeline.core.frames import partner_spans
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,14 +27,29 @@ if TYPE_CHECKING:  # pragma: no cover
 SIDE_KINDS = ("goal", "alternative", "limit", "interest", "priority", "ask", "offer")  # the order they are read in
 RESET_QUARTERS = 2       # the run rate: the mean of the last this many quarters' figures
 RESET_RAISE = 1.25       # the run rate at or above this share of next quarter's target: the target is too easy
-THEME_QUESTIONS = {      # one question per theme that probes the interest behind the position
-    "results": "What would make {subject} a priority for you next quarter, and what stands in its way?",
-    "partner_commitments": "What stands in the way of {subject}, and what would help you deliver it?",
-    "our_commitments": "What has our delay on {subject} cost you, and what would make up for it?",
-    "joint": "Who on each side owns {subject}, and what would it take to finish it?",
-    "figures": "Which figure for {subject} should we both work from, and which system should be the source?",
-    "data": "What would make it easy for you to send {subject} every quarter?",
+# what to ask about a finding, by its most severe flag: the interest behind the position
+QUESTIONS: dict[str, str | dict[str, str]] = {
+    "KPI_BELOW_TARGET": "What would make {kpi} a priority for you next quarter, and what stands in its way?",
+    "KPI_DECLINING": "What has changed on your side that moves {kpi} the wrong way?",
+    "KPI_MISSING": "Can you send us your {quarter} figure for {kpi}, and what would make it easy to send every quarter?",
+    "KPI_DISCREPANCY": "Which figure for {kpi} should we both work from, and which system should be the source?",
+    "KPI_CONFLICT": "Which figure for {kpi} should we both work from, and which system should be the source?",
+    "KPI_RESTATED": "What changed in your past figures for {kpi}, and should we both restate them?",
+    "COMMITMENT_OVERDUE": {"partner": "What stands in the way of “{what}”, and what would help you deliver it?",
+                           "us": "What has our delay on “{what}” cost you, and what would make up for it?",
+                           "joint": "Who on each side owns “{what}”, and what would it take to finish it?"},
+    "COMMITMENT_SLIPPED": {"partner": "What keeps moving “{what}”, and what date can you hold?",
+                           "us": "What has our delay on “{what}” cost you, and what would make up for it?",
+                           "joint": "Who on each side owns “{what}”, and what date can we both hold?"},
+    "COMMITMENT_DROPPED": "Is “{what}” still something we both want, or shall we agree to close it?",
+    "COMMITMENT_STALE": "Where does “{what}” stand today?",
+    "COMMITMENT_INCOMPLETE": "Who owns “{what}”, by when, and how will we know it is done?",
+    "RECIPROCITY_IMBALANCE": "How should we share next quarter's commitments, so that both sides carry the plan?",
+    "NO_CHECKIN": "How often should we meet, and who should be in the room?",
+    "DATA_PROBLEM": "Some of your figures could not be used: who on your side should we go through them with?",
 }
+PAUSED_QUESTION = "What led to the pause, and what would need to be true for us to restart?"
+LOW_PULSE = 3.0          # a pulse answer at or under this is worth a question and a decision
 
 
 @dataclass
@@ -52,7 +67,7 @@ class Brief:
     tier: str
     health: dict[str, Any]                 # score, status, state, previous_score, confidence
     standing: pd.DataFrame                 # per party: made, done_on_time, done_late, open, overdue, slipped, dropped
-    our_late: pd.DataFrame                 # ours and joint late, overdue or slipped, by owner
+    late: pd.DataFrame                     # late on each side (ours first, joint, theirs), by owner
     to_agree: pd.DataFrame                 # the open disagreements on figures, with both cells
     pressure: pd.DataFrame                 # the KPIs they miss this quarter
     pulse: pd.DataFrame                    # their answers this quarter: question, score, previous, comment
@@ -87,13 +102,13 @@ def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
     canvas = canvas.sort_values(["partner_id", "_k", "_w"], kind="stable")
     parts = {
         "partners": _Split(_mine(rec.partners, pids)), "health": _Split(_mine(a.health, pids)),
-        "standing": _Split(_standing(_mine(a.delivery, pids))), "our_late": _Split(_our_late(cs)),
+        "standing": _Split(_standing(_mine(a.delivery, pids))), "late": _Split(_late(cs)),
         "to_agree": _Split(agree), "pressure": _Split(_pressure(kq[kq["qindex"] == q.index], names, units)),
         "pulse": _Split(_mine(a.pulse, pids)), "canvas": _Split(canvas), "what_if": _Split(options),
         "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(_commitment_trades(cs, options)),
         "findings": _Split(_mine(a.findings, pids)),
     }
-    return [_brief(a, pid, parts) for pid in pids]
+    return [_brief(a, pid, parts, names) for pid in pids]
 
 
 def brief(analysis: Analysis, partner_id: str) -> Brief:
@@ -123,7 +138,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
 
 
-def _brief(a: Analysis, pid: str, parts: dict[str, _Split]) -> Brief:
+def _brief(a: Analysis, pid: str, parts: dict[str, _Split], kpi_names: dict[str, str]) -> Brief:
     rec, q = a.reconciled, a.quarter
     partner = parts["partners"].take(pid).iloc[0]
     health_row = parts["health"].take(pid)
@@ -139,12 +154,13 @@ def _brief(a: Analysis, pid: str, parts: dict[str, _Split]) -> Brief:
         next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
         internal_owner=_text(partner.get("internal_owner")), partner_lead=_text(partner.get("partner_lead")),
         tier=_text(partner.get("tier")), health=health, standing=parts["standing"].take(pid),
-        our_late=parts["our_late"].take(pid), to_agree=parts["to_agree"].take(pid),
+        late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
         no_alternative=not (ours["kind"] == "alternative").any(), what_if=options,
-        resets=parts["resets"].take(pid),
+        resets=parts["resets"].take(pid) if health.get("state") != "paused" else parts["resets"].take(""),
         trades=pd.concat([_canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
-    b.questions = _questions(parts["findings"].take(pid), pulse)
+    b.questions = _questions(parts["findings"].take(pid), pulse, q.label, health.get("state") == "paused",
+                             kpi_names)
     b.decisions = _decisions(b)
     return b
 
@@ -157,22 +173,26 @@ def _standing(delivery: pd.DataFrame) -> pd.DataFrame:
     return d.sort_values(["partner_id", "_o"], kind="stable")[cols]
 
 
-def _our_late(cs: pd.DataFrame) -> pd.DataFrame:
-    """Ours and the joint commitments that are overdue, were done late, or slipped: by owner, latest first."""
-    cols = ["partner_id", "owner", "commitment_id", "description", "party", "due_date", "first_due_date", "status",
+PARTY_ORDER = {"us": 0, "joint": 1, "partner": 2}
+
+
+def _late(cs: pd.DataFrame) -> pd.DataFrame:
+    """The commitments late on each side, ours first (our credibility at the table), then joint, then theirs:
+    overdue at the quarter's end, done late, or moved past their first agreed date; by owner, latest first."""
+    cols = ["partner_id", "party", "owner", "commitment_id", "description", "due_date", "first_due_date", "status",
             "days_late", "slip_days", "why"]
-    mine = cs[cs["party"].isin(["us", "joint"]) & ~cs["is_dropped"].astype(bool)]
-    done_late = mine["on_time"].astype("boolean").eq(False).fillna(False).astype(bool)
-    overdue = mine["is_overdue"].astype(bool)
-    late = overdue | done_late | (mine["slip_days"].astype(int) > 0)
-    m = mine[late]
+    live = cs[~cs["is_dropped"].astype(bool)]
+    done_late = live["on_time"].astype("boolean").eq(False).fillna(False).astype(bool)
+    overdue = live["is_overdue"].astype(bool)
+    late = overdue | done_late | (live["slip_days"].astype(int) > 0)
+    m = live[late]
     due, done = pd.to_datetime(m["due_date"]), pd.to_datetime(m["completed_date"])
     m = m.assign(days_late=m["days_overdue"].astype(int).where(overdue[late],
                                                                (done - due).dt.days.fillna(0).clip(lower=0).astype(int)),
-                 why=np.select([overdue[late], done_late[late]], ["overdue", "done late"], "slipped"),
-                 owner=m["owner"].map(_text).replace("", "no owner"))
-    m = m.sort_values(["partner_id", "owner", "days_late", "slip_days"], ascending=[True, True, False, False],
-                      kind="stable")
+                 why=np.select([overdue[late], done_late[late]], ["overdue", "done late"], "moved"),
+                 owner=m["owner"].map(_text).replace("", "no owner"), _p=m["party"].map(PARTY_ORDER))
+    m = m.sort_values(["partner_id", "_p", "owner", "days_late", "slip_days"],
+                      ascending=[True, True, True, False, False], kind="stable")
     return m.reindex(columns=cols)
 
 
@@ -242,70 +262,90 @@ def _resets(a: Analysis, pids: list[str], kq: pd.DataFrame, defs: pd.DataFrame) 
 TRADE_COLUMNS = ["give", "get", "basis", "why"]
 
 
+def _key(text: object) -> str:
+    return " ".join(str(text).casefold().split())
+
+
 def _canvas_trades(theirs: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
-    """What they ask for that matters most to them against what we ask for that matters most to us (Canvas
-    weights, most first, paired in turn); then our offers that cost us little (weight 1)."""
-    if not len(theirs) and not len(ours):
-        return pd.DataFrame(columns=TRADE_COLUMNS)
-
-    def ranked(f: pd.DataFrame, kind: str, ascending: bool = False) -> pd.DataFrame:
-        f = f[f["kind"] == kind]
-        return f.assign(_w=pd.to_numeric(f["weight"], errors="coerce").fillna(1)).sort_values(
-            "_w", ascending=ascending, kind="stable")
-
-    rows = [{"give": str(t), "get": str(o), "basis": "canvas",
-             "why": f"matters {tw:.0f} of 3 to them; what we ask matters {ow:.0f} of 3 to us"}
-            for t, tw, o, ow in zip(*(lambda x, y: (x["text"], x["_w"], y["text"], y["_w"]))(
-                ranked(theirs, "ask"), ranked(ours, "ask")))]
-    cheap = ranked(ours, "offer", ascending=True)
-    rows += [{"give": str(o), "get": "", "basis": "canvas", "why": "costs us little (weight 1): an opener"}
-             for o in cheap.loc[cheap["_w"] <= 1, "text"]]
+    """The asymmetries the Canvas records: each thing they ask for that we recorded as an offer (the same
+    words), where it matters more to them than it costs us, given for what we ask that matters most to us
+    (each of our asks used once, weightiest first); then our offers of weight 1 nobody asked for (cheap
+    openers). We never guess that one of their asks is one of our offers by anything but its words."""
+    weight = lambda f: pd.to_numeric(f["weight"], errors="coerce").fillna(1)  # noqa: E731 - one-line key
+    asks = theirs[theirs["kind"] == "ask"].assign(_w=weight)
+    offers = ours[ours["kind"] == "offer"].assign(_w=weight)
+    wants = ours[ours["kind"] == "ask"].assign(_w=weight).sort_values("_w", ascending=False, kind="stable")
+    wanted = [(str(t), float(w)) for t, w in zip(wants["text"], wants["_w"])]
+    cost = {_key(t): float(w) for t, w in zip(offers["text"], offers["_w"])}
+    rows: list[dict] = []
+    for text, w in sorted(zip(asks["text"].astype(str), asks["_w"]), key=lambda tw: -tw[1]):
+        c = cost.get(_key(text))
+        if c is None or c > w:
+            continue
+        get, gw = wanted.pop(0) if wanted else ("", 0.0)
+        rows.append({"give": text, "get": get, "basis": "canvas",
+                     "why": f"they weigh it {w:.0f} of 3, it costs us {c:.0f} of 3"
+                            + (f"; we weigh our ask {gw:.0f} of 3" if get else "")})
+    asked = {_key(t) for t in asks["text"]}
+    for text, w in zip(offers["text"].astype(str), offers["_w"]):
+        if w <= 1 and _key(text) not in asked:
+            rows.append({"give": text, "get": "", "basis": "canvas", "why": "costs us little (1 of 3): an opener"})
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 
 def _commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
-    """From the commitments: each of our open promises (soonest due first) against one of theirs, the one
-    worth most to the score first (`what_if`): a date for a date."""
-    live = cs[cs["is_open"].astype(bool) & ~cs["is_dropped"].astype(bool)]
+    """From the commitments: where both sides are behind, a firm new date for ours against one for theirs, the
+    one of theirs worth most to the score first (`what_if`). Where only one side is behind there is nothing
+    to trade: it is an ask, or an apology."""
+    behind = cs[cs["is_overdue"].astype(bool) & ~cs["is_dropped"].astype(bool)]
     done = options[options["kind"] == "commitment"]
     gain = pd.Series(pd.to_numeric(done["gain"], errors="coerce").to_numpy(),
                      index=pd.MultiIndex.from_arrays([done["partner_id"].astype(str), done["subject"].astype(str)]))
-    keys = pd.MultiIndex.from_arrays([live["partner_id"].astype(str), live["commitment_id"].astype(str)])
-    live = live.assign(_g=gain.reindex(keys).fillna(0).to_numpy(), _d=pd.to_datetime(live["due_date"]))
-    mine = live[live["party"] == "us"].sort_values(["partner_id", "_d"], kind="stable")
-    yours = live[live["party"] == "partner"].sort_values(["partner_id", "_g", "_d"], ascending=[True, False, True],
-                                                         kind="stable")
+    keys = pd.MultiIndex.from_arrays([behind["partner_id"].astype(str), behind["commitment_id"].astype(str)])
+    behind = behind.assign(_g=gain.reindex(keys).fillna(0).to_numpy(), _d=pd.to_datetime(behind["due_date"]))
+    mine = behind[behind["party"] == "us"].sort_values(["partner_id", "_d"], kind="stable")
+    yours = behind[behind["party"] == "partner"].sort_values(["partner_id", "_g", "_d"], ascending=[True, False, True],
+                                                             kind="stable")
     mine = mine.assign(_n=mine.groupby("partner_id").cumcount())
     yours = yours.assign(_n=yours.groupby("partner_id").cumcount())
     pairs = mine.merge(yours, on=["partner_id", "_n"], suffixes=("_o", "_t"))
 
     def said(ids: pd.Series, desc: pd.Series, due: pd.Series) -> list[str]:
-        return [f"{i} ({_text(d)}) by {day(t)}" if _text(d) else f"{i} by {day(t)}" for i, d, t in zip(ids, desc, due)]
+        return [f"a new date we keep for {i} ({_text(d)}), due {day(t)}" if _text(d) else
+                f"a new date we keep for {i}, due {day(t)}" for i, d, t in zip(ids, desc, due)]
 
     return pd.DataFrame({
         "partner_id": pairs["partner_id"].astype(str),
         "give": said(pairs["commitment_id_o"], pairs["description_o"], pairs["due_date_o"]),
-        "get": said(pairs["commitment_id_t"], pairs["description_t"], pairs["due_date_t"]),
+        "get": [g.replace("we keep", "they keep") for g in
+                said(pairs["commitment_id_t"], pairs["description_t"], pairs["due_date_t"])],
         "basis": "commitments",
-        "why": [f"worth {g:.0f} points of health to deliver" if g > 0 else "both open: a date for a date"
+        "why": [f"both overdue; theirs is worth {g:.0f} points of health" if g > 0 else "both overdue"
                 for g in pairs["_g_t"]]}, columns=["partner_id", *TRADE_COLUMNS])
 
 
-def _questions(findings: pd.DataFrame, pulse: pd.DataFrame) -> list[str]:
-    """One question per theme that probes the interest behind it, then one on their lowest pulse answer."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for theme, title in zip(findings["theme"].astype(str), findings["title"].astype(str)):
-        template = THEME_QUESTIONS.get(theme)
-        if template and theme not in seen:   # the theme's first finding: its most severe
-            seen.add(theme)
-            out.append(template.format(subject=title.split(" (")[0] if theme == "results" else title))
+def _questions(findings: pd.DataFrame, pulse: pd.DataFrame, quarter: str, paused: bool,
+               kpi_names: dict[str, str]) -> list[str]:
+    """Questions to ask them, one per kind of finding (its most severe subject first, five at most), worded
+    after the finding's most severe flag, with no code of ours in them; then one on their lowest pulse answer."""
+    out: list[str] = [PAUSED_QUESTION] if paused else []
+    asked: set[str] = set()   # one question per kind of finding: its most severe subject
+    for codes, subject, title, whose in zip(findings["codes"].astype(str), findings["subject"].astype(str),
+                                            findings["title"].astype(str), findings["whose_move"].astype(str)):
+        found = QUESTIONS.get(codes.split(";")[0], "")
+        template = found.get(whose, found["joint"]) if isinstance(found, dict) else found
+        if not template or template in asked:
+            continue
+        asked.add(template)
+        what = title.split(" (", 1)[1].rsplit(")", 1)[0] if " (" in title and title.endswith(")") else title
+        out.append(template.format(kpi=lower_first(kpi_names.get(subject, title)), what=what, quarter=quarter))
+    out = out[:5]
     answered = pulse[pulse["score"].notna()] if len(pulse) else pulse
     if len(answered):
         low = answered.sort_values("score", kind="stable").iloc[0]
-        if float(low["score"]) < 4:
-            out.append(f"They scored \u201c{low['question']}\u201d {float(low['score']):.0f} of 5: "
-                       f"what would make it a 4 or a 5 for them?")
+        if float(low["score"]) <= LOW_PULSE:
+            out.append(f"You gave “{low['question']}” {float(low['score']):.0f} out of 5: "
+                       f"what would make it a 4 or a 5?")
     return out
 
 
@@ -313,11 +353,11 @@ def _decisions(b: Brief) -> list[str]:
     """What we decide among ourselves before the meeting; the missing alternative first."""
     out: list[str] = []
     if b.no_alternative:
-        out.append("No alternative recorded: decide what we do without this agreement before the meeting "
-                   "(the Canvas sheet, side us, kind alternative).")
+        out.append("No alternative recorded: decide what we do without this agreement before the meeting, and add "
+                   "it to the Canvas.")
     if not (b.ours["kind"] == "limit").any():
         out.append("No limit recorded: decide what we will not concede.")
-    late = b.our_late
+    late = b.late
     owners: dict[str, list[str]] = {}
     for owner, party, cid in zip(late["owner"].astype(str), late["party"].astype(str), late["commitment_id"].astype(str)):
         if party == "us":
@@ -326,13 +366,23 @@ def _decisions(b: Brief) -> list[str]:
         out.append(f"Agree with {owner} a date we can keep for {', '.join(ids)} before we ask anything of them.")
     joint = late.loc[late["party"] == "joint", "commitment_id"].astype(str).tolist()
     if joint:
-        out.append(f"Agree who on our side drives the joint {', '.join(joint)} and a date we can keep.")
+        out.append(f"Agree who on our side drives the joint {', '.join(joint)}, and a date we can keep.")
     for kpi, unit, ours, theirs in zip(b.to_agree["kpi"], b.to_agree["unit"].astype(str),
                                        b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
-        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)}, "
-                   f"theirs {fmt_value(theirs, unit)}.")
+        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)} or theirs "
+                   f"{fmt_value(theirs, unit)}.")
+    traded = {_key(t) for t in b.trades["give"]}
+    asks = b.theirs[b.theirs["kind"] == "ask"]
+    for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):
+        if _key(text) not in traded:
+            out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
+                       "and for what.")
+    low = b.pulse[b.pulse["score"] <= LOW_PULSE] if len(b.pulse) else b.pulse
+    if len(low):
+        said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in zip(low["question"], low["score"].astype(float)))
+        out.append(f"They rate us low on {said}: decide what we offer on it.")
     if len(b.resets):
         n = len(b.resets)
         out.append(f"Decide whether we propose the {'reset' if n == 1 else f'{n} resets'} of {b.next_quarter} "
-                   f"targets the trend supports (under Options), or hold the plan.")
+                   "targets the trend supports (under Options), or hold the plan and trade the reset for something.")
     return out

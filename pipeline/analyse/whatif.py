@@ -6,8 +6,8 @@ recomputed over the partner's rows with that one change applied, so the brief's 
 docs/analysis.md and nothing else. All the partners' options are scored in one call (each option a
 partner of its own), which keeps it to a few milliseconds a partner.
 
-- A commitment *delivered*: done on its due date, or by the quarter's end when it falls due later
-  (delivered early, it counts in the quarter); one without a due date counts nowhere, so it moves nothing.
+- A commitment *delivered*: done on its due date. One due after the quarter (or without a due date) counts
+  in no quarter yet, so it moves nothing now: it is listed, at no gain.
 - A KPI *brought to target*: its figure for the quarter equal to its target (a KPI with a target that is
   not on track: below it, not reported, or only part of the quarter reported).
 """
@@ -47,7 +47,6 @@ def what_if(analysis: Analysis, partner_ids: list[str]) -> pd.DataFrame:
     cs = analysis.commitment_status
     cs = cs[cs["partner_id"].isin(pids)]
     ci = rec.checkins[rec.checkins["partner_id"].isin(pids)] if len(rec.checkins) else rec.checkins
-    qend = pd.Timestamp(q.end_date(config.fy_start))
     direction = defs.set_index("kpi_id")["direction"] if len(defs) else pd.Series(dtype="object")
 
     kq = kq.sort_values("partner_id", kind="stable").reset_index(drop=True)
@@ -100,11 +99,10 @@ def what_if(analysis: Analysis, partner_ids: list[str]) -> pd.DataFrame:
     if changed_kq:   # each KPI option's one row brought to its target
         rows = frames["kq"].loc[changed_kq]
         frames["kq"].loc[changed_kq] = at_target(rows, rows["kpi_id"].map(direction).fillna("higher"), config)
-    if changed_cs:   # each commitment option's one row delivered: on its due date, or by the quarter's end
+    if changed_cs:   # each commitment option's one row delivered on its due date
         done = frames["cs"]
-        dues = pd.to_datetime(done["due_date"].iloc[changed_cs])
         done.loc[changed_cs, ["status", "is_open", "is_overdue"]] = ("done", False, False)
-        done.loc[changed_cs, "completed_date"] = dues.where(dues <= qend, qend).to_numpy()
+        done.loc[changed_cs, "completed_date"] = pd.to_datetime(done["due_date"].iloc[changed_cs]).to_numpy()
     scored, _ = health_scores(q, config, oids, frames["kq"], defs, frames["cs"], frames["ci"], rec.has_checkins_sheet)
     after = scored.set_index("partner_id")
     out = pd.DataFrame(options)
