@@ -449,7 +449,7 @@ def write_commitments(drop: str, out: Path) -> None:
 CANVAS = [
     ["P02", "us", "goal", "Launch the managed-service offer before the FY2027 budget round", 3],
     ["P02", "us", "alternative", "Take the managed-service launch to Nordlicht, whose consultants are certified", 3],
-    ["P02", "us", "limit", "No extra market development funds until five consultants are certified", 3],
+    ["P02", "us", "limit", "No extra market development funds until five more consultants are certified (KV-01)", 3],
     ["P02", "us", "ask", "A named executive sponsor on their side for the managed-service offer", 3],
     ["P02", "us", "ask", "The monthly named-account pipeline review they promised (KV-04)", 2],
     ["P02", "us", "offer", "Two free seats in our partner bootcamp", 1],
