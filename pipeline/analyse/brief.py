@@ -271,6 +271,8 @@ def _canvas_trades(theirs: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
     words), where it matters more to them than it costs us, given for what we ask that matters most to us
     (each of our asks used once, weightiest first); then our offers of weight 1 nobody asked for (cheap
     openers). We never guess that one of their asks is one of our offers by anything but its words."""
+    if not len(ours):
+        return pd.DataFrame(columns=TRADE_COLUMNS)
     weight = lambda f: pd.to_numeric(f["weight"], errors="coerce").fillna(1)  # noqa: E731 - one-line key
     asks = theirs[theirs["kind"] == "ask"].assign(_w=weight)
     offers = ours[ours["kind"] == "offer"].assign(_w=weight)
@@ -372,7 +374,7 @@ def _decisions(b: Brief) -> list[str]:
         out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)} or theirs "
                    f"{fmt_value(theirs, unit)}.")
     traded = {_key(t) for t in b.trades["give"]}
-    asks = b.theirs[b.theirs["kind"] == "ask"]
+    asks = b.theirs[b.theirs["kind"] == "ask"] if len(b.theirs) else b.theirs
     for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):
         if _key(text) not in traded:
             out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
