@@ -236,23 +236,39 @@ def report(input_dir: Path, output_dir: Path, quarter: str | None, history_path:
               help="From address (env PARTNER_REVIEW_FROM; default: the internal owner's address).")
 @click.option("--only", "only", multiple=True, metavar="PARTNER_ID", help="Only this partner (repeatable).")
 @click.option("--resend", is_flag=True, help="Send again reviews the send log says were already sent.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Send without asking. Without it, --send on a terminal shows who gets what and asks first; "
+                   "with no terminal (a script, CI) it sends without asking.")
+@click.option("--input", "-i", "input_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The input folder: its email_template.txt (next to partner-review.toml) is the e-mail's text.")
+@click.option("--template", "template_path", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="The e-mail's text from FILE (default: INPUT/email_template.txt, else the built-in text).")
 @_verbosity_options
 @_debug_option
 @_guarded
 def email(reviews_dir: Path, send: bool, smtp_host: str, smtp_port: int, smtp_user: str | None, starttls: bool,
-          sender: str | None, only: tuple[str, ...], resend: bool, quiet: bool, verbose: bool, debug: bool) -> None:
+          sender: str | None, only: tuple[str, ...], resend: bool, yes: bool, input_dir: Path | None,
+          template_path: Path | None, quiet: bool, verbose: bool, debug: bool) -> None:
     """Draft (default) or send each partner's review to its partner leads.
 
-    Drafts go to REVIEWS/email/<pdf stem>.eml. With --send, a send log (REVIEWS/email/sent.jsonl)
-    makes sure nothing is sent twice unless --resend is given.
+    Drafts go to REVIEWS/email/<pdf stem>.eml; the command lists who gets what (to, cc, attachments).
+    With --send, a send log (REVIEWS/email/sent.jsonl) makes sure nothing is sent twice unless --resend
+    is given. The text is a template you can change (see README, "The e-mail").
     """
     from pipeline.console import echo
     from pipeline.distribute.send import SmtpSettings, run_email
+    from pipeline.distribute.template import find_template, load_template
 
+    template = load_template(find_template(template_path, input_dir))
+    if not quiet:
+        echo(f"text: {template.source}" + (" (yours: --input DIR with DIR/email_template.txt, or --template FILE)"
+                                           if template_path is None and input_dir is None else ""))
     smtp = SmtpSettings(host=smtp_host, port=smtp_port, user=smtp_user, starttls=starttls,
                         password=os.environ.get("PARTNER_REVIEW_SMTP_PASSWORD"))
+    ask = send and not yes and _on_a_terminal()  # no terminal (a script, CI): nobody to answer, so no question
     result = run_email(reviews_dir, send=send, smtp=smtp, sender=sender, only=list(only), resend=resend,
-                       echo=None if quiet else echo)
+                       echo=None if quiet else echo, template=template,
+                       confirm=(lambda question: click.confirm(question, default=False)) if ask else None)
     echo(result.summary())
     sys.exit(0 if result.ok else 1)
 
@@ -315,6 +331,14 @@ def sample(output_dir: Path, debug: bool) -> None:
     for drop in drops:
         echo(f"  partner-review report --input {_shell(drop.folder)} --output {_shell(Path(output_dir) / 'reviews')}")
     echo(f"  partner-review email --reviews {_shell(Path(output_dir) / 'reviews' / last.name)}")
+
+
+def _on_a_terminal() -> bool:
+    """Whether someone can answer a question: standard input is a terminal (not a pipe, a file or closed)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # a closed standard input
+        return False
 
 
 def _shell(path: Path) -> str:

@@ -444,6 +444,42 @@ def write_commitments(drop: str, out: Path) -> None:
     _save(wb, drop, out / "Joint Business Plan 2026.xlsx", ORG)
 
 
+# our negotiation prep for three partners (the Canvas sheet: ours alone, like internal notes); Château Vert has
+# no alternative recorded, so its brief says so first
+CANVAS = [
+    ["P02", "us", "goal", "Launch the managed-service offer before the FY2027 budget round", 3],
+    ["P02", "us", "alternative", "Take the managed-service launch to Nordlicht, whose consultants are certified", 3],
+    ["P02", "us", "limit", "No extra market development funds until five more consultants are certified (KV-01)", 3],
+    ["P02", "us", "ask", "A named executive sponsor on their side for the managed-service offer", 3],
+    ["P02", "us", "ask", "The monthly named-account pipeline review they promised (KV-04)", 2],
+    ["P02", "us", "offer", "Two free seats in our partner bootcamp", 1],
+    ["P02", "us", "offer", "Co-funded certification vouchers", 2],
+    ["P02", "partner", "interest", "Their consultants are billable on client work: certification time costs them revenue", 3],
+    ["P02", "partner", "ask", "Co-funded certification vouchers", 3],
+    ["P02", "partner", "ask", "A lower revenue target for the rest of the year", 2],
+    ["P02", "partner", "priority", "Growing their own cloud-migration practice", 2],
+    ["P03", "us", "goal", "Make Nordlicht our reference partner in the DACH region", 3],
+    ["P03", "us", "alternative", "Serve DACH with our own field team: slower and costlier", 2],
+    ["P03", "us", "limit", "Incentives are paid on one definition of sourced pipeline", 2],
+    ["P03", "us", "ask", "A quarterly pipeline workshop with their sales leadership", 2],
+    ["P03", "us", "offer", "A joint case study with a DACH reference customer", 1],
+    ["P03", "partner", "ask", "Their pipeline figures used for the partner incentive", 3],
+    ["P03", "partner", "interest", "Their board reviews partner-sourced pipeline every quarter", 2],
+    ["P08", "us", "goal", "Renew the reseller agreement for three years in 2027", 3],
+    ["P08", "us", "ask", "Close dates corrected in the shared CRM within a week of closing", 3],
+    ["P08", "us", "offer", "The pipeline report on the third working day of each quarter", 1],
+    ["P08", "partner", "ask", "The pipeline report before their board meeting, not after", 3],
+    ["P08", "partner", "interest", "Their board meets in the first week of each quarter", 2],
+]
+
+
+def write_canvas(drop: str, out: Path) -> None:
+    wb = _new()
+    _sheet(wb, "Negotiation Canvas", ["partner_id", "side", "kind", "text", "weight"], CANVAS, first=True,
+           widths={"text": 80})
+    _save(wb, drop, out / "Negotiation prep (internal).xlsx", ORG)
+
+
 # the data requests sent with the 2026-Q2 reviews that came back for 2026-Q3: the pulse answered (figures
 # and commitments left to our CRM and the joint plan); P07, new and busy, did not return its request
 RETURNED = {
@@ -496,6 +532,7 @@ def write_drop(drop: str, out: Path) -> list[Path]:
     write_lumen(drop, out, actuals)
     write_severny(drop, out, monthly)
     write_commitments(drop, out)
+    write_canvas(drop, out)
     (out / "partner-review.toml").write_text(CONFIG, encoding="utf-8")
     previous = out.parent / Quarter.from_index(DROPS[drop].index - 1).label
     if DROPS[drop].label == "2026-Q3" and previous.is_dir():

@@ -121,7 +121,8 @@ def test_draft_body_carries_health_and_gaps_with_html_escaped(tmp_path):
     assert msg["To"].addresses[0].display_name == "Hank Scorpio"
     assert msg["From"].addresses[0].addr_spec == "owner1@us.example"  # the internal owner, lacking --from
     text = msg.get_body(("plain",)).get_content()
-    assert "62/100 (amber)" in text and "R&D <urgent> & overdue" in text and "Pipeline fell short" in text
+    assert "needs attention (health score 62 out of 100)" in text
+    assert "- R&D <urgent> & overdue" in text and "Pipeline fell short" in text
     page = msg.get_body(("html",)).get_content()
     assert "R&amp;D &lt;urgent&gt; &amp; overdue" in page and "<urgent>" not in page
 
@@ -133,7 +134,7 @@ def test_manifest_without_extras_still_drafts(tmp_path):
     assert res.exit_code == 0, res.output
     msg = email.message_from_bytes((q / "email" / "initech.eml").read_bytes(), policy=POLICY)
     assert "Initech" in msg["Subject"] and "2026-Q3" in msg["Subject"]
-    assert "not scored" in msg.get_body(("plain",)).get_content()
+    assert "gives no health score" in msg.get_body(("plain",)).get_content()
 
 
 def test_partner_without_lead_address_is_reported(tmp_path):

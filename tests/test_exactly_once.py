@@ -391,7 +391,8 @@ def two_renders(tmp_path_factory):
 def test_same_inputs_and_as_of_date_give_byte_identical_pdfs(two_renders):
     _inp, out, first, second = two_renders
     pdfs = [k for k in first if k.endswith(".pdf")]
-    assert len(pdfs) == 4
+    assert len(pdfs) == 7   # three reviews, their three meeting briefs, the portfolio
+    assert sum(k.startswith("briefs/") for k in pdfs) == 3
     assert {k: first[k] for k in pdfs} == {k: second[k] for k in pdfs}
 
 

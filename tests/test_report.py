@@ -252,7 +252,7 @@ def test_email_drafts_from_a_real_report(report_run):
         assert attachments[1].get_filename() == Path(entry["request"]).name
         assert attachments[1].get_content() == (qdir / entry["request"]).read_bytes()
         body = msg.get_body(("plain",)).get_content()
-        assert f"{entry['health_score']}/100" in body
+        assert f"health score {entry['health_score']} out of 100" in body
         for other in manifest["partners"]:
             if other["partner_id"] != entry["partner_id"]:
                 assert other["partner_name"] not in body

@@ -167,7 +167,7 @@ def test_the_email_attaches_the_partners_own_request_and_says_by_when(run, tmp_p
         names = [a.get_filename() for a in msg.iter_attachments()]
         assert names == [Path(entry["pdf"]).name, Path(entry["request"]).name]
         body = msg.get_body(("plain",)).get_content()
-        assert "Please send it back by 10 July 2026" in body and NEXT in body
+        assert "Please send it back by 10 Jul 2026" in body and NEXT in body
 
 
 def test_a_request_that_is_not_the_partners_own_is_never_attached(run, tmp_path):

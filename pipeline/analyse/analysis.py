@@ -27,7 +27,7 @@ from pipeline.analyse.programme import programme
 from pipeline.analyse.pulse import pulse_sentence, pulse_table, request_returns
 from pipeline.analyse.restatements import restatements
 from pipeline.analyse.summary import summary_sentences
-from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds
+from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds, partner_spans
 from pipeline.core.periods import Quarter, quarter_range
 from pipeline.core.problems import ERROR, WARNING
 from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY, FRAMES
@@ -238,6 +238,21 @@ def partner_digests(analysis: Analysis, content: bool = False) -> tuple[bytes, d
                  .encode("utf-8", "surrogatepass"))
         own[pid] = h.digest()
     return shared.digest(), own
+
+
+def brief_digests(analysis: Analysis) -> dict[str, bytes]:
+    """What a partner's meeting brief is made from beyond its review's inputs (`partner_digests`), hashed per
+    partner: its Canvas rows and its targets for next quarter (the resets). A brief's cache key is its review's
+    key with this."""
+    rec = analysis.reconciled
+    nxt = rec.targets[rec.targets["quarter"] == analysis.quarter.shift(1).label]
+    out: dict[str, bytes] = {}
+    for name, frame in (("canvas", rec.canvas), ("targets", nxt)):
+        frame = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
+        rows = _row_hashes(frame)
+        for pid, (a, b) in partner_spans(frame["partner_id"].astype("str").to_numpy()).items():
+            out[pid] = out.get(pid, b"") + name.encode() + rows[a:b].tobytes()
+    return out
 
 
 def _significant(values: np.ndarray, digits: int = 9) -> np.ndarray:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline.analyse.kpis import beyond_tolerance
 from pipeline.analyse.wording import pct
+from pipeline.core.frames import partner_spans
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import DISCREPANCY
@@ -55,13 +56,13 @@ def _largest_remainder(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return base.astype(int), total.astype(int)
 
 
-def kpi_value(attainment: pd.Series, on_track: float, floor: float) -> pd.Series:
+def kpi_value(attainment: np.ndarray, on_track: float, floor: float) -> np.ndarray:
     """What one KPI earns of its results points (0..1): all of them on track (attainment at or above
     ``on_track``), none at ``floor`` or less, in proportion between. Over-achievement earns no more."""
-    att = attainment.astype(float)
+    att = np.asarray(attainment, dtype=float)
     if on_track <= floor:
-        return (att >= on_track).astype(float).where(att.notna())
-    return ((att - floor) / (on_track - floor)).clip(lower=0.0, upper=1.0)
+        return np.where(np.isnan(att), np.nan, (att >= on_track).astype(float))
+    return np.clip((att - floor) / (on_track - floor), 0.0, 1.0)
 
 
 def commitment_credit(days_late: pd.Series, late_days: int) -> pd.Series:
@@ -106,25 +107,28 @@ class _Partner:
     excluded: int = 0
 
 
-def _results(p: _Partner, rows: pd.DataFrame, config: Config) -> None:
-    target = rows[rows["target"].notna()]
-    if not len(target):
+def _results(p: _Partner, target: np.ndarray, weight: np.ndarray, att: np.ndarray, status: np.ndarray,
+             config: Config) -> None:
+    """The partner's results from its KPI rows of the quarter (numpy columns, every row of the partner)."""
+    has = ~np.isnan(target)
+    if not has.any():
         return
-    w = target["weight"].astype(float).fillna(1.0).clip(lower=0.0)
-    measured = target["attainment"].notna()
-    status = target["status"].astype("str")
-    p.expected, p.measured = len(target), int(measured.sum())
+    w = np.clip(np.nan_to_num(weight[has], nan=1.0), 0.0, None)
+    att, status = att[has], status[has]
+    measured = ~np.isnan(att)
+    p.expected, p.measured = int(has.sum()), int(measured.sum())
     p.partial = int((status == "partial").sum())
-    p.on_track, p.off_track = int((status == "on_track").sum()), int((status == "off_track").sum())
+    on = status == "on_track"
+    p.on_track, p.off_track = int(on.sum()), int((status == "off_track").sum())
     total = float(w.sum())
-    p.on_share = float(w[status == "on_track"].sum()) / total if total > 0 else p.on_track / p.expected
+    p.on_share = float(w[on].sum()) / total if total > 0 else p.on_track / p.expected
     if not p.measured:
         return
-    on, floor = float(config.kpi.attainment_medium), float(config.health.attainment_floor)
-    value = kpi_value(target.loc[measured, "attainment"], on, floor)
+    on_track, floor = float(config.kpi.attainment_medium), float(config.health.attainment_floor)
+    value = kpi_value(att[measured], on_track, floor)
     wm = w[measured]
     p.results = float((value * wm).sum() / wm.sum()) if float(wm.sum()) > 0 else float(value.mean())
-    p.results_note = (f"each KPI earns its share in full at {on:.0%} of target or more (on track), none at "
+    p.results_note = (f"each KPI earns its share in full at {on_track:.0%} of target or more (on track), none at "
                       f"{floor:.0%} or less, in proportion between; weighted by KPI")
 
 
@@ -149,21 +153,21 @@ def _delivery_columns(cs: pd.DataFrame, quarter: Quarter, config: Config) -> pd.
                      _on_time=counted & (days == 0) & ~overdue, _party=cs["party"].astype("str"))
 
 
-def _delivery(p: _Partner, cs: pd.DataFrame) -> None:
-    """The partner's delivery from its rows of `_delivery_columns`."""
-    counted = cs["_counted"].to_numpy(dtype=bool)
+def _delivery(p: _Partner, cols: dict[str, np.ndarray], a: int, b: int) -> None:
+    """The partner's delivery from its rows a:b of the `_delivery_columns` (as numpy columns)."""
+    counted = cols["_counted"][a:b]
     if not counted.any():
         return
-    overdue, on_time = cs["_overdue"].to_numpy(dtype=bool), cs["_on_time"].to_numpy(dtype=bool)
-    days, party = cs["_days"].to_numpy(), cs["_party"].to_numpy()
+    overdue, on_time = cols["_overdue"][a:b], cols["_on_time"][a:b]
+    days, party = cols["_days"][a:b], cols["_party"][a:b]
     p.due, p.kept = int(counted.sum()), int(on_time.sum())
     p.by_party = {k: (int((on_time & (party == k)).sum()), int((counted & (party == k)).sum()))
                   for k in ("partner", "us", "joint") if (counted & (party == k)).any()}
-    p.delivery = float(cs["_credit"].to_numpy(dtype=float)[counted].mean())
+    p.delivery = float(cols["_credit"][a:b][counted].mean())
     p.partner_overdue = bool((overdue & np.isin(party, ["partner", "joint"])).any())
     p.any_overdue = bool(overdue.any())
     late = counted & (days > 0)
-    for cid, k, n, is_over in zip(cs["commitment_id"].to_numpy()[late], party[late], days[late], overdue[late]):
+    for cid, k, n, is_over in zip(cols["commitment_id"][a:b][late], party[late], days[late], overdue[late]):
         p.late.append(f"{cid} ({PARTY_WORDS.get(k, k)}, {n} day{'s' if n != 1 else ''} {'overdue' if is_over else 'late'})")
 
 
@@ -175,9 +179,22 @@ def _measure(pids: Sequence[str], quarter: Quarter, config: Config, kq: pd.DataF
     tol = float(config.kpi.discrepancy_tolerance)
     now = now.assign(_disputed=now["actual"].notna() & (beyond_tolerance(now[DISCREPANCY], tol)
                                                        | now["conflict"].fillna(False).astype(bool)))
-    by_kpi = dict(tuple(now.groupby("partner_id", sort=False)))
+    # every partner's rows sorted together once, each partner a span of numpy columns (no frame per partner)
+    now = now.sort_values("partner_id", kind="stable")
+    k_spans = partner_spans(now["partner_id"].astype("str").to_numpy())
+    k_target, k_weight = now["target"].to_numpy(dtype=float), now["weight"].to_numpy(dtype=float)
+    k_att, k_status = now["attainment"].to_numpy(dtype=float), now["status"].astype("str").to_numpy()
+    k_disputed = now["_disputed"].to_numpy(dtype=bool) & ~np.isnan(k_target)
     cs = commitments[commitments["partner_id"].isin(pids)] if len(commitments) else commitments
-    by_cs = dict(tuple(_delivery_columns(cs, quarter, config).groupby("partner_id", sort=False))) if len(cs) else {}
+    c_spans: dict[str, tuple[int, int]] = {}
+    c_cols: dict[str, np.ndarray] = {}
+    if len(cs):
+        dc = _delivery_columns(cs, quarter, config).sort_values("partner_id", kind="stable")
+        c_spans = partner_spans(dc["partner_id"].astype("str").to_numpy())
+        c_cols = {"_counted": dc["_counted"].to_numpy(dtype=bool), "_overdue": dc["_overdue"].to_numpy(dtype=bool),
+                  "_on_time": dc["_on_time"].to_numpy(dtype=bool), "_days": dc["_days"].to_numpy(),
+                  "_party": dc["_party"].to_numpy(), "_credit": dc["_credit"].to_numpy(dtype=float),
+                  "commitment_id": dc["commitment_id"].to_numpy()}
     held: dict[str, int] = {}
     if has_checkins_sheet and checkins is not None and len(checkins):
         ci = checkins[checkins["quarter"].astype("str") == quarter.label]
@@ -189,13 +206,12 @@ def _measure(pids: Sequence[str], quarter: Quarter, config: Config, kq: pd.DataF
     out = []
     for pid in pids:
         p = _Partner(pid=pid, paused=pid in paused)
-        rows = by_kpi.get(pid)
-        if rows is not None:
-            _results(p, rows, config)
-            p.disputed = int(rows.loc[rows["target"].notna(), "_disputed"].sum())
-        c = by_cs.get(pid)
-        if c is not None and len(c):
-            _delivery(p, c)
+        if pid in k_spans:
+            a, b = k_spans[pid]
+            _results(p, k_target[a:b], k_weight[a:b], k_att[a:b], k_status[a:b], config)
+            p.disputed = int(k_disputed[a:b].sum())
+        if pid in c_spans:
+            _delivery(p, c_cols, *c_spans[pid])
         if has_checkins_sheet:
             p.checkins = held.get(pid, 0)
             p.relationship = 1.0 if p.checkins else 0.0

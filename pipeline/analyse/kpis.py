@@ -290,6 +290,18 @@ def attainment(actual: pd.Series, target: pd.Series, direction: pd.Series, cap: 
     return pd.Series(out, index=actual.index, dtype=float)
 
 
+def at_target(rows: pd.DataFrame, direction: pd.Series, config: Config) -> pd.DataFrame:
+    """`kpi_quarterly` rows as they would be had each KPI's figure for the quarter been its target exactly
+    (the meeting brief's what-if): the figure, its attainment and its status, by the rules above."""
+    out = rows.copy()
+    out["actual"] = out["target"].astype(float)
+    out["partial"] = False
+    out["attainment"] = attainment(out["actual"], out["target"], direction.reset_index(drop=True).set_axis(out.index),
+                                   config.health.attainment_cap)
+    out["status"] = _status(out, config)
+    return out
+
+
 def _status(w: pd.DataFrame, config: Config) -> np.ndarray:
     """The attainment band, decided here and nowhere else: flags, the health explanation, the reviews'
     summaries, scorecards and heat map all read ``status``."""

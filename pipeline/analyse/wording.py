@@ -35,3 +35,8 @@ def day(ts: Any) -> str:
 
 def count_words(n: int) -> str:
     return WORDS.get(int(n), str(int(n)))
+
+
+def lower_first(name: str) -> str:
+    """A name inside a sentence: "Certified consultants" reads "certified consultants", "NPS" stays."""
+    return name[:1].lower() + name[1:] if len(name) > 1 and name[1:2].islower() else name

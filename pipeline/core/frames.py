@@ -65,6 +65,18 @@ def records(df: pd.DataFrame, columns: Iterable[str] | None = None) -> list[dict
     return [dict(zip(cols, row)) for row in zip(*data)]
 
 
+def partner_spans(pids: Any) -> dict[str, tuple[int, int]]:
+    """partner_id -> (first, stop) positions of its rows, for a column of ids sorted by partner (numpy array):
+    every partner's rows as a slice, without a frame per partner."""
+    import numpy as np
+
+    if not len(pids):
+        return {}
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    stops = np.r_[starts[1:], len(pids)]
+    return {str(pids[a]): (int(a), int(b)) for a, b in zip(starts, stops)}
+
+
 @dataclass
 class InputFile:
     """One file found in the input folder and what became of it."""

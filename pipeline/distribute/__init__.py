@@ -1,2 +1,2 @@
-"""Stage 7, distribute: each partner's review as an e-mail (`mail` builds and checks one message,
-`send` drafts or sends them all, exactly once)."""
+"""Stage 7, distribute: each partner's review as an e-mail (`text` and `template` write its words, `mail` builds
+and checks one message, `send` drafts them all, shows who gets what, and sends them, exactly once)."""

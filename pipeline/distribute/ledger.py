@@ -47,6 +47,8 @@ def not_partners_own(pdf: bytes, entry: dict[str, Any], manifest: dict[str, Any]
     found = pdf_identity(pdf)
     if "portfolio" in found:
         return ATTACHMENT_REFUSED, "it is the portfolio review, which never leaves the house"
+    if "brief" in found:
+        return ATTACHMENT_REFUSED, "it is an internal meeting brief, which never leaves the house"
     if not found:
         return PDF_NOT_PARTNERS, "the PDF carries no partner identity (it was not written by `partner-review report`)"
     if str(found.get("partner_id")) != str(entry["partner_id"]):
@@ -72,6 +74,20 @@ def not_partners_request(found: dict[str, Any], entry: dict[str, Any], manifest:
         return REQUEST_NOT_PARTNERS, (f"the workbook is the request sent with the {found.get('reviewed')} review, "
                                       f"not the {manifest.get('quarter')} one")
     return "", ""
+
+
+BRIEF_SUFFIX = "_brief_internal.pdf"   # how every meeting brief's name ends (casefolded)
+
+
+def internal_by_name(reviews_dir: Path, path: Path, manifest: dict[str, Any]) -> str:
+    """Why `path` is one of our internal files by its name or place ('' when it is not): the portfolio, a
+    meeting brief the manifest lists, any file named like a brief or kept in the briefs folder."""
+    if path == inside(reviews_dir, manifest.get("portfolio_pdf")):
+        return "the manifest names the portfolio PDF as this partner's review"
+    briefs = {inside(reviews_dir, e.get("brief")) for e in manifest.get("partners", []) if isinstance(e, dict)}
+    if path in briefs or path.name.casefold().endswith(BRIEF_SUFFIX) or path.parent.name.casefold() == "briefs":
+        return f"{path.name} is an internal meeting brief, which never leaves the house"
+    return ""
 
 
 def inside(reviews_dir: Path, rel: object) -> Path | None:

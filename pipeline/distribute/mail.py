@@ -1,15 +1,20 @@
 """One partner's review e-mail: building it, and checking it before it leaves.
 
 Every message goes To the partner leads, Cc the internal owner, and carries that partner's PDF and
-nothing else; `check_message` is the last gate before a draft is written or a message is sent.
+nothing else; `check_message` is the last gate before a draft is written or a message is sent. Its words
+are a template (`pipeline.distribute.template`) filled with that partner's fields (`pipeline.distribute.text`);
+the HTML part is the same text, escaped.
 """
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.distribute.template import MailTemplate
 
 
 def mail_policy():
@@ -57,40 +62,40 @@ def _address(addr: str, name: str = ""):
 
 
 # --- building and checking one message ------------------------------------------------------------
-def _bodies(entry: dict[str, Any], manifest: dict[str, Any], request: Attachment | None = None) -> tuple[str, str]:
-    """The plain-text and HTML bodies: greeting, health, summary, top gaps, and what the data request asks."""
-    org = str(manifest.get("organisation") or "")
-    name, quarter = str(entry.get("partner_name") or entry["partner_id"]), str(manifest.get("quarter") or "")
-    score, status = entry.get("health_score"), str(entry.get("health_status") or "")
-    if isinstance(score, (int, float)) and score == score:  # a number, not NaN
-        health = f"{score:.0f}/100" + (f" ({status})" if status else "")
-    else:  # the analysis gave a state, not a number
-        health = "paused, not scored this quarter" if status == "paused" else "not scored this quarter"
-    gaps = [str(g) for g in entry.get("top_gaps") or [] if str(g).strip()][:5]
-    flags = entry.get("flag_count")
-    paras = [f"Dear {entry.get('partner_lead') or 'partners'},",
-             (f"Please find attached the {quarter} review of the partnership between {org} and {name}." if org else
-              f"Please find attached our {quarter} review of our partnership with {name}."),
-             f"Health: {health}." + (f" {entry['summary']}" if entry.get("summary") else "")]
-    if isinstance(flags, int) and flags and not gaps:  # nothing flagged: the summary says so, once
-        paras.append(f"The review flags {flags} gap{'s' * (flags != 1)}; the details and a proposed agenda are inside.")
-    if request is not None:
-        due = _day(request.identity.get("due"))
-        paras.append(f"We also attach a short workbook for {request.identity.get('quarter') or 'next quarter'}: your "
-                     "figures for each KPI, where your and our joint commitments stand, and how the partnership is "
-                     "working for you (five questions, 1 to 5)." + (f" Please send it back by {due}." if due else ""))
-    closing = ["Kind regards,", str(entry.get("internal_owner") or org or "")]
-    text = "\n\n".join(paras)
-    if gaps:
-        text += "\n\nThe gaps we suggest to discuss first:\n" + "\n".join(f"- {g}" for g in gaps)
-    text += "\n\n" + "\n".join(c for c in closing if c) + "\n"
+def _bodies(entry: dict[str, Any], manifest: dict[str, Any], request: Attachment | None = None,
+            template: MailTemplate | None = None) -> tuple[str, str]:
+    """The plain-text and HTML bodies: the template (default: the built-in one) filled with this partner's
+    fields (`pipeline.distribute.text`)."""
+    _, text = _render(entry, manifest, request, template)
+    return text, html_page(text)
+
+
+def _render(entry: dict[str, Any], manifest: dict[str, Any], request: Attachment | None,
+            template: MailTemplate | None) -> tuple[str, str]:
+    """(subject, plain-text body) of one partner's e-mail."""
+    from pipeline.distribute.template import load_template
+    from pipeline.distribute.text import fields
+
+    values = fields(entry, manifest, request.identity if request is not None else None)
+    subject, text = (template or load_template(None)).render(values)
+    return subject or values["subject"], text
+
+
+def html_page(text: str) -> str:
+    """The HTML alternative of a plain-text body: a paragraph per block of lines, a list where every line of
+    a block starts with '- ', every character escaped."""
     esc = html.escape
-    body = "".join(f"<p>{esc(p)}</p>" for p in paras)
-    if gaps:
-        body += "<p>The gaps we suggest to discuss first:</p><ul>" + "".join(f"<li>{esc(g)}</li>" for g in gaps) + "</ul>"
-    body += "<p>" + "<br>".join(esc(c) for c in closing if c) + "</p>"
-    page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">{body}</body></html>\n'
-    return text, page
+    parts = []
+    for block in text.strip().split("\n\n"):
+        lines = block.split("\n")
+        if all(line.startswith("- ") for line in lines):
+            parts.append("<ul>" + "".join(f"<li>{esc(line[2:])}</li>" for line in lines) + "</ul>")
+        elif len(lines) > 1 and all(line.startswith("- ") for line in lines[1:]):  # an introduced list
+            parts.append(f"<p>{esc(lines[0])}</p><ul>" + "".join(f"<li>{esc(x[2:])}</li>" for x in lines[1:]) + "</ul>")
+        else:
+            parts.append("<p>" + "<br>".join(esc(line) for line in lines) + "</p>")
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">'
+            f'{"".join(parts)}</body></html>\n')
 
 
 @dataclass(frozen=True)
@@ -102,17 +107,10 @@ class Attachment:
     identity: dict[str, Any]
 
 
-def _day(iso: object) -> str:
-    try:
-        return f"{date.fromisoformat(str(iso)):%d %B %Y}".lstrip("0")
-    except ValueError:
-        return ""
-
-
 def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str, pdf: bytes, sender: str | None,
-                  request: Attachment | None = None):
-    """One partner's EmailMessage (policy SMTP): the review PDF attached, and its data request when it has
-    one; Unsendable when it cannot be built."""
+                  request: Attachment | None = None, template: MailTemplate | None = None):
+    """One partner's EmailMessage (policy SMTP): its text from ``template`` (default: the built-in one), the
+    review PDF attached, and its data request when it has one; Unsendable when it cannot be built."""
     from email.message import EmailMessage
     from email.policy import SMTP
     from email.utils import format_datetime, make_msgid
@@ -129,19 +127,18 @@ def build_message(entry: dict[str, Any], manifest: dict[str, Any], pdf_name: str
         frm = _address(sender) if sender else (copy[0] if copy else None)
     except ValueError as exc:
         raise Unsendable(BAD_ADDRESS, f"'{exc}' is not an e-mail address; fix it in the Partners sheet (or --from)") from exc
-    org, name = str(manifest.get("organisation") or ""), str(entry.get("partner_name") or entry["partner_id"])
     msg = EmailMessage(policy=SMTP)  # bodies encoded for 78-character lines
     if frm is not None:
         msg["From"] = frm
     msg["To"] = to
     if copy:
         msg["Cc"] = copy
-    msg["Subject"] = f"{org + ' / ' if org else ''}{name}: partnership review {manifest.get('quarter') or ''}".strip()
+    subject, text = _render(entry, manifest, request, template)
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(datetime.now().astimezone())
     msg["Message-ID"] = make_msgid(domain=frm.domain if frm is not None else "partner-review.invalid")
-    text, page = _bodies(entry, manifest, request)
     msg.set_content(text)
-    msg.add_alternative(page, subtype="html")
+    msg.add_alternative(html_page(text), subtype="html")
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
     if request is not None:
         msg.add_attachment(request.data, maintype="application", filename=request.name,

@@ -8,6 +8,9 @@ entries may name one file (then nothing at all is drafted or sent). Every messag
 it is written or sent, and refused unless its single attachment equals the partner's PDF byte for byte
 and is not the portfolio PDF.
 
+Every draft is written and checked, and who gets what (to, cc, attachments) is echoed, before the first
+message goes; the caller may then ask for a confirmation (`email --send` on a terminal, unless ``--yes``).
+
 Sending is exactly-once per review: one ``--send`` at a time per quarter folder (`pipeline.core.locks`; it also
 takes the output folder's report lock, so no report rewrites the quarter meanwhile). After the server
 accepts a message, one JSON line is appended and fsynced to ``email/sent.jsonl`` (partner_id, pdf,
@@ -36,6 +39,7 @@ from pipeline.distribute.ledger import (
     REQUEST_NOT_PARTNERS,  # noqa: F401 - a code of this module's outcomes, where callers look for it
     append_send_log,
     inside,
+    internal_by_name,
     not_partners_own,
     not_partners_request,
     read_manifest,
@@ -52,17 +56,25 @@ from pipeline.distribute.mail import (  # noqa: F401 (re-exported codes)
     build_message,
     check_message,
 )
+from pipeline.distribute.outcome import (  # noqa: F401 (re-exported: where callers look for them)
+    ALREADY_SENT,
+    DRAFTED,
+    EMAIL_DIR,
+    FAILED,
+    SENT,
+    EmailResult,
+    Outcome,
+)
 from pipeline.render.identity import xlsx_identity
 
 if TYPE_CHECKING:
     import smtplib
 
-EMAIL_DIR = "email"
+    from pipeline.distribute.template import MailTemplate
+
 SEND_LOG = "sent.jsonl"
 PASSWORD_ENV = "PARTNER_REVIEW_SMTP_PASSWORD"
 
-# outcome of one partner
-DRAFTED, SENT, ALREADY_SENT, FAILED = "drafted", "sent", "already_sent", "failed"
 # why a partner failed: stable codes (tests and tools compare these, never the message text)
 UNKNOWN_PARTNER = "UNKNOWN_PARTNER"        # --only names a partner the manifest does not have
 NO_SENDER = "NO_SENDER"                    # no --from and no internal owner address to send from
@@ -82,61 +94,6 @@ class SmtpSettings:
     starttls: bool = True
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
-
-
-@dataclass
-class Outcome:
-    """What happened to one partner's review."""
-
-    partner_id: str
-    partner_name: str = ""
-    status: str = DRAFTED
-    code: str = ""
-    detail: str = ""
-    draft: Path | None = None
-    recipients: list[str] = field(default_factory=list)  # accepted by the server (when sent)
-    refused: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        who = f"{self.partner_id} {self.partner_name}".strip()
-        if self.status == FAILED:
-            return f"FAILED   {who}: [{self.code}] {self.detail}"
-        if self.status == SENT:
-            text = f"sent     {who} to {', '.join(self.recipients)}"
-            return text + (f"; REFUSED {', '.join(self.refused)}: {self.detail}" if self.refused else "")
-        if self.status == ALREADY_SENT:
-            return f"skipped  {who}: {self.detail}"
-        return f"drafted  {who} -> {EMAIL_DIR}/{self.draft.name if self.draft else ''}"
-
-
-@dataclass
-class EmailResult:
-    """Every partner's outcome; ``ok`` is False when anything failed or a recipient was refused."""
-
-    send: bool
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def _count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def drafted(self) -> int:
-        return sum(1 for o in self.outcomes if o.draft is not None)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for o in self.outcomes if o.status == FAILED or o.refused)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
-
-    def summary(self) -> str:
-        parts = [f"{self.drafted} drafted"]
-        if self.send:
-            parts += [f"{self._count(SENT)} sent", f"{self._count(ALREADY_SENT)} already sent"]
-        parts.append(f"{self.failed} failed")
-        return ", ".join(parts)
 
 
 # --- SMTP -----------------------------------------------------------------------------------------
@@ -245,14 +202,18 @@ def _text(reply: object) -> str:
 
 # --- the command ----------------------------------------------------------------------------------
 def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | None = None, sender: str | None = None,
-              only: list[str] | None = None, resend: bool = False,
-              echo: Callable[[str], None] | None = None) -> EmailResult:
+              only: list[str] | None = None, resend: bool = False, echo: Callable[[str], None] | None = None,
+              template: MailTemplate | None = None, confirm: Callable[[str], bool] | None = None) -> EmailResult:
     """Write ``REVIEWS/email/<pdf stem>.eml`` for each partner and, with ``send``, deliver each review
-    not yet in the send log (all of them with ``resend``). ``only`` limits the run to those partner_ids."""
+    not yet in the send log (all of them with ``resend``). ``only`` limits the run to those partner_ids;
+    ``template`` is the text (default: the built-in one). Every draft is written, and who gets what echoed,
+    before the first message goes; with ``confirm``, nothing goes unless it answers True to the question
+    (then a PipelineError: nothing sent, the drafts written)."""
     reviews_dir = Path(reviews_dir)
     smtp = smtp or SmtpSettings()
+    opts = _Options(send, sender, only, resend, echo, template, confirm)
     if not send:
-        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+        return _run_email(reviews_dir, smtp, opts)
     _check_settings(smtp)
     from contextlib import ExitStack
 
@@ -263,11 +224,24 @@ def run_email(reviews_dir: Path, *, send: bool = False, smtp: SmtpSettings | Non
         output_dir = reviews_dir.resolve().parent
         if lock_path(output_dir, REPORT).is_file():  # no report rewrites this quarter while it is sent
             locks.enter_context(hold(output_dir, REPORT, "partner-review email --send", echo=echo))
-        return _run_email(reviews_dir, send, smtp, sender, only, resend, echo)
+        return _run_email(reviews_dir, smtp, opts)
 
 
-def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | None, only: list[str] | None,
-               resend: bool, echo: Callable[[str], None] | None) -> EmailResult:
+@dataclass(frozen=True)
+class _Options:
+    """How `run_email` was asked to run."""
+
+    send: bool
+    sender: str | None
+    only: list[str] | None
+    resend: bool
+    echo: Callable[[str], None] | None
+    template: MailTemplate | None
+    confirm: Callable[[str], bool] | None
+
+
+def _run_email(reviews_dir: Path, smtp: SmtpSettings, opts: _Options) -> EmailResult:
+    send, echo = opts.send, opts.echo
     manifest = read_manifest(reviews_dir)  # read under the locks: the quarter as it is sent
     if send and not str(manifest.get("organisation") or "").strip():
         from pipeline.core.settings import ORGANISATION_UNSET
@@ -277,30 +251,41 @@ def _run_email(reviews_dir: Path, send: bool, smtp: SmtpSettings, sender: str | 
     entries = [e for e in manifest["partners"] if isinstance(e, dict) and e.get("partner_id")]
     refuse_shared_files(reviews_dir, entries)
     result = EmailResult(send=send)
-    if only:
+    if opts.only:
         known = {str(e["partner_id"]) for e in entries}
-        entries = [e for e in entries if str(e["partner_id"]) in set(only)]
+        entries = [e for e in entries if str(e["partner_id"]) in set(opts.only)]
         result.outcomes += [Outcome(p, status=FAILED, code=UNKNOWN_PARTNER, detail="no such partner_id in manifest.json")
-                            for p in dict.fromkeys(only) if p not in known]
+                            for p in dict.fromkeys(opts.only) if p not in known]
     portfolio_path = inside(reviews_dir, manifest.get("portfolio_pdf"))
-    run = _Run(reviews_dir, manifest, sender, send, resend, portfolio_path,
+    run = _Run(reviews_dir, manifest, opts, portfolio_path,
                portfolio_path.read_bytes() if portfolio_path and portfolio_path.is_file() else None,
                _Mailer(smtp) if send else None)
     if send:  # read under the send lock: a send that ran meanwhile is in it
         for r in read_send_log(run.log_path):
             run.last_sent[str(r.get("partner_id"))] = r
-    try:
-        for entry in entries:
-            result.outcomes.append(_one(run, entry))
-            if echo:
-                echo(result.outcomes[-1].line())
-    finally:
-        if run.mailer is not None:
-            run.mailer.drop()
+    for entry in entries:  # every draft written, and who gets what shown, before anything is sent
+        result.outcomes.append(_one(run, entry))
+        if echo:
+            echo(result.outcomes[-1].line())
+    ready = run.ready
     if echo:
         for out in result.outcomes:
             if out.code == UNKNOWN_PARTNER:
                 echo(out.line())
+    if ready and opts.confirm is not None:
+        people = len({a.lower() for _, m in ready for a in m.rcpts})
+        question = (f"Send {len(ready)} e-mail{'s' * (len(ready) != 1)} to {people} "
+                    f"recipient{'s' * (people != 1)} now?")
+        if not opts.confirm(question):
+            raise PipelineError(f"nothing sent: not confirmed (the drafts are in {reviews_dir / EMAIL_DIR})")
+    try:
+        for out, message in ready:
+            _deliver_one(run, out, message)
+            if echo:
+                echo(out.line())
+    finally:
+        if run.mailer is not None:
+            run.mailer.drop()
     return result
 
 
@@ -310,21 +295,33 @@ class _Run:
 
     reviews_dir: Path
     manifest: dict[str, Any]
-    sender: str | None
-    send: bool
-    resend: bool
+    opts: _Options
     portfolio_path: Path | None
     portfolio: bytes | None
     mailer: _Mailer | None
     last_sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # partner_id -> its latest send log record
+    ready: list[tuple[Outcome, _Ready]] = field(default_factory=list)   # drafted, checked, to be sent
 
     @property
     def log_path(self) -> Path:
         return self.reviews_dir / EMAIL_DIR / SEND_LOG
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A checked message about to be sent: its bytes, envelope and what the send log records of it."""
+
+    raw: bytes
+    pdf: str                 # the manifest's path of the review
+    sender: str
+    rcpts: list[str]
+    message_id: str
+    sha: str
+    fingerprint: str
+
+
 def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
-    """Draft, check and (maybe) send one partner's review."""
+    """Draft and check one partner's review; with --send, one not sent yet joins ``run.ready``."""
     from pipeline.distribute.mail import mail_policy
 
     pid = str(entry["partner_id"])
@@ -333,9 +330,9 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     if pdf_path is None or not pdf_path.is_file():
         out.status, out.code, out.detail = FAILED, PDF_MISSING, f"the review PDF '{entry.get('pdf')}' is not in {run.reviews_dir}"
         return out
-    if pdf_path == run.portfolio_path:
-        out.status, out.code, out.detail = (FAILED, ATTACHMENT_REFUSED,
-                                            "the manifest names the portfolio PDF as this partner's review")
+    internal = internal_by_name(run.reviews_dir, pdf_path, run.manifest)
+    if internal:
+        out.status, out.code, out.detail = FAILED, ATTACHMENT_REFUSED, internal
         return out
     pdf = pdf_path.read_bytes()
     code, why = not_partners_own(pdf, entry, run.manifest)
@@ -357,11 +354,11 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
             return out
         request = Attachment(req_path.name, data, identity)
     try:
-        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.sender, request)
+        msg = build_message(entry, run.manifest, pdf_path.name, pdf, run.opts.sender, request, run.opts.template)
     except Unsendable as exc:
         out.status, out.code, out.detail = FAILED, exc.code, exc.detail
         return out
-    if run.send and msg["From"] is None:
+    if run.opts.send and msg["From"] is None:
         out.status, out.code = FAILED, NO_SENDER
         out.detail = "no sender: give --from (or PARTNER_REVIEW_FROM) or an internal_owner_email in the registry"
         return out
@@ -373,26 +370,36 @@ def _one(run: _Run, entry: dict[str, Any]) -> Outcome:
     msg["X-Unsent"] = "1"  # mail programs open the draft ready to edit and send
     out.draft = run.reviews_dir / EMAIL_DIR / f"{pdf_path.stem}.eml"
     write_atomic(out.draft, msg.as_bytes(policy=mail_policy()))
-    if not run.send:
+    out.to = [a.addr_spec for a in msg["To"].addresses]
+    out.cc = [a.addr_spec for a in msg["Cc"].addresses] if msg["Cc"] else []
+    out.attached = [pdf_path.name] + ([request.name] if request is not None else [])
+    if not run.opts.send:
         return out
     sha = hashlib.sha256(pdf).hexdigest()
     fingerprint = str(entry.get("fingerprint") or "")
     before = run.last_sent.get(pid)
-    if before and not run.resend and same_review(before, fingerprint, sha):
+    if before and not run.opts.resend and same_review(before, fingerprint, sha):
         out.status = ALREADY_SENT
         legacy = (" by an earlier version, which could not tell what a review says"
                   if fingerprint and not before.get("fingerprint") else "")
         out.detail = (f"already sent{legacy} {before.get('time', '')} to {', '.join(before.get('recipients', []))} "
                       "(--resend to send again)")
         return out
-    rcpts = [a.addr_spec for a in list(msg["To"].addresses) + list(msg["Cc"].addresses if msg["Cc"] else [])]
-    rcpts = addresses(rcpts)
+    rcpts = addresses(out.to + out.cc)
+    out.pending = True
+    run.ready.append((out, _Ready(raw, str(entry.get("pdf")), msg["From"].addresses[0].addr_spec, rcpts,
+                                  str(msg["Message-ID"]), sha, fingerprint)))
+    return out
+
+
+def _deliver_one(run: _Run, out: Outcome, m: _Ready) -> None:
+    """Send one checked message and, once the server accepted it, append its record to the send log."""
+    out.pending = False
     assert run.mailer is not None  # a run that sends has a mailer
-    if _deliver(run.mailer, out, msg["From"].addresses[0].addr_spec, rcpts, raw):
-        rec = {"partner_id": pid, "pdf": entry.get("pdf"), "sha256": sha, "fingerprint": fingerprint,
+    if _deliver(run.mailer, out, m.sender, m.rcpts, m.raw):
+        rec = {"partner_id": out.partner_id, "pdf": m.pdf, "sha256": m.sha, "fingerprint": m.fingerprint,
                "recipients": out.recipients,
-               "refused": out.refused, "message_id": str(msg["Message-ID"]),
+               "refused": out.refused, "message_id": m.message_id,
                "time": datetime.now(UTC).isoformat(timespec="seconds"), "quarter": run.manifest.get("quarter")}
         append_send_log(run.log_path, rec)
-        run.last_sent[pid] = rec
-    return out
+        run.last_sent[out.partner_id] = rec

@@ -45,6 +45,11 @@ def xlsx_identity(data: bytes) -> dict[str, Any]:
     return parse_keywords(node.text if node is not None else None)
 
 
+def brief_keywords(partner_id: str, quarter: str) -> str:
+    """The Keywords of an internal meeting brief: the e-mail gate refuses any PDF that carries them."""
+    return IDENTITY_PREFIX + json.dumps({"brief": partner_id, "quarter": quarter}, ensure_ascii=True, sort_keys=True)
+
+
 def portfolio_keywords(quarter: str) -> str:
     return IDENTITY_PREFIX + json.dumps({"portfolio": quarter}, ensure_ascii=True)
 

@@ -33,6 +33,8 @@ from pipeline.write.requests import request_file_name
 HISTORY_FILE = "history.sqlite"
 REQUESTS = "requests"     # the data requests' folder in the quarter folder
 REQUEST_CHUNK = 25        # data requests per worker job
+BRIEFS = "briefs"         # the internal meeting briefs' folder in the quarter folder
+BRIEF_CHUNK = 25          # meeting briefs per worker job
 MANIFEST = "manifest.json"
 
 
@@ -49,6 +51,7 @@ class ReportResult:
     timings: dict[str, float] = field(default_factory=dict)  # CPU seconds summed over workers: charts, pdfs
     not_yet: dict[str, str] = field(default_factory=dict)   # partner_id -> its first quarter, later than this one
     organisation: str = ""                                  # organisation.name ('' when not set)
+    brief_failed: dict[str, str] = field(default_factory=dict)  # partner_id -> why its meeting brief is missing
 
     @property
     def ok(self) -> bool:
@@ -63,6 +66,9 @@ class ReportResult:
                                      for pid, first in sorted(self.not_yet.items()))
         if self.failed:
             head += "\n" + "\n".join(f"  failed: {pid}: {why}" for pid, why in sorted(self.failed.items()))
+        if self.brief_failed:
+            head += "\n" + "\n".join(f"  no meeting brief for {pid}: {why}"
+                                      for pid, why in sorted(self.brief_failed.items()))
         return head
 
 
@@ -168,6 +174,45 @@ def _write_requests(jobs: list[tuple[str, str]]) -> int:
     for request, (_pid, path) in zip(data_requests(RUN["analysis"], [pid for pid, _ in jobs]), jobs):
         write_request(request, Path(path))
     return len(jobs)
+
+
+def _write_briefs(jobs: list[tuple[str, str, str, str]]) -> tuple[dict[str, str], float]:
+    """Worker: the internal meeting brief of each (partner_id, path, cache folder or '', cache key), stored in
+    the cache too. Returns (partner_id -> why, for the briefs that could not be written; the CPU seconds it
+    took). A brief that fails costs its own brief, never a review."""
+    from pipeline.analyse.brief import briefs
+    from pipeline.render.brief import brief_pdf
+    from pipeline.write import cache
+
+    t0 = time.process_time()
+    analysis = RUN["analysis"]
+    org = analysis.reconciled.config.org
+    failed: dict[str, str] = {}
+    try:
+        made = briefs(analysis, [job[0] for job in jobs])
+    except Exception:  # one partner's data broke the chunk: brief each partner alone
+        if len(jobs) > 1:
+            for job in jobs:
+                try:
+                    failed.update(_write_briefs([job])[0])
+                except Exception as exc:
+                    failed[job[0]] = f"{type(exc).__name__}: {exc}"
+            return failed, time.process_time() - t0
+        raise
+    for b, (pid, path, folder, key) in zip(made, jobs):
+        try:
+            pdf = brief_pdf(b, org.reporting_currency, str(org.watermark or ""))
+            atomic_write(Path(path), pdf)
+            if folder:
+                cache.put(Path(folder), key, pdf, {"brief": pid})
+        except Exception as exc:
+            failed[pid] = f"{type(exc).__name__}: {exc}"
+    return failed, time.process_time() - t0
+
+
+def brief_file_name(review_pdf: str) -> str:
+    """The meeting brief's file name beside a review's: ``<pdf stem>_BRIEF_INTERNAL.pdf`` (review.md)."""
+    return f"{Path(review_pdf).stem}_BRIEF_INTERNAL.pdf"
 
 
 def _write_reconciled(target: Path) -> float:
@@ -279,6 +324,23 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         req_chunks = [expected[i:i + REQUEST_CHUNK] for i in range(0, len(expected), REQUEST_CHUNK)]
         asking = {workers.submit(_write_requests, [(pid, str(req_tmp / requests[pid])) for pid in chunk]): chunk
                   for chunk in req_chunks}
+        # the meeting briefs (`briefs/`), ours alone, the same way; those the cache holds copied here
+        brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
+        brief_tmp = mkdir_aside(qdir / BRIEFS)
+        brief_cache = cache_folder / BRIEFS if cache_folder is not None else None
+        briefs_kept: list[str] = []   # the brief cache entries this run used or wrote: the rest are pruned at its end
+        brief_keys = review_cache.brief_keys(analysis, {t.partner_id: t.key for t in tasks + cached}) if cache else {}
+        to_brief: list[tuple[str, str, str, str]] = []   # (partner_id, path, cache folder or '', cache key)
+        for pid in expected:
+            key = brief_keys.get(pid, "")
+            kept = review_cache.get(brief_cache, key) if key and brief_cache is not None else None
+            if kept is not None:
+                atomic_write(brief_tmp / brief_names[pid], kept[0])
+                briefs_kept.append(key)
+            else:
+                to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(brief_cache or "") if key else "", key))
+        briefing = {workers.submit(_write_briefs, chunk): chunk
+                    for chunk in [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]}
         reused = []
         for task in cached:
             r = _from_cache(task)
@@ -314,6 +376,21 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 RUN["analysis"] = analysis
                 _write_requests([(pid, str(req_tmp / requests[pid])) for pid in chunk])
         swap_in(req_tmp, qdir / REQUESTS)
+        for brief_jobs, (status, value) in workers.outcomes(briefing):
+            if status != "ok":  # its worker died or the chunk failed: each partner's brief written here
+                RUN["analysis"] = analysis
+                lost: dict[str, str] = {}
+                for brief_job in brief_jobs:
+                    try:
+                        lost.update(_write_briefs([brief_job])[0])
+                    except Exception as exc:  # its brief is lost, its review is not
+                        lost[brief_job[0]] = f"{type(exc).__name__}: {exc}"
+                value = (lost, 0.0)
+            failed_briefs, seconds = cast("tuple[dict[str, str], float]", value)
+            briefs_kept.extend(j[3] for j in brief_jobs if j[3] and j[0] not in failed_briefs)
+            result.brief_failed.update(failed_briefs)
+            result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
+        swap_in(brief_tmp, qdir / BRIEFS)
         progress("portfolio")
         result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
         progress("audit files")
@@ -323,6 +400,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         history.close()
     if cache_folder is not None:
         review_cache.prune(cache_folder, keys_used)
+        if brief_cache is not None:
+            review_cache.prune(brief_cache, briefs_kept)
 
     previous = _read_manifest(qdir)
     manifest: dict[str, Any] = {
@@ -338,7 +417,9 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     for pid in expected:
         if pid in result.written:
             manifest["partners"].append(dict(entries[pid], pdf=result.written[pid],
-                                             request=f"{REQUESTS}/{requests[pid]}"))
+                                             request=f"{REQUESTS}/{requests[pid]}",
+                                             **({} if pid in result.brief_failed else
+                                                {"brief": f"{BRIEFS}/{brief_names[pid]}"})))
     new_files = [m["pdf"] for m in manifest["partners"]] + [portfolio_name]
     atomic_write(qdir / MANIFEST, outputs.manifest_bytes(manifest))
     old_files = [m.get("pdf", "") for m in previous.get("partners", [])] + [previous.get("portfolio_pdf", "")]

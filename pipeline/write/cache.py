@@ -61,6 +61,16 @@ def review_identities(analysis: Any, report_date: dt.date) -> dict[str, tuple[st
     return out
 
 
+def brief_keys(analysis: Any, review_keys: dict[str, str]) -> dict[str, str]:
+    """partner_id -> the cache key of its meeting brief: its review's key (everything the review is made from,
+    the date, the code) with the brief's own inputs (`analyse.analysis.brief_digests`: Canvas, next targets)."""
+    from pipeline.analyse.analysis import brief_digests
+
+    own = brief_digests(analysis)
+    return {pid: hashlib.sha256(b"brief 1|" + key.encode() + b"|" + own.get(pid, b"")).hexdigest()
+            for pid, key in review_keys.items()}
+
+
 def review_keys(analysis: Any, report_date: dt.date | None = None) -> dict[str, str]:
     """partner_id -> the cache key of its review, for every partner in the registry."""
     return {pid: key for pid, (key, _fp) in review_identities(analysis, report_date or dt.date.today()).items()}

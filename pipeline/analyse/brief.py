@@ -1,0 +1,390 @@
+"""The meeting brief (review.md "The meeting brief"): what the account owner reads before the quarterly review
+meeting, which is also a negotiation. Ours alone: it holds the Canvas and internal owners' names.
+
+Decided here, rendered by `pipeline.render.brief`: where both sides stand (delivery against promises on
+each side, our own late items by owner, the figures to agree first), their side (the KPIs they miss, their
+pulse, the Canvas entries for their side), our side (goals, alternative, limits from the Canvas), the
+options (`pipeline.analyse.whatif`, target resets the trend supports, trades the asymmetries suggest) and
+the questions and internal decisions to take before the meeting. docs/brief.md gives the rules.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
+from pipeline.analyse.whatif import what_if
+from pipeline.analyse.wording import day, fmt_value, lower_first
+from pipeline.core.frames import partner_spans
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.core.frames import Analysis
+
+SIDE_KINDS = ("goal", "alternative", "limit", "interest", "priority", "ask", "offer")  # the order they are read in
+RESET_QUARTERS = 2       # the run rate: the mean of the last this many quarters' figures
+RESET_RAISE = 1.25       # the run rate at or above this share of next quarter's target: the target is too easy
+# what to ask about a finding, by its most severe flag: the interest behind the position
+QUESTIONS: dict[str, str | dict[str, str]] = {
+    "KPI_BELOW_TARGET": "What would make {kpi} a priority for you next quarter, and what stands in its way?",
+    "KPI_DECLINING": "What has changed on your side that moves {kpi} the wrong way?",
+    "KPI_MISSING": "Can you send us your {quarter} figure for {kpi}, and what would make it easy to send every quarter?",
+    "KPI_DISCREPANCY": "Which figure for {kpi} should we both work from, and which system should be the source?",
+    "KPI_CONFLICT": "Which figure for {kpi} should we both work from, and which system should be the source?",
+    "KPI_RESTATED": "What changed in your past figures for {kpi}, and should we both restate them?",
+    "COMMITMENT_OVERDUE": {"partner": "What stands in the way of “{what}”, and what would help you deliver it?",
+                           "us": "What has our delay on “{what}” cost you, and what would make up for it?",
+                           "joint": "Who on each side owns “{what}”, and what would it take to finish it?"},
+    "COMMITMENT_SLIPPED": {"partner": "What keeps moving “{what}”, and what date can you hold?",
+                           "us": "What has our delay on “{what}” cost you, and what would make up for it?",
+                           "joint": "Who on each side owns “{what}”, and what date can we both hold?"},
+    "COMMITMENT_DROPPED": "Is “{what}” still something we both want, or shall we agree to close it?",
+    "COMMITMENT_STALE": "Where does “{what}” stand today?",
+    "COMMITMENT_INCOMPLETE": "Who owns “{what}”, by when, and how will we know it is done?",
+    "RECIPROCITY_IMBALANCE": "How should we share next quarter's commitments, so that both sides carry the plan?",
+    "NO_CHECKIN": "How often should we meet, and who should be in the room?",
+    "DATA_PROBLEM": "Some of your figures could not be used: who on your side should we go through them with?",
+}
+PAUSED_QUESTION = "What led to the pause, and what would need to be true for us to restart?"
+LOW_PULSE = 3.0          # a pulse answer at or under this is worth a question and a decision
+
+
+@dataclass
+class Brief:
+    """One partner's meeting brief: frames and sentences, every judgement made; the renderer formats."""
+
+    partner_id: str
+    partner_name: str
+    quarter: str
+    next_quarter: str
+    as_of: dt.date
+    organisation: str
+    internal_owner: str
+    partner_lead: str
+    tier: str
+    health: dict[str, Any]                 # score, status, state, previous_score, confidence
+    standing: pd.DataFrame                 # per party: made, done_on_time, done_late, open, overdue, slipped, dropped
+    late: pd.DataFrame                     # late on each side (ours first, joint, theirs), by owner
+    to_agree: pd.DataFrame                 # the open disagreements on figures, with both cells
+    pressure: pd.DataFrame                 # the KPIs they miss this quarter
+    pulse: pd.DataFrame                    # their answers this quarter: question, score, previous, comment
+    rating: float | None                   # their mean rating this quarter (1-5), None when not answered
+    theirs: pd.DataFrame                   # the Canvas entries for their side: kind, text, weight
+    ours: pd.DataFrame                     # the Canvas entries for our side
+    no_alternative: bool                   # no alternative recorded for our side: said first
+    what_if: pd.DataFrame                  # analyse.whatif.WHAT_IF_COLUMNS, most valuable first
+    resets: pd.DataFrame                   # kpi, unit, next target, run rate, attainment at that rate, suggestion
+    trades: pd.DataFrame                   # give, get, why
+    questions: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+
+
+def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
+    """The briefs of `partner_ids`: every frame filtered and judged once for all of them (the what-if options
+    scored in one call), then sliced per partner."""
+    a, pids = analysis, [str(p) for p in partner_ids]
+    rec, q = a.reconciled, a.quarter
+    defs = a.kpi_definitions if a.kpi_definitions is not None else kpi_definitions(rec.kpis)
+    names = dict(zip(defs["kpi_id"].astype(str), defs["kpi_name"].astype(str)))
+    units = dict(zip(defs["kpi_id"].astype(str), defs["unit"].astype(str)))
+    cs = _mine(a.commitment_status, pids)
+    kq = _mine(a.kpi_quarterly, pids)
+    options = what_if(a, pids)
+    agree = _mine(a.disagreements, pids)
+    agree = agree[agree["quarter"].astype(str) == q.label]
+    agree = agree.assign(kpi=agree["kpi_id"].astype(str).map(names), unit=agree["kpi_id"].astype(str).map(units))
+    canvas = _mine(rec.canvas, pids)
+    canvas = canvas.assign(_k=canvas["kind"].map({k: i for i, k in enumerate(SIDE_KINDS)}),
+                           _w=-pd.to_numeric(canvas["weight"], errors="coerce").fillna(0))
+    canvas = canvas.sort_values(["partner_id", "_k", "_w"], kind="stable")
+    parts = {
+        "partners": _Split(_mine(rec.partners, pids)), "health": _Split(_mine(a.health, pids)),
+        "standing": _Split(_standing(_mine(a.delivery, pids))), "late": _Split(_late(cs)),
+        "to_agree": _Split(agree), "pressure": _Split(_pressure(kq[kq["qindex"] == q.index], names, units)),
+        "pulse": _Split(_mine(a.pulse, pids)), "canvas": _Split(canvas), "what_if": _Split(options),
+        "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(_commitment_trades(cs, options)),
+        "findings": _Split(_mine(a.findings, pids)),
+    }
+    return [_brief(a, pid, parts, names) for pid in pids]
+
+
+def brief(analysis: Analysis, partner_id: str) -> Brief:
+    return briefs(analysis, [partner_id])[0]
+
+
+def _mine(frame: pd.DataFrame | None, pids: list[str]) -> pd.DataFrame:
+    """The rows of `pids` (an empty frame with partner_id for None)."""
+    if frame is None:
+        return pd.DataFrame(columns=["partner_id"])
+    return frame[frame["partner_id"].astype(str).isin(pids)]
+
+
+class _Split:
+    """A frame of many partners sorted once, each partner's rows a cheap slice."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
+        self.spans = partner_spans(self.frame["partner_id"].astype("str").to_numpy())
+
+    def take(self, pid: str) -> pd.DataFrame:
+        a, b = self.spans.get(pid, (0, 0))
+        return self.frame.iloc[a:b].reset_index(drop=True)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
+
+
+def _brief(a: Analysis, pid: str, parts: dict[str, _Split], kpi_names: dict[str, str]) -> Brief:
+    rec, q = a.reconciled, a.quarter
+    partner = parts["partners"].take(pid).iloc[0]
+    health_row = parts["health"].take(pid)
+    health = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in health_row.iloc[0].to_dict().items()} \
+        if len(health_row) else {}
+    pulse, rating = _pulse(parts["pulse"].take(pid), q.index)
+    canvas = parts["canvas"].take(pid)[["side", "kind", "text", "weight"]]
+    theirs = canvas[canvas["side"] == "partner"].reset_index(drop=True)
+    ours = canvas[canvas["side"] == "us"].reset_index(drop=True)
+    options = parts["what_if"].take(pid)
+    b = Brief(
+        partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid, quarter=q.label,
+        next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
+        internal_owner=_text(partner.get("internal_owner")), partner_lead=_text(partner.get("partner_lead")),
+        tier=_text(partner.get("tier")), health=health, standing=parts["standing"].take(pid),
+        late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
+        pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
+        no_alternative=not (ours["kind"] == "alternative").any(), what_if=options,
+        resets=parts["resets"].take(pid) if health.get("state") != "paused" else parts["resets"].take(""),
+        trades=pd.concat([_canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
+    b.questions = _questions(parts["findings"].take(pid), pulse, q.label, health.get("state") == "paused",
+                             kpi_names)
+    b.decisions = _decisions(b)
+    return b
+
+
+def _standing(delivery: pd.DataFrame) -> pd.DataFrame:
+    cols = ["partner_id", "party", "made", "done_on_time", "done_late", "open", "overdue", "slipped", "dropped",
+            "on_time_rate"]
+    d = delivery.reindex(columns=cols)
+    d = d.assign(_o=d["party"].map({"partner": 0, "us": 1, "joint": 2}))
+    return d.sort_values(["partner_id", "_o"], kind="stable")[cols]
+
+
+PARTY_ORDER = {"us": 0, "joint": 1, "partner": 2}
+
+
+def _late(cs: pd.DataFrame) -> pd.DataFrame:
+    """The commitments late on each side, ours first (our credibility at the table), then joint, then theirs:
+    overdue at the quarter's end, done late, or moved past their first agreed date; by owner, latest first."""
+    cols = ["partner_id", "party", "owner", "commitment_id", "description", "due_date", "first_due_date", "status",
+            "days_late", "slip_days", "why"]
+    live = cs[~cs["is_dropped"].astype(bool)]
+    done_late = live["on_time"].astype("boolean").eq(False).fillna(False).astype(bool)
+    overdue = live["is_overdue"].astype(bool)
+    late = overdue | done_late | (live["slip_days"].astype(int) > 0)
+    m = live[late]
+    due, done = pd.to_datetime(m["due_date"]), pd.to_datetime(m["completed_date"])
+    m = m.assign(days_late=m["days_overdue"].astype(int).where(overdue[late],
+                                                               (done - due).dt.days.fillna(0).clip(lower=0).astype(int)),
+                 why=np.select([overdue[late], done_late[late]], ["overdue", "done late"], "moved"),
+                 owner=m["owner"].map(_text).replace("", "no owner"), _p=m["party"].map(PARTY_ORDER))
+    m = m.sort_values(["partner_id", "_p", "owner", "days_late", "slip_days"],
+                      ascending=[True, True, True, False, False], kind="stable")
+    return m.reindex(columns=cols)
+
+
+def _pressure(now: pd.DataFrame, names: dict, units: dict) -> pd.DataFrame:
+    """The KPIs with a target that are not on track this quarter: their pressure, and ours."""
+    cols = ["partner_id", "kpi_id", "kpi", "unit", "target", "actual", "attainment", "status", "change_qoq"]
+    miss = now[now["target"].notna() & now["status"].isin(["off_track", "at_risk", "missing"])]
+    miss = miss.assign(kpi=miss["kpi_id"].astype(str).map(names), unit=miss["kpi_id"].astype(str).map(units),
+                       _a=miss["attainment"].fillna(-1.0))
+    return miss.sort_values(["partner_id", "_a", "kpi"], kind="stable").reindex(columns=cols)
+
+
+def _pulse(table: pd.DataFrame, qindex: int) -> tuple[pd.DataFrame, float | None]:
+    cols = ["question", "score", "previous", "comment"]
+    if not len(table):
+        return pd.DataFrame(columns=cols), None
+    this = table[table["qindex"] == qindex]
+    before = table[table["qindex"] < qindex].sort_values("qindex").groupby("question_id")["score"].last()
+    out = pd.DataFrame({"question": [_text(x) or _text(i) for x, i in zip(this["question"], this["question_id"])],
+                        "score": this["score"].astype(float).to_numpy(),
+                        "previous": [before.get(i, float("nan")) for i in this["question_id"]],
+                        "comment": this["comment"].map(_text).to_numpy()})
+    scores = out["score"].dropna()
+    return out, (float(scores.mean()) if len(scores) else None)
+
+
+def round_target(value: float, unit: str) -> float:
+    """A target a person would propose: three significant figures (a whole number for counts, days and scores
+    under 1,000; a tenth of a point for percentages)."""
+    if not np.isfinite(value) or value == 0:
+        return value
+    if unit == "percent":
+        return round(value, 3)
+    digits = 2 - int(np.floor(np.log10(abs(value))))
+    out = round(value, digits)
+    return float(round(out)) if unit in ("count", "days", "score") and abs(out) >= 1 else float(out)
+
+
+def _resets(a: Analysis, pids: list[str], kq: pd.DataFrame, defs: pd.DataFrame) -> pd.DataFrame:
+    """The KPIs whose next-quarter target the recent run rate (the mean of the last `RESET_QUARTERS` quarters'
+    full figures) would leave off track, or beat by `RESET_RAISE` or more: the reset the trend supports."""
+    cols = ["partner_id", "kpi_id", "kpi", "unit", "target", "run_rate", "proposed", "quarters", "attainment",
+            "move", "suggestion"]
+    config, nxt_q = a.reconciled.config, a.quarter.shift(1)
+    t = a.reconciled.targets
+    t = t[t["partner_id"].astype(str).isin(pids) & (t["quarter"] == nxt_q.label)]
+    if not len(t):
+        return pd.DataFrame(columns=cols)
+    nxt = rolled_targets(t, defs)[["partner_id", "kpi_id", "target"]]
+    past = kq[(kq["qindex"] <= a.quarter.index) & kq["actual"].notna() & ~kq["partial"].astype(bool)]
+    past = past.sort_values("qindex", kind="stable").groupby(["partner_id", "kpi_id"]).tail(RESET_QUARTERS)
+    rate = past.groupby(["partner_id", "kpi_id"], as_index=False)["actual"].agg(run_rate="mean", quarters="count")
+    r = nxt.merge(rate[rate["quarters"] >= RESET_QUARTERS], on=["partner_id", "kpi_id"]).merge(
+        defs[["kpi_id", "kpi_name", "unit", "direction"]], on="kpi_id")
+    r["attainment"] = attainment(r["run_rate"], r["target"], r["direction"], config.health.attainment_cap)
+    off = (r["attainment"] < float(config.kpi.attainment_high)) | (r["attainment"] >= RESET_RAISE)
+    r = r[off].rename(columns={"kpi_name": "kpi"})
+    r["proposed"] = [round_target(v, u) for v, u in zip(r["run_rate"], r["unit"])]
+    r = r[r["proposed"] != r["target"]]
+    r["move"] = np.where(r["proposed"] < r["target"], "lower", "raise")
+    r["suggestion"] = [f"{m} the {nxt_q.label} target from {fmt_value(t_, u)} to {fmt_value(p_, u)}, the average "
+                       f"of the last {n} quarters" for m, t_, p_, u, n in
+                       zip(r["move"], r["target"], r["proposed"], r["unit"], r["quarters"])]
+    return r.sort_values(["partner_id", "attainment"], kind="stable").reindex(columns=cols)
+
+
+TRADE_COLUMNS = ["give", "get", "basis", "why"]
+
+
+def _key(text: object) -> str:
+    return " ".join(str(text).casefold().split())
+
+
+def _canvas_trades(theirs: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """The asymmetries the Canvas records: each thing they ask for that we recorded as an offer (the same
+    words), where it matters more to them than it costs us, given for what we ask that matters most to us
+    (each of our asks used once, weightiest first); then our offers of weight 1 nobody asked for (cheap
+    openers). We never guess that one of their asks is one of our offers by anything but its words."""
+    if not len(ours):
+        return pd.DataFrame(columns=TRADE_COLUMNS)
+    weight = lambda f: pd.to_numeric(f["weight"], errors="coerce").fillna(1)  # noqa: E731 - one-line key
+    asks = theirs[theirs["kind"] == "ask"].assign(_w=weight)
+    offers = ours[ours["kind"] == "offer"].assign(_w=weight)
+    wants = ours[ours["kind"] == "ask"].assign(_w=weight).sort_values("_w", ascending=False, kind="stable")
+    wanted = [(str(t), float(w)) for t, w in zip(wants["text"], wants["_w"])]
+    cost = {_key(t): float(w) for t, w in zip(offers["text"], offers["_w"])}
+    rows: list[dict] = []
+    for text, w in sorted(zip(asks["text"].astype(str), asks["_w"]), key=lambda tw: -tw[1]):
+        c = cost.get(_key(text))
+        if c is None or c > w:
+            continue
+        get, gw = wanted.pop(0) if wanted else ("", 0.0)
+        rows.append({"give": text, "get": get, "basis": "canvas",
+                     "why": f"they weigh it {w:.0f} of 3, it costs us {c:.0f} of 3"
+                            + (f"; we weigh our ask {gw:.0f} of 3" if get else "")})
+    asked = {_key(t) for t in asks["text"]}
+    for text, w in zip(offers["text"].astype(str), offers["_w"]):
+        if w <= 1 and _key(text) not in asked:
+            rows.append({"give": text, "get": "", "basis": "canvas", "why": "costs us little (1 of 3): an opener"})
+    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+
+
+def _commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
+    """From the commitments: where both sides are behind, a firm new date for ours against one for theirs, the
+    one of theirs worth most to the score first (`what_if`). Where only one side is behind there is nothing
+    to trade: it is an ask, or an apology."""
+    behind = cs[cs["is_overdue"].astype(bool) & ~cs["is_dropped"].astype(bool)]
+    done = options[options["kind"] == "commitment"]
+    gain = pd.Series(pd.to_numeric(done["gain"], errors="coerce").to_numpy(),
+                     index=pd.MultiIndex.from_arrays([done["partner_id"].astype(str), done["subject"].astype(str)]))
+    keys = pd.MultiIndex.from_arrays([behind["partner_id"].astype(str), behind["commitment_id"].astype(str)])
+    behind = behind.assign(_g=gain.reindex(keys).fillna(0).to_numpy(), _d=pd.to_datetime(behind["due_date"]))
+    mine = behind[behind["party"] == "us"].sort_values(["partner_id", "_d"], kind="stable")
+    yours = behind[behind["party"] == "partner"].sort_values(["partner_id", "_g", "_d"], ascending=[True, False, True],
+                                                             kind="stable")
+    mine = mine.assign(_n=mine.groupby("partner_id").cumcount())
+    yours = yours.assign(_n=yours.groupby("partner_id").cumcount())
+    pairs = mine.merge(yours, on=["partner_id", "_n"], suffixes=("_o", "_t"))
+
+    def said(ids: pd.Series, desc: pd.Series, due: pd.Series) -> list[str]:
+        return [f"a new date we keep for {i} ({_text(d)}), due {day(t)}" if _text(d) else
+                f"a new date we keep for {i}, due {day(t)}" for i, d, t in zip(ids, desc, due)]
+
+    return pd.DataFrame({
+        "partner_id": pairs["partner_id"].astype(str),
+        "give": said(pairs["commitment_id_o"], pairs["description_o"], pairs["due_date_o"]),
+        "get": [g.replace("we keep", "they keep") for g in
+                said(pairs["commitment_id_t"], pairs["description_t"], pairs["due_date_t"])],
+        "basis": "commitments",
+        "why": [f"both overdue; theirs is worth {g:.0f} points of health" if g > 0 else "both overdue"
+                for g in pairs["_g_t"]]}, columns=["partner_id", *TRADE_COLUMNS])
+
+
+def _questions(findings: pd.DataFrame, pulse: pd.DataFrame, quarter: str, paused: bool,
+               kpi_names: dict[str, str]) -> list[str]:
+    """Questions to ask them, one per kind of finding (its most severe subject first, five at most), worded
+    after the finding's most severe flag, with no code of ours in them; then one on their lowest pulse answer."""
+    out: list[str] = [PAUSED_QUESTION] if paused else []
+    asked: set[str] = set()   # one question per kind of finding: its most severe subject
+    for codes, subject, title, whose in zip(findings["codes"].astype(str), findings["subject"].astype(str),
+                                            findings["title"].astype(str), findings["whose_move"].astype(str)):
+        found = QUESTIONS.get(codes.split(";")[0], "")
+        template = found.get(whose, found["joint"]) if isinstance(found, dict) else found
+        if not template or template in asked:
+            continue
+        asked.add(template)
+        what = title.split(" (", 1)[1].rsplit(")", 1)[0] if " (" in title and title.endswith(")") else title
+        out.append(template.format(kpi=lower_first(kpi_names.get(subject, title)), what=what, quarter=quarter))
+    out = out[:5]
+    answered = pulse[pulse["score"].notna()] if len(pulse) else pulse
+    if len(answered):
+        low = answered.sort_values("score", kind="stable").iloc[0]
+        if float(low["score"]) <= LOW_PULSE:
+            out.append(f"You gave “{low['question']}” {float(low['score']):.0f} out of 5: "
+                       f"what would make it a 4 or a 5?")
+    return out
+
+
+def _decisions(b: Brief) -> list[str]:
+    """What we decide among ourselves before the meeting; the missing alternative first."""
+    out: list[str] = []
+    if b.no_alternative:
+        out.append("No alternative recorded: decide what we do without this agreement before the meeting, and add "
+                   "it to the Canvas.")
+    if not (b.ours["kind"] == "limit").any():
+        out.append("No limit recorded: decide what we will not concede.")
+    late = b.late
+    owners: dict[str, list[str]] = {}
+    for owner, party, cid in zip(late["owner"].astype(str), late["party"].astype(str), late["commitment_id"].astype(str)):
+        if party == "us":
+            owners.setdefault(owner, []).append(cid)
+    for owner, ids in owners.items():
+        out.append(f"Agree with {owner} a date we can keep for {', '.join(ids)} before we ask anything of them.")
+    joint = late.loc[late["party"] == "joint", "commitment_id"].astype(str).tolist()
+    if joint:
+        out.append(f"Agree who on our side drives the joint {', '.join(joint)}, and a date we can keep.")
+    for kpi, unit, ours, theirs in zip(b.to_agree["kpi"], b.to_agree["unit"].astype(str),
+                                       b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
+        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)} or theirs "
+                   f"{fmt_value(theirs, unit)}.")
+    traded = {_key(t) for t in b.trades["give"]}
+    asks = b.theirs[b.theirs["kind"] == "ask"] if len(b.theirs) else b.theirs
+    for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):
+        if _key(text) not in traded:
+            out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
+                       "and for what.")
+    low = b.pulse[b.pulse["score"] <= LOW_PULSE] if len(b.pulse) else b.pulse
+    if len(low):
+        said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in zip(low["question"], low["score"].astype(float)))
+        out.append(f"They rate us low on {said}: decide what we offer on it.")
+    if len(b.resets):
+        n = len(b.resets)
+        out.append(f"Decide whether we propose the {'reset' if n == 1 else f'{n} resets'} of {b.next_quarter} "
+                   "targets the trend supports (under Options), or hold the plan and trade the reset for something.")
+    return out
