@@ -310,3 +310,32 @@ def test_decisions_come_most_pressing_first_and_five_at_most():
     assert d["sentence"].iloc[1].index("C2") < d["sentence"].iloc[1].index("C1")  # most days late first
     assert "C3" not in d["sentence"].iloc[1]  # slipped, not overdue: in the late list, not in this decision
     assert "P4".lower() in d["sentence"].iloc[2] and "20% apart since 2026-Q1" in d["sentence"].iloc[2]
+
+
+def test_a_partner_the_history_holds_but_no_longer_reviewed_closes_the_ranking():
+    import io
+
+    import render_fixtures as F
+    from pipeline.analyse.history import HistorySnapshot
+    from pipeline.analyse.programme import programme
+    from pipeline.render.portfolio import portfolio_pdf
+
+    a = F.analysis()
+    a.reconciled.partners = pd.concat([a.reconciled.partners, pd.DataFrame([{
+        "partner_id": "P-GONE", "partner_name": "Gone Ltd", "tier": "Silver", "status": "ended"}])], ignore_index=True)
+    before = a.quarter.previous()
+    runs = pd.DataFrame({"partner_id": [*a.health["partner_id"], "P-GONE"], "qindex": before.index,
+                         "quarter": before.label, "score": [70.0] * len(a.health) + [35.0],
+                         "status": ["amber"] * len(a.health) + ["red"]})
+    empty = pd.DataFrame()
+    snap = HistorySnapshot(quarter=a.quarter, previous_run=before, kpi_values=empty, commitments=empty,
+                           commitment_runs=empty, health=empty, health_components=empty, health_runs=runs)
+    a.programme = programme(a, snap)
+    p = a.programme
+    assert p.quarters == [before.label, a.quarter.label] and len(p.grid) == len(a.health) + 1
+    assert p.grid["partner_id"].iloc[-1] == "P-GONE" and p.grid[before.label].iloc[-1] == 35
+    assert any("No longer reviewed" in s and "Gone Ltd" in s for s in p.changes)
+    text = " ".join(" ".join((pg.extract_text() or "").split()) for pg in
+                    PdfReader(io.BytesIO(portfolio_pdf(a))).pages)
+    ranking = text[text.index("Partners ranked by health"):text.index("Movers since last quarter")]
+    assert "Gone Ltd" in ranking and "35 — Not reviewed" in ranking

@@ -51,7 +51,9 @@ def ranking(a: Analysis, order: pd.DataFrame) -> list:
                     + f"The score in each quarter the history holds ({quarters[0]} to {quarters[-1]}), shaded by band"
                     + (f"; {earlier} earlier quarter{'s are' if earlier != 1 else ' is'} in reconciled.xlsx (sheet "
                        "history)" if earlier else "") + "; — means not scored or not reviewed then."
-                    + (" Partners without a score are listed last." if states else ""), "cell"))
+                    + (" Partners without a score are listed last." if states else "")
+                    + (" Partners in the history that are not reviewed this quarter close the list." if
+                       set(p.grid["partner_id"]) - set(order["partner_id"]) else ""), "cell"))
     partners = {r["partner_id"]: r for r in L.records(a.reconciled.partners)}
     paused = [str(partners.get(r["partner_id"], {}).get("partner_name") or r["partner_id"])
               for r in L.records(order) if r.get("state") == "paused"]
@@ -76,21 +78,27 @@ def ranking(a: Analysis, order: pd.DataFrame) -> list:
     rows = [[L.cell(h, "head" if i < 4 else "headcs" if 4 <= i < 4 + nq else "headr") for i, h in enumerate(heads)]]
     tints = {t: L.color(c) for t, c in L.STATUS_TINTS.items()}
     extra: list[tuple] = [("FONT", (4 + nq - 1, 0), (4 + nq - 1, -1), L.FONT_BOLD, 7.5)]
-    for i, r in enumerate(L.records(order), start=1):
+    reviewed = L.records(order)
+    seen = {r["partner_id"] for r in reviewed}
+    gone = [{"partner_id": pid, "name": str(nm)} for pid, nm in zip(p.grid["partner_id"], p.grid["partner_name"])
+            if pid not in seen]  # in the history, not reviewed this quarter (ended): their past scores, last
+    for i, r in enumerate(reviewed + gone, start=1):
         pid = r["partner_id"]
         info = partners.get(pid, {})
-        prev: Any = r.get("previous_score")  # a score, or missing
-        change = "—" if is_missing(prev) or is_missing(r["score"]) else signed(float(r["score"]) - float(prev))
-        done, n = kpis.get(pid, (0, 0))
         scores: list[Any] = scores_of.get(pid, [float("nan")] * nq)
         marks = [m if isinstance(m, str) else "" for m in bands_of.get(pid, [""] * nq)]
-        rows.append([L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
-                     L.cell(info.get("tier", ""), "cell", limit=40),
-                     L.cell(info.get("internal_owner", ""), "cell", limit=60),
-                     *[L.cell("—" if is_missing(s) else f"{float(s):.0f}", "cellr") for s in scores],
-                     L.cell(health_word(r["status"]), "cellr"), L.cell(change, "cellr"),
-                     *[L.cell(str(severities.get((pid, s), 0)), "cellr") for s in ("high", "medium", "low")],
-                     L.cell(f"{int(done)} / {n}", "cellr")])
+        head = [L.cell(str(i), "cell"), L.cell(r["name"], "cellb", limit=120),
+                L.cell(info.get("tier", ""), "cell", limit=40), L.cell(info.get("internal_owner", ""), "cell", limit=60),
+                *[L.cell("—" if is_missing(s) else f"{float(s):.0f}", "cellr") for s in scores]]
+        if pid not in seen:
+            rows.append(head + [L.cell("Not reviewed", "cellr")] + [L.cell("—", "cellr")] * 5)
+        else:
+            prev: Any = r.get("previous_score")  # a score, or missing
+            change = "—" if is_missing(prev) or is_missing(r["score"]) else signed(float(r["score"]) - float(prev))
+            done, n = kpis.get(pid, (0, 0))
+            rows.append(head + [L.cell(health_word(r["status"]), "cellr"), L.cell(change, "cellr"),
+                                *[L.cell(str(severities.get((pid, s), 0)), "cellr") for s in ("high", "medium", "low")],
+                                L.cell(f"{int(done)} / {n}", "cellr")])
         j = 0
         while j < nq:  # one rectangle per run of quarters in the same band
             band = str(marks[j]) if str(marks[j]) in L.STATUS_TINTS and not is_missing(scores[j]) else "none"
