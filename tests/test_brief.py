@@ -134,6 +134,11 @@ def test_every_partner_gets_an_internal_brief_with_its_own_canvas_and_no_other(t
     # the missing alternative is said first: before any section
     assert globex.index("No alternative recorded") < globex.index("Where both sides stand")
     assert pdf_identity(acme.read_bytes()) == {"brief": "ACME", "quarter": "2026-Q1"}
+    # the portfolio names every brief and the partners to decide an alternative for
+    portfolio = " ".join(_text(qdir / manifest["portfolio_pdf"]).split())
+    assert "No alternative recorded for 1 of 2 partners: Globex." in portfolio
+    for m in manifest["partners"]:
+        assert m["brief"] in portfolio.replace(" ", "") or Path(m["brief"]).name in portfolio
     # and the Canvas reaches no file the partner receives
     assert CliRunner().invoke(cli, ["email", "--reviews", str(qdir)]).exit_code == 0
     for m in manifest["partners"]:

@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from pipeline.analyse.brief import without_alternative
 from pipeline.analyse.commitments import commitment_status, delivery, track_record
 from pipeline.analyse.findings import agenda, build_findings, top_gaps
 from pipeline.analyse.flags import FlagInputs, build_flags
@@ -103,6 +104,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     pulse=pulse, returns=request_returns(pulse, history.reviewed if history is not None else None,
                                                          health, quarter))
     analysis.programme = programme(analysis, history)
+    analysis.no_alternative = without_alternative(rec.canvas, partner_ids)
     return analysis
 
 

@@ -106,9 +106,17 @@ def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
         "to_agree": _Split(agree), "pressure": _Split(_pressure(kq[kq["qindex"] == q.index], names, units)),
         "pulse": _Split(_mine(a.pulse, pids)), "canvas": _Split(canvas), "what_if": _Split(options),
         "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(_commitment_trades(cs, options)),
-        "findings": _Split(_mine(a.findings, pids)),
+        "findings": _Split(_mine(a.findings, pids)), "no_alternative": set(a.no_alternative),
     }
     return [_brief(a, pid, parts, names) for pid in pids]
+
+
+def without_alternative(canvas: pd.DataFrame, partner_ids: list[str]) -> list[str]:
+    """The partners (of `partner_ids`, in their order) whose Canvas records no alternative for our side: we would
+    negotiate without knowing what we do if there is no agreement. Their briefs and the portfolio say so."""
+    has = set(canvas.loc[(canvas["side"] == "us") & (canvas["kind"] == "alternative"), "partner_id"].astype(str)) \
+        if len(canvas) else set()
+    return [pid for pid in map(str, partner_ids) if pid not in has]
 
 
 def brief(analysis: Analysis, partner_id: str) -> Brief:
@@ -138,7 +146,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
 
 
-def _brief(a: Analysis, pid: str, parts: dict[str, _Split], kpi_names: dict[str, str]) -> Brief:
+def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, str]) -> Brief:
     rec, q = a.reconciled, a.quarter
     partner = parts["partners"].take(pid).iloc[0]
     health_row = parts["health"].take(pid)
@@ -156,7 +164,7 @@ def _brief(a: Analysis, pid: str, parts: dict[str, _Split], kpi_names: dict[str,
         tier=_text(partner.get("tier")), health=health, standing=parts["standing"].take(pid),
         late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
-        no_alternative=not (ours["kind"] == "alternative").any(), what_if=options,
+        no_alternative=pid in parts["no_alternative"], what_if=options,
         resets=parts["resets"].take(pid) if health.get("state") != "paused" else parts["resets"].take(""),
         trades=pd.concat([_canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
     b.questions = _questions(parts["findings"].take(pid), pulse, q.label, health.get("state") == "paused",

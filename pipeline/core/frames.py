@@ -268,5 +268,6 @@ class Analysis:
     findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)
     themes: pd.DataFrame | None = None           # the findings' themes per partner, most important first
     programme: Programme = field(default_factory=Programme)  # the programme as a whole (analyse.programme)
+    no_alternative: list[str] = field(default_factory=list)  # reviewed partners whose Canvas has no alternative of ours
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)

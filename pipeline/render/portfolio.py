@@ -43,8 +43,9 @@ MATRIX_TITLES = {      # short column heads for the flag matrix, so no word brea
 }
 
 
-def portfolio_pdf(analysis: Analysis) -> bytes:
-    """The portfolio review as PDF bytes: page 1 the programme at a glance, then the sections in SECTION_TITLES."""
+def portfolio_pdf(analysis: Analysis, briefs: dict[str, str] | None = None) -> bytes:
+    """The portfolio review as PDF bytes: page 1 the programme at a glance, then the sections in SECTION_TITLES;
+    `briefs` names each partner's meeting brief (partner_id -> its path in the quarter folder)."""
     from reportlab.platypus import PageBreak
 
     rec = analysis.reconciled
@@ -65,11 +66,35 @@ def portfolio_pdf(analysis: Analysis) -> bytes:
     story += _their_view(analysis, names)
     story += missing_data(analysis, names)
     story += _internal_notes(analysis, names)
-    # the lead adds here the partners whose meeting brief has no alternative recorded (Canvas)
+    story += _briefs(analysis, order, briefs or {})
     page = L.Page(header_left=f"Portfolio review · {q} · internal", header_right=org, landscape=True,
                   watermark=str(rec.config.org.watermark or ""))
     return L.build(story, page, title=f"Portfolio review {q}", author=org, subject="internal", as_of=analysis.as_of,
                    keywords=portfolio_keywords(q))
+
+
+def _briefs(a: Analysis, order: pd.DataFrame, briefs: dict[str, str]) -> list:
+    """Each partner's meeting brief, in the ranking's order, and the partners whose Canvas records no
+    alternative of ours (`Analysis.no_alternative`): decide it before their meeting."""
+    out = [L.heading("Meeting briefs")]
+    if not briefs:
+        return out + [para("No meeting brief was written with this portfolio.", "note")]
+    missing = set(a.no_alternative)
+    names = dict(zip(order["partner_id"], order["name"]))
+    without = [str(names.get(p, p)) for p in order["partner_id"] if p in missing]
+    out.append(para("Each partner's brief for its account owner is in the quarter folder under briefs/. "
+                    + (f"No alternative recorded for {len(without)} of {len(order)} partners: "
+                       f"{names_list(without, 12)}. Decide what we do without each agreement before its meeting."
+                       if without else "Every partner's Canvas records our alternative."), "cell"))
+    owners = dict(zip(a.reconciled.partners["partner_id"], a.reconciled.partners["internal_owner"]))
+    w = L.content_width(landscape=True)
+    rows = [[L.cell(h, "head") for h in ("Partner", "Internal owner", "Meeting brief", "Our alternative")]]
+    for pid, name in zip(order["partner_id"], order["name"]):
+        if pid in briefs:
+            rows.append([L.cell(name, "cellb", limit=120), L.cell(owners.get(pid, ""), "cell", limit=60),
+                         L.cell(briefs[pid], "cellsmall", limit=240),
+                         L.cell("not recorded: decide it first" if pid in missing else "recorded", "cell")])
+    return out + [L.table(rows, [60 * L.MM, 40 * L.MM, w - 150 * L.MM, 50 * L.MM])]
 
 
 def _band(status: object) -> str:

@@ -16,6 +16,7 @@ quarter's outputs and nothing else (the e-mail send log beside them is kept).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -144,12 +145,12 @@ def _from_cache(task: _Task) -> _Rendered | None:
                      entry=entry)
 
 
-def _write_portfolio(target: Path) -> float:
-    """Worker: the internal portfolio PDF. Returns the CPU seconds it took."""
+def _write_portfolio(target: Path, briefs: dict[str, str] | None = None) -> float:
+    """Worker: the internal portfolio PDF, naming each partner's meeting brief. Returns the CPU seconds it took."""
     from pipeline.render.portfolio import portfolio_pdf
 
     t0 = time.process_time()
-    atomic_write(target, portfolio_pdf(RUN["analysis"]))
+    atomic_write(target, portfolio_pdf(RUN["analysis"], briefs))
     return time.process_time() - t0
 
 
@@ -302,14 +303,16 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     try:
         # the two longest jobs first; this process meanwhile records the history, works out which
         # reviews the cache holds, copies those, and writes flags.csv and the feedback workbooks
-        side = {"portfolio": workers.submit(_write_portfolio, qdir / portfolio_name),
+        names = outputs.review_file_names(q.label, [(pid, cast(str, partners.loc[pid, "partner_name"])) for pid in expected])
+        brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
+        write_portfolio = functools.partial(_write_portfolio, briefs={p: f"{BRIEFS}/{n}" for p, n in brief_names.items()})
+        side = {"portfolio": workers.submit(write_portfolio, qdir / portfolio_name),
                 "reconciled.xlsx": workers.submit(_write_reconciled, qdir / "reconciled.xlsx")}
         history.record(analysis)
         history.close()
         tasks: list[_Task] = []
         cached: list[_Task] = []
         identities = review_cache.review_identities(analysis, as_of)
-        names = outputs.review_file_names(q.label, [(pid, cast(str, partners.loc[pid, "partner_name"])) for pid in expected])
         for pid in expected:
             key, fingerprint = identities[pid]
             key = key if cache else ""
@@ -325,7 +328,6 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         asking = {workers.submit(_write_requests, [(pid, str(req_tmp / requests[pid])) for pid in chunk]): chunk
                   for chunk in req_chunks}
         # the meeting briefs (`briefs/`), ours alone, the same way; those the cache holds copied here
-        brief_names = {pid: brief_file_name(names[pid]) for pid in expected}
         brief_tmp = mkdir_aside(qdir / BRIEFS)
         brief_cache = cache_folder / BRIEFS if cache_folder is not None else None
         briefs_kept: list[str] = []   # the brief cache entries this run used or wrote: the rest are pruned at its end
@@ -392,7 +394,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
             result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
         swap_in(brief_tmp, qdir / BRIEFS)
         progress("portfolio")
-        result.timings["portfolio"] = _side(workers, side["portfolio"], _write_portfolio, qdir / portfolio_name)
+        result.timings["portfolio"] = _side(workers, side["portfolio"], write_portfolio, qdir / portfolio_name)
         progress("audit files")
         result.timings["reconciled.xlsx"] = _side(workers, side["reconciled.xlsx"], _write_reconciled,
                                                   qdir / "reconciled.xlsx")
