@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.analyse.wording import RATE_UNITS, count_words, fmt_date, fmt_value, plural
+from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 CHANGE_POINTS = "change_in_points"          # view columns of kpi_quarterly (schema.VIEW_COLUMNS)
 CHANGE_COLUMNS = {"change_qoq": ("qoq_shown", "qoq_tone"), "change_yoy": ("yoy_shown", "yoy_tone")}
 TOP_THEMES = 3                               # the themes page 1 names under "what needs attention"
-MAX_WINS = 4
+MAX_WINS = 6
 MIN_CADENCE, MAX_CADENCE, DEFAULT_CADENCE = 14, 184, 91  # days between check-ins we believe; a quarter otherwise
 TONES = ("better", "worse", "flat")
 
@@ -37,20 +37,23 @@ TONES = ("better", "worse", "flat")
 # ------------------------------------------------------------------------------------------ KPI changes
 def change_columns(kq: pd.DataFrame, defs: pd.DataFrame) -> pd.DataFrame:
     """`kq` (one partner's KPI rows) with the changes as the review shows them: for a rate (a percent KPI) the
-    difference in percentage points (0.021 = 2.1 points), otherwise the relative change as `kpis` computed it;
-    and each one's tone, better / worse / flat, by the KPI's direction ('' when unknown)."""
+    difference in percentage points (2.1 for 0.021), for a score (NPS) the difference in its points, otherwise
+    the relative change as `kpis` computed it (a fraction); and each one's tone, better / worse / flat, by the
+    KPI's direction ('' when unknown)."""
     unit = kq["kpi_id"].map(dict(zip(defs["kpi_id"], defs["unit"]))).fillna("count")
     lower = kq["kpi_id"].map(dict(zip(defs["kpi_id"], defs["direction"]))).fillna("higher") == "lower"
-    points = unit.isin(RATE_UNITS).to_numpy(dtype=bool)
+    points = unit.isin(list(POINT_UNITS)).to_numpy(dtype=bool)
+    scale = unit.map(POINT_UNITS).fillna(1.0).to_numpy(dtype=float)
     comparable = kq["actual"].where(~kq["partial"].astype(bool)) if "partial" in kq else kq["actual"]
     by = pd.Series(comparable.to_numpy(dtype=float), index=pd.MultiIndex.from_arrays([kq["kpi_id"], kq["qindex"]]))
     out = kq.assign(**{CHANGE_POINTS: points})
     for col, lag in (("change_qoq", 1), ("change_yoy", 4)):
         shown_col, tone_col = CHANGE_COLUMNS[col]
         before = by.reindex(pd.MultiIndex.from_arrays([kq["kpi_id"], kq["qindex"] - lag])).to_numpy()
-        shown = np.where(points, comparable.to_numpy(dtype=float) - before, kq[col].to_numpy(dtype=float))
+        shown = np.where(points, (comparable.to_numpy(dtype=float) - before) * scale, kq[col].to_numpy(dtype=float))
         signed = np.where(lower.to_numpy(dtype=bool), -shown, shown)
-        tone = np.select([np.isnan(shown), np.abs(shown) <= 0.0005, signed > 0], ["", "flat", "better"], "worse")
+        flat = np.abs(shown) < np.where(points, 0.05, 0.0005)  # what prints as 0.0
+        tone = np.select([np.isnan(shown), flat, signed > 0], ["", "flat", "better"], "worse")
         out[shown_col], out[tone_col] = shown, tone
     return out
 

@@ -18,7 +18,9 @@ import pandas as pd
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-RATE_UNITS = frozenset({"percent"})  # KPIs whose changes are told in percentage points, not relative percent
+# KPIs whose changes are told in points, not relative percent: a rate's in percentage points (0.021 -> 2.1 pts),
+# a score's (NPS) in its own points
+POINT_UNITS = {"percent": 100.0, "score": 1.0}
 _SCALES = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
 ABBREVIATE_FROM = 10_000
 
@@ -90,13 +92,15 @@ def fmt_date(value: object) -> str:
 
 
 def fmt_change(value: object, points: bool = False) -> str:
-    """A change with an arrow that survives black-and-white printing: ▲ 5.2% (relative), ▲ 2.1 pts (a rate's
-    change in percentage points), = 0.0% when flat; "—" when unknown."""
+    """A change with an arrow that survives black-and-white printing: ▲ 5.2% (a relative change, given as a
+    fraction), ▲ 2.1 pts (a change in points, given in points: a rate's percentage points, a score's points),
+    = 0.0% when flat; "—" when unknown."""
     if _missing(value):
         return "—"
     v = float(value)  # type: ignore[arg-type]  # number-like: missing ruled out above
-    arrow = "▲" if v > 0.0005 else "▼" if v < -0.0005 else "="
-    return f"{arrow} {abs(v) * 100:.1f} pts" if points else f"{arrow} {abs(v) * 100:.1f}%"
+    size = abs(v) if points else abs(v) * 100
+    arrow = "=" if size < 0.05 else "▲" if v > 0 else "▼"
+    return f"{arrow} {size:.1f} pts" if points else f"{arrow} {size:.1f}%"
 
 
 def pct(x: float) -> str:

@@ -21,7 +21,7 @@ def track_record(c: Ctx) -> list:
         return out + [para("No commitment was open, due, done or dropped in the last four quarters.", "note")]
     t = {r["party"]: r for r in L.records(tr)}
     get = (lambda p, k: int(t[p][k]) if p in t else 0)  # noqa: E731
-    rows = [[L.cell("", "head")] + [L.cell(label, "headr") for _k, label in TRACK] + [L.cell("Kept on time", "headr")]]
+    rows = [[L.cell("", "head")] + [L.cell(label, "headr") for _k, label in TRACK] + [L.cell("On-time rate", "headr")]]
     for p in parties:
         cells = []
         for key, _label in TRACK:

@@ -103,16 +103,18 @@ def _health_spark(trend: list[tuple[str, float]]):
     """The health score over the quarters the history holds, on its full 0-100 scale (nothing exaggerated)."""
     from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, String
 
-    w, h, pad = 44 * L.MM, 11 * L.MM, 3.0
+    w, h = 44 * L.MM, 16 * L.MM
+    bottom, top = 9.0, h - 9.0           # the 0-100 band; quarter labels below it, scores above each point
     d = Drawing(w, h)
     n = len(trend)
-    xs = [pad + 14 + i * (w - 2 * pad - 28) / max(1, n - 1) for i in range(n)]
-    ys = [pad + (h - 2 * pad) * max(0.0, min(100.0, s)) / 100 for _q, s in trend]
-    d.add(Line(pad + 10, pad, w - pad - 10, pad, strokeColor=L.color(L.RULE), strokeWidth=0.4))
+    xs = [12 + i * (w - 24) / max(1, n - 1) for i in range(n)]
+    ys = [bottom + (top - bottom) * max(0.0, min(100.0, s)) / 100 for _q, s in trend]
+    d.add(Line(6, bottom, w - 6, bottom, strokeColor=L.color(L.RULE), strokeWidth=0.4))
     d.add(PolyLine(list(sum(zip(xs, ys), ())), strokeColor=L.color(L.INK), strokeWidth=1))
-    for x, y, (_q, s) in zip(xs, ys, trend):
+    for x, y, (q, s) in zip(xs, ys, trend):
         d.add(Circle(x, y, 1.6, fillColor=L.color(L.INK), strokeColor=None))
-        d.add(String(x, min(y + 3, h - 6), f"{s:.0f}", fontSize=5.5, textAnchor="middle", fillColor=L.color(L.MUTED)))
+        d.add(String(x, y + 3, f"{s:.0f}", fontSize=6, textAnchor="middle", fillColor=L.color(L.INK)))
+        d.add(String(x, 1.5, q, fontSize=5.5, textAnchor="middle", fillColor=L.color(L.MUTED)))
     return d
 
 
@@ -182,15 +184,15 @@ def _tiles(c: Ctx) -> list:
         r = cur.get(kid, {})
         label, tone = KPI_STATUS.get(str(r.get("status") or "missing"), (str(r.get("status")), "none"))
         colour = L.STATUS_COLOURS.get(tone, L.MUTED)
-        target = "" if is_missing(r.get("target")) else f"target {c.value(kid, r.get('target'))}"
-        att = "" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%"
         lower = k.get("direction") == "lower"
+        target = "" if is_missing(r.get("target")) else f"target {c.value(kid, r.get('target'))}"
+        att = ("" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%") + \
+            (" · lower is better" if lower else "")
         change = tone_change(r.get("qoq_shown"), true(r.get("change_in_points")), str(r.get("qoq_tone") or ""))
         values, targets = _series(c, kid)
         status = "for reference" if c.paused else label
         cells.append([
-            para(f"<b>{text(k.get('kpi_name') or kid, 80)}</b>"
-                 + (f' <font size="6" color="{L.MUTED}">lower is better</font>' if lower else ""), "cell", markup=True),
+            para(f"<b>{text(k.get('kpi_name') or kid, 80)}</b>", "cell", markup=True),
             para(c.value(kid, r.get("actual")), "tilevalue"),
             para(f'<font color="{L.MUTED}">{text(target + att)}</font>' if target else "&nbsp;", "cellsmall", markup=True),
             para(f'{change} <font color="{L.MUTED}">on last quarter</font> · '

@@ -24,19 +24,17 @@ SECTION_TITLES = ("What changed since last quarter", "Flagged gaps", "KPI scorec
                   "Next quarter", "How you rated the partnership", "Agenda for the review meeting", "Data notes",
                   "How the health score is computed")
 PULSE_QUARTERS = 4   # quarters of ratings shown side by side
+CHARTS_PER_ROW = 3   # the trend charts' small multiples
 
 
 def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = "") -> bytes:
     """The partner review as PDF bytes. Its metadata names the partner, the quarter and `fingerprint` (what
     the review says, `pipeline.write.cache.review_identities`): the identity the sender checks before attaching
     it. Every section's heading is a bookmark of the PDF's outline; the document's language is English."""
-    from reportlab.platypus import PageBreak
-
     c = Ctx(view)
     story: list = []
     story += first_page(c)
-    story.append(PageBreak())
-    story += _changes(c)
+    story += _changes(c)   # sections flow on, each heading kept with what follows it: no page left a third empty
     story += _gaps(c)
     story += _scorecard(c)
     story += _trends(c, charts)
@@ -55,11 +53,13 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
 
 
 def _changes(c: Ctx) -> list:
+    from reportlab.platypus import KeepTogether
+
     out = [L.heading("What changed since last quarter", outline=True)]
     changes = [s for s in c.view.changes if s]
-    return out + ([para("• " + text(s, 600), markup=True) for s in changes] or
-                  [para("This is the first quarter reviewed with this tool, so there is no earlier review to compare "
-                        "with.", "note")])
+    return [KeepTogether(out + ([para("• " + text(s, 600), markup=True) for s in changes] or
+                                [para("This is the first quarter reviewed with this tool, so there is no earlier "
+                                      "review to compare with.", "note")]))]
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -136,7 +136,7 @@ def _scorecard(c: Ctx) -> list:
     out.append(para("Attainment is actual against target (target against actual where lower is better). Where we and "
                     "you both reported a figure both are shown; “(used)” marks the one that drives attainment. "
                     "Changes compare with the previous quarter and the same quarter a year ago: in percentage points "
-                    "(pts) for rates, in percent otherwise; green is better and red (bold) is worse, whichever way the "
+                    "(pts) for rates and in points for scores, in percent otherwise; green is better and red (bold) is worse, whichever way the "
                     "KPI should move.", "small"))
     return out
 
@@ -154,18 +154,18 @@ def _trends(c: Ctx, charts: dict[str, bytes]) -> list:
     pngs = [charts[k] for k in c.kpi if k in charts]
     if not pngs:
         return out + [para("No KPI has figures to chart.", "note")]
-    w = L.content_width()
-    cw = (w - 4 * L.MM) / 2
+    w, per_row = L.content_width(), CHARTS_PER_ROW
+    cw = (w - 2 * L.MM * (per_row - 1)) / per_row
     ch = cw * HEIGHT_IN / WIDTH_IN
     imgs = [L.image(p, cw, ch) for p in pngs]
-    grid = [imgs[i:i + 2] + [""] * (2 - len(imgs[i:i + 2])) for i in range(0, len(imgs), 2)]
+    grid = [imgs[i:i + per_row] + [""] * (per_row - len(imgs[i:i + per_row])) for i in range(0, len(imgs), per_row)]
     style = [("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-             ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 4)]
-    # small multiples: up to six KPIs (three rows) kept on one page with their heading; more flow on
-    first, rest = grid[:3], grid[3:]
-    block = out + [L.table(first, [cw + 2 * L.MM] * 2, header_rows=0, zebra=False, extra=style)]
-    return [KeepTogether(block)] + ([L.table(rest, [cw + 2 * L.MM] * 2, header_rows=0, zebra=False, extra=style)]
-                                    if rest else [])
+             ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
+    widths = [cw + 2 * L.MM] * (per_row - 1) + [cw]
+    # small multiples: up to six KPIs (two rows of three) kept on one page with their heading; more flow on
+    first, rest = grid[:2], grid[2:]
+    block = out + [L.table(first, widths, header_rows=0, zebra=False, extra=style)]
+    return [KeepTogether(block)] + ([L.table(rest, widths, header_rows=0, zebra=False, extra=style)] if rest else [])
 
 
 def _pulse(c: Ctx) -> list:
