@@ -88,7 +88,8 @@ def _chart() -> dict[str, Any]:
                          ha="right", fontweight="bold", parse_math=False)
     y_axis = _y_axis_artists(fig, ax)
     _figure.update(fig=fig, ax=ax, shade=shade, actual=actual, target=target, partner=partner, title=title,
-                   note=note, direction=direction, legend=None, locator=MaxNLocator(nbins=4, min_n_ticks=3), **y_axis, backgrounds={},
+                   note=note, direction=direction, legend=None, locator=MaxNLocator(nbins=4, min_n_ticks=3),
+                   **y_axis, backgrounds={},
                    dynamic=(target, partner, actual, title, note, direction))
     return _figure
 

@@ -136,8 +136,8 @@ def _scorecard(c: Ctx) -> list:
     out.append(para("Attainment is actual against target (target against actual where lower is better). Where we and "
                     "you both reported a figure both are shown; “(used)” marks the one that drives attainment. "
                     "Changes compare with the previous quarter and the same quarter a year ago: in percentage points "
-                    "(pts) for rates and in points for scores, in percent otherwise; green is better and red (bold) is worse, whichever way the "
-                    "KPI should move.", "small"))
+                    "(pts) for rates and in points for scores, in percent otherwise; green is better and red (bold) is "
+                    "worse, whichever way the KPI should move.", "small"))
     return out
 
 
