@@ -183,7 +183,7 @@ def _tiles(c: Ctx) -> list:
     for kid, k in c.kpi.items():
         r = cur.get(kid, {})
         label, tone = KPI_STATUS.get(str(r.get("status") or "missing"), (str(r.get("status")), "none"))
-        colour = L.STATUS_COLOURS.get(tone, L.MUTED)
+        colour = L.MUTED if c.paused else L.STATUS_COLOURS.get(tone, L.MUTED)
         lower = k.get("direction") == "lower"
         target = "" if is_missing(r.get("target")) else f"target {c.value(kid, r.get('target'))}"
         att = ("" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%") + \
@@ -214,7 +214,7 @@ def _bullets(title: str, lines: list[str], empty: str) -> list:
 def _two_columns(c: Ctx):
     s, w = c.view.story, L.content_width()
     went_well = _bullets("What went well", s.wins, "Nothing beat the plan this quarter; the tiles above show "
-                         "where each KPI stands." if not c.paused else "The partnership is paused this quarter.")
+                         "where each KPI stands." if not c.paused else "No commitment was completed this quarter.")
     attention = _bullets("What needs attention", s.attention, "Nothing is flagged this quarter.")
     return L.table([[went_well, attention]], [w / 2, w / 2], header_rows=0, zebra=False,
                    extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (0, -1), 0)])
