@@ -81,7 +81,7 @@ def test_the_gap_count_on_page_one_counts_findings():
     assert "5 gaps in 3 themes" in text and "8 gaps" not in text     # the flagged gaps count findings
     assert "5 gaps are flagged" in " ".join(v.summary)               # so do the manifest's and e-mail's words
     for title in v.themes["title"]:                                  # page 1 names what needs attention by theme
-        assert f"{title}:" in pages[0]
+        assert title in pages[0].split("What needs attention")[1]
 
 
 def test_the_agenda_has_one_line_per_theme_saying_whose_move():

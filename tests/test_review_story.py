@@ -143,3 +143,59 @@ def test_partner_pdf_holds_that_partner_alone(quarter_dir, manifest):
         others = [n for n in names if n != e["partner_name"] and n in text]
         assert not others, (e["partner_id"], others)
         assert (quarter_dir / e["pdf"]).stat().st_size < 1024 * 1024
+
+
+def test_health_trend_from_the_history(quarter_dir, manifest):
+    first = _pages(quarter_dir, manifest, "P02")[0]
+    assert "down 28 from 74 in 2026-Q2" in first and "2026-Q2" in first
+
+
+# ------------------------------------------------------------------------------------ the rules, unit by unit
+def test_one_abbreviation_rule():
+    from pipeline.analyse.wording import fmt_number
+
+    cases = {(8450, "currency"): "USD 8,450", (54_700, "currency"): "USD 54.7k", (719_611, "currency"): "USD 720k",
+             (1_026_000, "currency"): "USD 1.03M", (999_999, "currency"): "USD 1M", (2_500_000_000, "count"): "2.5B",
+             (11, "count"): "11", (0.181, "percent"): "18.1%", (7.2, "days"): "7.2 days", (5, "days"): "5 days",
+             (1, "days"): "1 day", (None, "currency"): "—"}
+    for (value, unit), want in cases.items():
+        assert fmt_number(value, unit, "USD") == want, (value, unit)
+
+
+def test_one_date_style():
+    from pipeline.analyse.wording import fmt_date
+
+    assert fmt_date(dt.date(2026, 6, 30)) == "30 Jun 2026"
+    assert fmt_date("2026-06-03") == "3 Jun 2026"
+    assert fmt_date(None) == "—"
+
+
+def test_changes_in_points_for_rates_and_scores_and_toned_by_direction():
+    import pandas as pd
+
+    from pipeline.analyse.story import change_columns
+
+    defs = pd.DataFrame({"kpi_id": ["rate", "days", "nps"], "unit": ["percent", "days", "score"],
+                         "direction": ["higher", "lower", "higher"]})
+    kq = pd.DataFrame({"kpi_id": ["rate", "rate", "days", "days", "nps", "nps"], "qindex": [1, 2, 1, 2, 1, 2],
+                       "actual": [0.20, 0.181, 5.0, 6.0, 56.0, 55.0], "partial": [False] * 6,
+                       "change_qoq": [float("nan"), -0.095, float("nan"), 0.2, float("nan"), -1 / 56],
+                       "change_yoy": [float("nan")] * 6})
+    out = change_columns(kq, defs).set_index(["kpi_id", "qindex"])
+    assert out.loc[("rate", 2), "qoq_shown"] == pytest.approx(-1.9) and out.loc[("rate", 2), "change_in_points"]
+    assert out.loc[("nps", 2), "qoq_shown"] == pytest.approx(-1.0) and out.loc[("nps", 2), "qoq_tone"] == "worse"
+    assert out.loc[("days", 2), "qoq_shown"] == pytest.approx(0.2) and out.loc[("days", 2), "qoq_tone"] == "worse"
+    assert not out.loc[("days", 2), "change_in_points"] and out.loc[("rate", 1), "qoq_tone"] == ""
+
+
+def test_next_meeting_follows_the_check_in_cadence_on_a_weekday():
+    import pandas as pd
+
+    from pipeline.analyse.story import next_meeting
+
+    monthly = pd.DataFrame({"date": pd.to_datetime(["2026-06-10", "2026-07-10", "2026-08-10", "2026-09-10"])})
+    day, cadence = next_meeting(monthly, dt.date(2026, 10, 2))
+    assert cadence == 31 and day == dt.date(2026, 10, 12)  # 11 Oct is a Sunday: the Monday
+    assert next_meeting(monthly.iloc[:0], dt.date(2026, 10, 2)) == (None, None)
+    once = next_meeting(monthly.iloc[:1], dt.date(2026, 10, 2))
+    assert once[1] == 91 and once[0] > dt.date(2026, 10, 2) and once[0].weekday() < 5

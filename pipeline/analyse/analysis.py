@@ -96,13 +96,17 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     thresholds = Thresholds.of(config)
     recon = disagreements(kq, quarter.index, thresholds.tolerance)
+    scored = health[["partner_id", "score"]].assign(qindex=quarter.index, quarter=quarter.label) if len(health) else None
+    past = history.health_trend if history is not None else None
+    trend = pd.concat([f for f in (past, scored) if f is not None and len(f)], ignore_index=True) \
+        if any(f is not None and len(f) for f in (past, scored)) else pd.DataFrame(columns=["partner_id"])
     return Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes, findings=findings, themes=themes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet,
-                    pulse=pulse, returns=request_returns(pulse, history.reviewed if history is not None else None,
-                                                         health, quarter))
+                    pulse=pulse, health_trend=trend,
+                    returns=request_returns(pulse, history.reviewed if history is not None else None, health, quarter))
 
 
 class _PartnerSlices:
@@ -119,7 +123,8 @@ class _PartnerSlices:
                             ("track_record", _frame(analysis.track_record)),
                             ("disagreements", _frame(analysis.disagreements)),
                             ("findings", _frame(analysis.findings)), ("themes", _frame(analysis.themes)),
-                            ("pulse", _frame(analysis.pulse)), ("targets", rec.targets)):
+                            ("pulse", _frame(analysis.pulse)), ("targets", rec.targets),
+                            ("health_trend", _frame(analysis.health_trend))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -220,7 +225,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
     view.agenda = agenda(view.themes, paused=health.get("state") == "paused")
     view.summary = summary_sentences(view)
     view.next_quarter = next_quarter(view, sl.take("targets", partner_id))
-    view.story = story(view, view.next_quarter.due)
+    view.story = story(view, view.next_quarter.due, sl.take("health_trend", partner_id))
     return view
 
 

@@ -58,6 +58,8 @@ MIGRATIONS: dict[int, str] = {
 }
 TABLES = ("kpi_value", "commitment", "health", "health_component", "pulse", "run")
 _PULSE_COLS = ["partner_id", "quarter", "qindex", "question_id", "question", "score", "comment"]
+HEALTH_TREND_COLS = ["partner_id", "qindex", "score", "quarter"]
+HEALTH_TREND_QUARTERS = 4  # the review's health trend: this quarter and the three before, as far as recorded
 _COMMITMENT_COLS = ["partner_id", "commitment_id", "party", "description", "owner", "status", "due_date",
                     "baseline_due_date", "first_due_date", "last_updated", "percent_complete", "linked_kpi_id",
                     "slip_count", "slip_days", "note"]
@@ -188,7 +190,8 @@ class History:
                                kpi_values=self.kpi_values(quarter), commitments=self.commitments(quarter),
                                commitment_runs=self.commitment_runs(quarter, track_quarters),
                                health=self.health(quarter), health_components=self.health_components(quarter),
-                               pulse=self.pulse(quarter), reviewed=self.reviewed(quarter))
+                               pulse=self.pulse(quarter), reviewed=self.reviewed(quarter),
+                               health_trend=self.health_trend(quarter, HEALTH_TREND_QUARTERS - 1))
 
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
@@ -241,6 +244,15 @@ class History:
         df["quarter"] = _labels(df.pop("run_qindex"))
         return df
 
+    def health_trend(self, before: Quarter, quarters: int) -> pd.DataFrame:
+        """Every partner's health scores recorded for the `quarters` quarters before ``before``: partner_id,
+        qindex, quarter, score (the review's health trend)."""
+        df = pd.read_sql_query("SELECT partner_id, run_qindex AS qindex, score FROM health WHERE run_qindex < ? "
+                               "AND run_qindex >= ? ORDER BY partner_id, run_qindex", self.conn,
+                               params=(before.index, before.index - quarters))
+        df["quarter"] = _labels(df["qindex"])
+        return df
+
     def health_components(self, before: Quarter) -> pd.DataFrame:
         """The breakdown behind each partner's latest health before ``before``."""
         sql = """SELECT c.partner_id, c.component, c.points, c.max_points, c.value FROM health_component c JOIN (
@@ -282,6 +294,7 @@ class HistorySnapshot:
     health_components: pd.DataFrame
     pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PULSE_COLS))  # `History.pulse`
     reviewed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id", "qindex"]))  # `History.reviewed`
+    health_trend: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_TREND_COLS))  # `History.health_trend`
 
 
 def _labels(qindex: pd.Series) -> pd.Series:

@@ -150,9 +150,9 @@ def attention(view: PartnerView) -> list[str]:
     for th in records(view.themes, ("theme", "title", "findings"))[:TOP_THEMES]:
         first = next((f for f in found if f["theme"] == th["theme"]), None)
         n = int(float(th.get("findings") or 0))
-        more = f" (and {count_words(n - 1)} more)" if n > 1 else ""
         if first is not None:
-            out.append(f"{th['title']}: {first['title']}, {_lower_first(str(first['detail']))}{more}.")
+            head = f"{th['title']} ({plural(n, 'gap')}), led by" if n > 1 else f"{th['title']}:"
+            out.append(f"{head} {first['title']}: {_lower_first(str(first['detail']))}.")
     return out
 
 
@@ -175,21 +175,34 @@ def asks(view: PartnerView, due: list[str]) -> list[tuple[str, str]]:
         below = [names.get(str(r["kpi_id"]), str(r["kpi_id"])) for r in _current(view)
                  if r["status"] in ("off_track", "at_risk")]
         if below:
-            shown = ", ".join(below[:3]) + (f" and {plural(len(below) - 3, 'other')}" if len(below) > 3 else "")
+            shown = (", ".join(below[:3]) + f" and {count_words(len(below) - 3)} more" if len(below) > 3
+                     else " and ".join([", ".join(below[:-1]), below[-1]]) if len(below) > 1 else below[0])
             out.append(("joint", f"A plan to bring {shown} back to target."))
-    return out
+    merged: dict[str, list[str]] = {}  # one line per party
+    for party, sentence in out:
+        merged.setdefault(party, []).append(sentence)
+    return [(party, " ".join(sentences)) for party, sentences in merged.items()]
 
 
-def story(view: PartnerView, due: list[str]) -> Story:
-    trend: list[tuple[str, float]] = []
+def health_trend(trend: pd.DataFrame | None, view: PartnerView) -> list[tuple[str, float]]:
+    """The health scores recorded for this partner (`trend`: this quarter's and the history's), oldest first;
+    without a record, last quarter's score and this one's as the health gives them."""
+    if trend is not None and len(trend) and "score" in trend:
+        rows = trend.dropna(subset=["score"]).sort_values("qindex").drop_duplicates("qindex", keep="last")
+        return [(str(q), float(s)) for q, s in zip(rows["quarter"], rows["score"])]
+    out: list[tuple[str, float]] = []
     prev: Any = view.health.get("previous_score")
     score: Any = view.health.get("score")
     if not is_missing(prev):
-        trend.append((view.quarter.previous().label, float(prev)))
+        out.append((view.quarter.previous().label, float(prev)))
     if not is_missing(score):
-        trend.append((view.quarter.label, float(score)))
+        out.append((view.quarter.label, float(score)))
+    return out
+
+
+def story(view: PartnerView, due: list[str], trend: pd.DataFrame | None = None) -> Story:
     return Story(verdict=verdict(view), wins=wins(view), attention=attention(view), asks=asks(view, due),
-                 health_trend=trend)
+                 health_trend=health_trend(trend, view))
 
 
 # --------------------------------------------------------------------------------------- next quarter

@@ -118,14 +118,3 @@ def count_words(n: int) -> str:
 def plural(n: int, noun: str, many: str = "") -> str:
     """'1 commitment', '3 commitments', '2 KPIs'."""
     return f"{n} {noun if n == 1 else many or noun + 's'}"
-
-
-def possessive(name: str) -> str:
-    """'Acme's', 'Brightwave Analytics'' (a name ending in s), and for a name not in Latin script, where an
-    English 's would be wrong, none: callers prefer 'your' and 'of {name}' wherever they can."""
-    s = name.strip()
-    if not s:
-        return s
-    if not s[-1].isascii():
-        return s
-    return s + ("'" if s[-1] in "sSxXzZ" else "'s")

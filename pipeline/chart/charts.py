@@ -231,6 +231,7 @@ def _set_background(c: dict[str, Any], key: tuple[tuple[str, ...], str, bool]) -
     hidden = list(c["dynamic"]) + [c["grid"], c["ticks"]] + c["ylabels"]
     for artist in hidden:
         artist.set_visible(False)
+    ax.set_ylim(0.0, 1.0)  # the background the same whichever chart came before it in this process
     fig.canvas.draw()
     kept[key] = fig.canvas.copy_from_bbox(fig.bbox)
     for artist in hidden:

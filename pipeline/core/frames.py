@@ -238,5 +238,6 @@ class Analysis:
     thresholds: Thresholds = field(default_factory=_default_thresholds)  # the rules applied, for the reviews to state
     findings: pd.DataFrame | None = None         # the flags, one finding per subject (analyse.findings)
     themes: pd.DataFrame | None = None           # the findings' themes per partner, most important first
+    health_trend: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # scores by quarter
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)
