@@ -30,6 +30,7 @@ CHANGE_POINTS = "change_in_points"          # view columns of kpi_quarterly (sch
 CHANGE_COLUMNS = {"change_qoq": ("qoq_shown", "qoq_tone"), "change_yoy": ("yoy_shown", "yoy_tone")}
 TOP_THEMES = 3                               # the themes page 1 names under "what needs attention"
 MAX_WINS = 6
+MAX_KPI_WINS = 4
 MIN_CADENCE, MAX_CADENCE, DEFAULT_CADENCE = 14, 184, 91  # days between check-ins we believe; a quarter otherwise
 TONES = ("better", "worse", "flat")
 
@@ -117,10 +118,10 @@ def wins(view: PartnerView) -> list[str]:
     prev: Any = view.health.get("previous_score")
     if not is_missing(score) and not is_missing(prev) and float(score) > float(prev):
         out.append(f"Health rose from {float(prev):.0f} to {float(score):.0f}.")
-    if view.health.get("state") != "paused":
+    if view.health.get("state") != "paused":  # the KPIs furthest over target, leaving room for commitments kept
         beat = sorted((r for r in _current(view) if not is_missing(r["attainment"]) and float(r["attainment"]) >= 1.0),
                       key=lambda r: -float(r["attainment"]))
-        for r in beat:
+        for r in beat[:MAX_KPI_WINS]:
             k, u = str(r["kpi_id"]), units.get(str(r["kpi_id"]), "count")
             a, t = fmt_value(r["actual"], u, cur), fmt_value(r["target"], u, cur)
             out.append(f"{names.get(k, k)}: {a} against a target of {t} (lower is better)." if k in lower else

@@ -11,6 +11,7 @@ from pipeline.render.context import Ctx, count, true
 from pipeline.render.explain import track_record
 from pipeline.render.layout import fmt_date, is_missing, para, text
 
+KEEP_ROWS = 12  # a commitments table this short moves whole to the next page rather than split from its heading
 _STATE_ORDER = {"Overdue": 0, "Slipped": 1, "Blocked": 2, "Open": 3, "Dropped": 4, "Done": 5, "Cancelled": 6}
 
 
@@ -48,18 +49,20 @@ def commitments(c: Ctx) -> list:
     parties = ("us", "partner", "joint")
     out += track_record(c)
     titles = {"us": "Our commitments", "partner": "Your commitments", "joint": "Joint commitments"}
+    from reportlab.platypus import KeepTogether
+
     rows_all = c.commitments
     for party in parties:
         part = [r for r in rows_all if r.get("party") == party]
-        out.append(L.heading(titles[party], 2))
         if not part:
-            out.append(para("None recorded.", "note"))
+            out.append(KeepTogether([L.heading(titles[party], 2), para("None recorded.", "note")]))
             continue
+        block: list = [L.heading(titles[party], 2)]  # kept with its table: no heading at a page's foot
         states = [(_state(r), r) for r in part]
         states.sort(key=lambda s: (_STATE_ORDER.get(s[0][0], 9), str(s[1].get("due_date"))))
         tally = count(s[0][0] for s in states)
-        out.append(para(f"{plural(len(part), 'commitment')}: "
-                        + ", ".join(f"{n} {k.lower()}" for k, n in tally) + ".", "small"))
+        block.append(para(f"{plural(len(part), 'commitment')}: "
+                          + ", ".join(f"{n} {k.lower()}" for k, n in tally) + ".", "small"))
         rows = [[L.cell(h, "head") for h in ("Ref", "Commitment", "Owner", "Due", "State")]]
         extra = []
         for i, ((word, detail, tint), r) in enumerate(states, start=1):
@@ -73,7 +76,9 @@ def commitments(c: Ctx) -> list:
                          para(f"<b>{word}</b><br/>{text(detail)}", "cell", markup=True) if detail else L.cell(word, "cellb")])
             if tint != "none":
                 extra.append(("BACKGROUND", (4, i), (4, i), L.color(L.STATUS_TINTS[tint])))
-        out.append(L.table(rows, [19 * L.MM, w - 101 * L.MM, 27 * L.MM, 21 * L.MM, 34 * L.MM], extra=extra))
+        block.append(L.table(rows, [19 * L.MM, w - 101 * L.MM, 27 * L.MM, 21 * L.MM, 34 * L.MM], extra=extra))
+        out.append(KeepTogether(block) if len(rows) <= KEEP_ROWS else block[0])
+        out += [] if len(rows) <= KEEP_ROWS else block[1:]
     return out
 
 

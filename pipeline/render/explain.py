@@ -2,6 +2,7 @@
 small vector chart), the data notes with the reconciliation statement, and how the health score is made."""
 from __future__ import annotations
 
+from pipeline.analyse.analysis import OUR_RECORDS
 from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY
 from pipeline.render import layout as L
 from pipeline.render.context import HEALTH_WORDS, Ctx, true
@@ -42,7 +43,8 @@ def data_notes(c: Ctx) -> list:
     """Sources, the reconciliation statement, where the two sides differ, and the rows left out."""
     v, w = c.view, L.content_width()
     out = [L.heading("Data notes", outline=True), L.heading("Sources", 2)]
-    out += ([para("• " + text(s[:1].upper() + s[1:], 300), "cell", markup=True) for s in v.sources]
+    out += ([para("• " + text(s[:1].upper() + s[1:] if s == OUR_RECORDS else s, 300), "cell", markup=True)
+             for s in v.sources]
             or [para("No source files recorded.", "note")])
     out.append(para("The files you sent us are named in full, with sheet and cell wherever a figure is cited, so you "
                     "can check your own cells; what comes from our side (our plan, registry and systems) is cited as "
@@ -178,6 +180,9 @@ def health_method(c: Ctx) -> list:
     out.append(L.table(rows, [38 * L.MM, 16 * L.MM, 16 * L.MM, w - 70 * L.MM],
                        extra=[("LINEABOVE", (0, -1), (-1, -1), 0.8, L.color(L.ACCENT)),
                               ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 7.8)]))
+    from reportlab.platypus import KeepTogether
+
+    out = [KeepTogether(out)]  # the heading, the rules and the table on one page
     if h.get("confidence"):
         out.append(para(f"Confidence: {h['confidence']}.", "small"))
     if not scored and h.get("state_note"):

@@ -123,8 +123,8 @@ def _scorecard(c: Ctx) -> list:
         else:
             actual_cell = L.cell(c.value(kid, g("actual")), "cellrb")
         label, tone = KPI_STATUS.get(str(g("status") or "missing"), (str(g("status")), "none"))
-        if c.paused:  # not held against its target while paused: the band for reference only
-            label, tone = f"{label} (for reference)", "none"
+        if c.paused:  # not held against its target while paused: the band for reference only, untinted
+            tone = "none"
         rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
                      actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
                      para(tone_change(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")), "cellr",
@@ -139,7 +139,9 @@ def _scorecard(c: Ctx) -> list:
                     "you both reported a figure both are shown; “(used)” marks the one that drives attainment. "
                     "Changes compare with the previous quarter and the same quarter a year ago: in percentage points "
                     "(pts) for rates and in points for scores, in percent otherwise; green is better and red (bold) is "
-                    "worse, whichever way the KPI should move.", "small"))
+                    "worse, whichever way the KPI should move."
+                    + (" While the partnership is paused, the status is shown for reference only." if c.paused else ""),
+                    "small"))
     return out
 
 
