@@ -90,7 +90,7 @@ def test_summary_pdf_manifest_and_email_follow_the_attainment_setting(tmp_path, 
             assert "Furthest from target" not in where
     first = _flat(PdfReader(str(qdir / entry["pdf"])).pages[0].extract_text() or "")
     assert VERDICTS[furthest and "Furthest"] in first
-    assert ("Sourced revenue, 92% of target" in first) == bool(furthest)  # what needs attention
+    assert ("Sourced revenue: 92% of target" in first) == bool(furthest)  # what needs attention
     # the band the analysis gave is the one the scorecard shows, and the heat map states the setting's bands
     assert ("On track" if furthest is None else "At risk") in pdf
     portfolio = _flat(" ".join(p.extract_text() or "" for p in PdfReader(str(qdir / manifest["portfolio_pdf"])).pages))

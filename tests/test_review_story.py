@@ -142,6 +142,7 @@ def test_partner_pdf_holds_that_partner_alone(quarter_dir, manifest):
         text = " ".join(_pages(quarter_dir, manifest, e["partner_id"]))
         others = [n for n in names if n != e["partner_name"] and n in text]
         assert not others, (e["partner_id"], others)
+        assert "internal figure" not in text and "partner-reported" not in text, e["partner_id"]  # ours and yours
         assert (quarter_dir / e["pdf"]).stat().st_size < 1024 * 1024
 
 

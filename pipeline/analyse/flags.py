@@ -180,14 +180,18 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
     c["text"] = [f"{'partner-reported' if r.source == 'partner' else 'internal'} {r.period}: "
                  f"{_fig(fi, r.low, r.unit)} and {_fig(fi, r.high, r.unit)}, kept {_fig(fi, r.kept, r.unit)}"
                  for r in _rows(c)]
+    c["said"] = [f"{'your' if r.source == 'partner' else 'our'} figures for {r.period}: "  # the finding's words
+                 f"{_fig(fi, r.low, r.unit)} and {_fig(fi, r.high, r.unit)}, kept {_fig(fi, r.kept, r.unit)}"
+                 for r in _rows(c)]
     g = c.groupby(["partner_id", "kpi_id"], sort=False).agg(
-        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s))))
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), said=("said", "; ".join),
+        sources=("source", lambda s: sorted(set(s))))
     g = g.reset_index()
     msgs = [f"{r.kpi_name}: two different values for one period ({r.text}); the less favourable value is used"
             for r in _rows(g)]
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     agenda = [f"Settle which {k} figure is right and correct the workbook" for k in g["kpi_name"]]
-    clauses = [f"two different values for one period ({r.text}); the less favourable is used" for r in _rows(g)]
+    clauses = [f"two different values for one period ({r.said}); the less favourable is used" for r in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_CONFLICT",
                   severity="medium")
@@ -203,12 +207,15 @@ def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
                  f" ({(x.now - x.recorded) / abs(x.recorded) * 100:+.1f}%)" if x.recorded else
                  f"{x.quarter} figure {_fig(fi, x.recorded, x.unit)} recorded, now {_fig(fi, x.now, x.unit)}"
                  for x in _rows(r)]
+    r["said"] = [f"{x.quarter}: {'your' if x.source == 'partner' else 'our'} figure {_fig(fi, x.recorded, x.unit)} "
+                 f"recorded, now {_fig(fi, x.now, x.unit)}" for x in _rows(r)]  # the finding's words
     g = r.groupby(["partner_id", "kpi_id"], sort=False).agg(
-        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s)))).reset_index()
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), said=("said", "; ".join),
+        sources=("source", lambda s: sorted(set(s)))).reset_index()
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     msgs = [f"{x.kpi_name} restated: {x.text}" for x in _rows(g)]
     agenda = [f"Confirm the restated {k} figures and the reason for the change" for k in g["kpi_name"]]
-    clauses = [f"past figures restated ({x.text})" for x in _rows(g)]
+    clauses = [f"past figures restated ({x.said})" for x in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_RESTATED",
                   severity="medium")
