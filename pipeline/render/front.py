@@ -195,15 +195,17 @@ def _tiles(c: Ctx) -> list:
             para(f"<b>{text(k.get('kpi_name') or kid, 80)}</b>", "cell", markup=True),
             para(c.value(kid, r.get("actual")), "tilevalue"),
             para(f'<font color="{L.MUTED}">{text(target + att)}</font>' if target else "&nbsp;", "cellsmall", markup=True),
-            para(f'{change} <font color="{L.MUTED}">on last quarter</font> · '
-                 f'<font color="{colour}"><b>{text(status)}</b></font>', "cell", markup=True),
+            para(f'{change} · <font color="{colour}"><b>{text(status)}</b></font>', "cell", markup=True),
             sparkline(values, targets, tw - 10, 9 * L.MM, lower)])
     grid = [cells[i:i + TILES_PER_ROW] + [""] * (TILES_PER_ROW - len(cells[i:i + TILES_PER_ROW]))
             for i in range(0, len(cells), TILES_PER_ROW)]
     extra = [("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)), ("LINEBELOW", (0, 0), (-1, -1), 2, L.color("#ffffff")),
              ("LINEAFTER", (0, 0), (-2, -1), 2, L.color("#ffffff")), ("TOPPADDING", (0, 0), (-1, -1), 4),
              ("BOTTOMPADDING", (0, 0), (-1, -1), 4)]
-    return [L.table(grid, [tw] * TILES_PER_ROW, header_rows=0, zebra=False, extra=extra)]
+    n = len(c.view.quarters)
+    return [L.table(grid, [tw] * TILES_PER_ROW, header_rows=0, zebra=False, extra=extra),
+            para(f"Each tile: this quarter's figure, its target and attainment, the change on last quarter (green "
+                 f"better, red worse) and the status; the line is the last {n} quarters, the target dashed.", "small")]
 
 
 def _bullets(title: str, lines: list[str], empty: str) -> list:
