@@ -108,7 +108,7 @@ def test_bookmarks_language_title_subject_and_identity(quarter_dir, manifest, pi
 
 def test_page_one_tells_the_story(quarter_dir, manifest):
     first = _pages(quarter_dir, manifest, "P01")[0]
-    for piece in ("What went well", "Next quarter we ask", "Health"):
+    for piece in ("What went well", "What we ask of each other in 2026-Q4", "Health", "Also at or over target"):
         assert piece in first, piece
     troubled = _pages(quarter_dir, manifest, "P02")[0]
     assert "Needs attention" in troubled or "What needs attention" in troubled

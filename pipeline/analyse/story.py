@@ -30,7 +30,7 @@ CHANGE_POINTS = "change_in_points"          # view columns of kpi_quarterly (sch
 CHANGE_COLUMNS = {"change_qoq": ("qoq_shown", "qoq_tone"), "change_yoy": ("yoy_shown", "yoy_tone")}
 TOP_THEMES = 3                               # the themes page 1 names under "what needs attention"
 MAX_WINS = 6
-MAX_KPI_WINS = 4
+MAX_KPI_WINS = 5  # named after the first, beyond it "and two more"
 MIN_CADENCE, MAX_CADENCE, DEFAULT_CADENCE = 14, 184, 91  # days between check-ins we believe; a quarter otherwise
 TONES = ("better", "worse", "flat")
 
@@ -74,6 +74,11 @@ def described(r: dict[str, Any], limit: int = 70) -> str:
     if not d:
         return str(r.get("commitment_id") or "a commitment")
     return d if len(d) <= limit else d[: limit - 1].rstrip() + "…"
+
+
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
 
 
 def _lower_first(s: str) -> str:
@@ -121,11 +126,17 @@ def wins(view: PartnerView) -> list[str]:
     if view.health.get("state") != "paused":  # the KPIs furthest over target, leaving room for commitments kept
         beat = sorted((r for r in _current(view) if not is_missing(r["attainment"]) and float(r["attainment"]) >= 1.0),
                       key=lambda r: -float(r["attainment"]))
-        for r in beat[:MAX_KPI_WINS]:
+        for r in beat[:1]:  # the furthest over target with its figures (the tiles hold the rest)
             k, u = str(r["kpi_id"]), units.get(str(r["kpi_id"]), "count")
             a, t = fmt_value(r["actual"], u, cur), fmt_value(r["target"], u, cur)
             out.append(f"{names.get(k, k)}: {a} against a target of {t} (lower is better)." if k in lower else
                        f"{names.get(k, k)} at {float(r['attainment']) * 100:.0f}% of target ({a} against {t}).")
+        rest = [f"{names.get(str(r['kpi_id']), str(r['kpi_id']))} ({float(r['attainment']) * 100:.0f}%)"
+                for r in beat[1:]]
+        if rest:
+            shown = rest[:MAX_KPI_WINS] + ([f"{count_words(len(rest) - MAX_KPI_WINS)} more"]
+                                           if len(rest) > MAX_KPI_WINS else [])
+            out.append(f"Also at or over target: {_and(shown)}.")
     start = pd.Timestamp(view.quarter.start_date(view.config.fy_start))
     end = pd.Timestamp(view.quarter.end_date(view.config.fy_start))
     kept = []

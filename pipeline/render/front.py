@@ -224,7 +224,7 @@ def _two_columns(c: Ctx):
 
 def _asks(c: Ctx) -> list:
     asks = c.view.story.asks
-    out = [L.heading(f"Next quarter we ask ({c.view.next_quarter.quarter or 'next quarter'})", 2)]
+    out = [L.heading(f"What we ask of each other in {c.view.next_quarter.quarter or 'the next quarter'}", 2)]
     if not asks:
         return out + [para("Nothing is due from either side next quarter; we propose to review the plan together.",
                            "cell")]
