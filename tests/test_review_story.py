@@ -148,7 +148,10 @@ def test_partner_pdf_holds_that_partner_alone(quarter_dir, manifest):
 
 def test_health_trend_from_the_history(quarter_dir, manifest):
     first = _pages(quarter_dir, manifest, "P02")[0]
-    assert "down 28 from 74 in 2026-Q2" in first and "2026-Q2" in first
+    box = first.split("HEALTH", 1)[1].split("A difficult quarter")[0]
+    assert "74 2026-Q2 46 2026-Q3" in box  # the trend drawn with its scores and quarters
+    text = " ".join(_pages(quarter_dir, manifest, "P02"))
+    assert text.count("from 74 in 2026-Q2") == 1  # and the move said once, under "What changed"
 
 
 # ------------------------------------------------------------------------------------ the rules, unit by unit

@@ -80,12 +80,8 @@ def _health_box(c: Ctx):
         head = [para(f'<font color="{colour}">{int(score)}</font><font size="11" color="#5f6b7a"> / 100</font>',
                      "big", markup=True),
                 para(f'<font color="{colour}">{health_word(status)}</font>', "bigsub", markup=True)]
-    trend = c.view.story.health_trend
+    trend = c.view.story.health_trend  # drawn with its scores; "What changed" says the move in words, once
     lines = []
-    if len(trend) > 1:
-        (q0, s0), (_q1, s1) = trend[-2], trend[-1]
-        move = "unchanged" if s1 == s0 else f"{'up' if s1 > s0 else 'down'} {abs(s1 - s0):.0f}"
-        lines.append(f"{move} from {s0:.0f} in {q0}")
     confidence = str(h.get("confidence") or "")
     if confidence:
         lines.append(confidence)
