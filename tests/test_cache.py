@@ -220,7 +220,9 @@ def test_the_key_covers_every_input_of_a_partner_view(first):
         "summary": "derived from kpi_quarterly, commitments, flags, kpis, partner and organisation",
         "thresholds": "shared: the config", "findings": "findings", "themes": "themes",
         "top_gaps": "derived from findings", "agenda": "derived from themes and health", "pulse": "pulse",
-        "pulse_sentence": "derived from pulse and partner"}
+        "pulse_sentence": "derived from pulse and partner",
+        "story": "derived from kpi_quarterly, commitments, findings, themes, health and the report date",
+        "next_quarter": "targets (next quarter's), commitments, checkins, themes and the report date"}
     assert {f.name for f in dataclasses.fields(PartnerView)} == set(hashed)
 
 

@@ -71,8 +71,8 @@ def test_a_partial_quarter_of_a_summed_kpi_is_reported_not_measured():
         b.actual("P", "pipeline", m, v)
     assert raised(b, "KPI_BELOW_TARGET").empty
     msg = raised(b, "KPI_MISSING")["message"].item()
-    assert msg == ("Sourced pipeline: only 2 of 3 months reported for 2026-Q2 (412,000 so far), "
-                   "so it is not measured against the quarter's target of 600,000")
+    assert msg == ("Sourced pipeline: only 2 of 3 months reported for 2026-Q2 (USD 412k so far), "
+                   "so it is not measured against the quarter's target of USD 600k")
     kq = analyse(b.build(), Q(QTR)).kpi_quarterly
     kq = kq[(kq["partner_id"] == "P") & (kq["kpi_id"] == "pipeline") & (kq["quarter"] == QTR)].iloc[0]
     assert kq["status"] == "partial" and kq["actual"] == 412_000 and pd.isna(kq["attainment"])
@@ -155,7 +155,7 @@ def test_overdue(kw, expected):
 
 
 @pytest.mark.parametrize("kw, expected", [
-    (dict(due_date=D(2026, 8, 31), baseline_due_date=D(2026, 4, 30)), "C-1 due 2026-08-31, agreed 2026-04-30: slipped 123 days, first slip"),
+    (dict(due_date=D(2026, 8, 31), baseline_due_date=D(2026, 4, 30)), "C-1 due 31 Aug 2026, agreed 30 Apr 2026: slipped 123 days, first slip"),
     (dict(due_date=D(2026, 8, 31), baseline_due_date=D(2026, 8, 31)), None),
     (dict(due_date=D(2026, 8, 31), baseline_due_date=D(2026, 9, 30)), None),   # moved earlier: no slip
     (dict(due_date=D(2026, 5, 31), baseline_due_date=D(2026, 4, 30), status="done", completed_date=D(2026, 5, 30)), None),
@@ -221,7 +221,7 @@ def test_no_checkin_only_with_a_checkins_sheet():
     b = book(has_checkins_sheet=True).partner("P").partner("R")
     b.checkin("OK", D(2026, 5, 2)).checkin("R", D(2026, 6, 30)).checkin("P", D(2026, 3, 31))
     f = raised(b, "NO_CHECKIN")
-    assert list(f["partner_id"]) == ["P"] and "last: 2026-03-31" in f["message"].item()
+    assert list(f["partner_id"]) == ["P"] and "last: 31 Mar 2026" in f["message"].item()
     b2 = book(has_checkins_sheet=False).partner("P")
     assert not len(raised(b2, "NO_CHECKIN"))
 
@@ -299,7 +299,8 @@ def test_partner_view_holds_nothing_of_the_other_partner():
     v = partner_view(a, "ALPHA")
     frames = {"kpis": v.kpis, "kpi_quarterly": v.kpi_quarterly, "commitments": v.commitments, "delivery": v.delivery,
               "flags": v.flags, "health_breakdown": v.health_breakdown, "checkins": v.checkins}
-    text = repr(v.partner) + repr(v.health) + repr(v.problems) + repr(v.sources) + repr(v.changes) + repr(v.why) + repr(v.track_record) + repr(v.disagreements)
+    text = repr(v.partner) + repr(v.health) + repr(v.problems) + repr(v.sources) + repr(v.changes) + repr(v.why) + repr(v.track_record) + repr(v.disagreements) \
+        + repr(v.story) + repr(v.next_quarter)
     for name, frame in frames.items():
         if "partner_id" in frame:
             assert set(frame["partner_id"]) <= {"ALPHA"}, name
@@ -310,5 +311,5 @@ def test_partner_view_holds_nothing_of_the_other_partner():
     assert len(v.kpi_quarterly) == 3 and len(v.commitments) == 2 and v.health["partner_id"] == "ALPHA"
     beta = partner_view(a, "BETA")
     assert "internal_note" not in beta.commitments.columns and "ALPHA" not in beta.flags.to_csv()
-    assert [p.cell for p in beta.problems] == ["D7"] and "beta_numbers.xlsx" in beta.sources
+    assert [p.cell for p in beta.problems] == ["D7"] and beta.sources == ["our records"]  # our file: a neutral label
     assert list(beta.flags["severity"].map({"high": 0, "medium": 1, "low": 2})) == sorted(beta.flags["severity"].map({"high": 0, "medium": 1, "low": 2}))

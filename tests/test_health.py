@@ -249,9 +249,9 @@ def test_change_reasons_name_what_moved(tmp_path):
     assert h2.loc["P", "previous_score"] == before and after < before
     changes = partner_view(a2, "P").changes
     assert changes[0] == f"Health fell from {before} in 2026-Q1 to {after} ({h1.loc['P', 'status']} to {h2.loc['P', 'status']})."
-    assert ("Sourced pipeline slipped from on track to at risk: 81 against a target of 100 (81% of target) now, "
+    assert ("Sourced pipeline slipped from on track to at risk: USD 81 against a target of USD 100 (81% of target) now, "
             "104% in 2026-Q1.") in changes
-    assert "Two of your commitments slipped: C-1 from 2026-10-31 to 2026-12-31, C-2 from 2026-10-31 to 2026-12-31." in changes
+    assert "Two of your commitments slipped: C-1 from 31 Oct 2026 to 31 Dec 2026, C-2 from 31 Oct 2026 to 31 Dec 2026." in changes
     assert all(s.endswith(".") and s[0].isupper() for s in changes)  # sentences, not fragments
     assert h2.loc["P", "change_reasons"] == " ".join(changes)
     assert h1.loc["P", "change_reasons"] == "" and partner_view(a1, "P").changes == []

@@ -71,7 +71,7 @@ def test_three_quarters_slip_drop_restatement_and_rerun(tmp_path):
         assert cs.loc["C-2", "is_dropped"] and not cs.loc["C-2", "is_open"]
         assert flagset(a2, "COMMITMENT_DROPPED") == {("P1", "COMMITMENT_DROPPED", "C-2")}
         dropped_msg = a2.flags.loc[a2.flags["code"] == "COMMITMENT_DROPPED", "message"].item()
-        assert "2026-Q1" in dropped_msg and "2026-12-31" in dropped_msg
+        assert "2026-Q1" in dropped_msg and "31 Dec 2026" in dropped_msg
         assert not flagset(a2, "KPI_RESTATED")
         assert a2.health["previous_score"].notna().all()
         assert a2.changes["P1"][0].startswith("Health ")
@@ -84,7 +84,7 @@ def test_three_quarters_slip_drop_restatement_and_rerun(tmp_path):
         c1 = a3.commitment_status.set_index("commitment_id").loc["C-1"]
         assert c1["slip_count"] == 2 and c1["slip_days"] == 123
         slip = a3.flags[a3.flags["code"] == "COMMITMENT_SLIPPED"]
-        assert slip["message"].item().startswith("C-1 due 2026-08-31, agreed 2026-04-30: slipped 123 days")
+        assert slip["message"].item().startswith("C-1 due 31 Aug 2026, agreed 30 Apr 2026: slipped 123 days")
         assert "second slip" in slip["message"].item() and slip["severity"].item() == "high"
         assert not flagset(a3, "COMMITMENT_DROPPED")  # dropped once, not every quarter after
         restated = a3.flags[a3.flags["code"] == "KPI_RESTATED"]

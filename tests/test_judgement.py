@@ -101,13 +101,14 @@ def test_every_excluded_row_is_in_its_partners_review_or_the_portfolio(tmp_path)
     acme, globex = pdfs["ACME"], pdfs["GLOBEX"]
     portfolio = _text(out / "2026-Q1" / manifest["portfolio_pdf"])
     for cell in ("Targets › C2", "Actuals › D2", "Commitments › F2", "Check-ins › B2"):   # ACME's own rows
-        assert f"extra.xlsx › {cell}" in acme, cell
-        assert f"extra.xlsx › {cell}" not in globex
+        assert f"our records › {cell}" in acme, cell          # in our file: cited by a neutral label (issue 15)
+        assert f"our records › {cell}" not in globex
+    assert all("extra.xlsx" not in text for text in pdfs.values())
     for cell in ("Actuals › A3", "Commitments › B3"):   # rows whose partner could not be told
         assert f"extra.xlsx › {cell}" in portfolio, cell
         assert all(f"extra.xlsx › {cell}" not in text for text in pdfs.values())
     assert "did you mean 'Acme" in portfolio.replace("\n", " ")
-    assert "4 rows or values of Acme Corp's data were excluded" in " ".join(acme.split())
+    assert "4 rows or values of the data for this review were excluded" in " ".join(acme.split())
     assert "Acme Crop" not in acme and "Acme Crop" not in globex
 
 

@@ -62,8 +62,10 @@ def test_partner_sections_and_first_page(pdf, view):
     assert F.GREEK in first
     assert view.partner["partner_lead"] in first and "Northwind Partners Inc." in first
     assert f"{view.health['score']} / 100" in first
+    assert _flat(view.story.verdict) in first  # page 1 tells the story; what changed follows it
+    assert text.index(_flat(view.story.verdict)) < text.index("What changed since last quarter")
     for change in view.changes:
-        assert _flat(change) in first
+        assert _flat(change) in text
 
 
 def test_partner_typed_text_literal_and_scripts(pdf):
@@ -109,8 +111,8 @@ def test_flags_most_severe_first(pdf, view):
 
 def test_scorecard_shows_both_sources_and_which_drives(pdf):
     _, text = _text(pdf)
-    card = text[text.index("KPI scorecard"):text.index("Trends")]
-    assert "internal" in card and "(used)" in card and "partner USD" in card
+    card = text[text.index("KPI scorecard"):text.index("Trend charts")]
+    assert "ours" in card and "(used)" in card and "yours USD" in card  # our figure and yours, named so
 
 
 def _fonts(pdf: bytes) -> list[dict]:
@@ -316,31 +318,26 @@ def test_records_match_pandas_and_turn_na_into_none(view):
     assert records(nullable) == [{"on_time": True, "n": 1}, {"on_time": None, "n": 2}]
 
 
-def test_track_chart_labels_left_counts_on_bars():
-    from reportlab.graphics.shapes import Rect, String
+def test_track_record_is_a_compact_table_not_a_chart_of_counts():
+    """Issue 15: one row per party (us, you, both of us) with its counts and on-time rate; no bar chart."""
+    from reportlab.graphics.shapes import Drawing
 
-    from pipeline.render import layout as L
     from pipeline.render.context import Ctx
-    from pipeline.render.explain import TRACK_BARS, _track_chart
+    from pipeline.render.explain import track_record
 
     v = F.partner_view()
-    counts = {"us": [17, 3, 6, 1], "partner": [9, 8, 2, 0], "joint": [0, 1, 0, 4]}
-    t = {p: dict(zip([k for k, _, _ in TRACK_BARS], n)) for p, n in counts.items()}
-    d = _track_chart(Ctx(v), t, ("us", "partner", "joint"), 70 * L.MM)
-    bars = [s for s in d.contents if isinstance(s, Rect) and s.y + s.height < d.height - 10]  # not the legend
-    strings = [s for s in d.contents if isinstance(s, String)]
-    assert len(bars) == sum(n > 0 for ns in counts.values() for n in ns)
-    bar_x = {b.x for b in bars}
-    assert len(bar_x) == 1                                  # every bar starts on one axis...
-    names = [s for s in strings if s.fontName == L.FONT_BOLD and s.textAnchor == "end" and s.x < min(bar_x)]
-    labels = " ".join(s.text for s in sorted(names, key=lambda s: -s.y))  # ...with the party names left of it
-    assert labels.startswith("Northwind Partners Inc.") and F.GREEK in labels and labels.endswith("Both of us")
-    assert all(s.x <= min(bar_x) for s in names)
-    printed = sorted(int(s.text) for s in strings if s.text.isdigit())
-    assert printed == sorted(n for ns in counts.values() for n in ns)  # one count per bar, zeros included
-    longest = max(bars, key=lambda b: b.width)
-    assert any(s.text == "17" and longest.x < s.x <= longest.x + longest.width for s in strings)  # on the bar
-    assert max(b.x + b.width for b in bars) <= d.width and all(s.x < d.width for s in strings)
+    v.track_record = pd.DataFrame([dict(partner_id="P-GR", party=p, made=m, on_time=o, late=la, slipped=sl,
+                                        slip_days=sd, dropped=0, open=0)
+                                   for p, m, o, la, sl, sd in (("us", 3, 2, 1, 0, 0), ("partner", 2, 0, 0, 1, 30),
+                                                               ("joint", 1, 1, 0, 0, 0))])
+    flow = track_record(Ctx(v))
+    assert not any(isinstance(f, Drawing) for f in flow)
+    tables = [f for f in flow if hasattr(f, "_cellvalues")]
+    assert len(tables) == 1
+    rows = [[str(getattr(c, "text", c)) for c in row] for row in tables[0]._cellvalues]
+    assert [r[0] for r in rows[1:]] == ["Us", "You", "Both of us"]
+    assert rows[0][-1] == "On-time rate"
+    assert rows[1][-1] == "67%" and rows[2][4] == "1 (30 days)" and rows[2][-1] == "—"
 
 
 # ------------------------------------------------------------------ charts embedded without decoding

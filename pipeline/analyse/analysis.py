@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -27,6 +28,7 @@ from pipeline.analyse.moves import change_reasons
 from pipeline.analyse.programme import programme
 from pipeline.analyse.pulse import pulse_sentence, pulse_table, request_returns
 from pipeline.analyse.restatements import restatements
+from pipeline.analyse.story import change_columns, next_quarter, story
 from pipeline.analyse.summary import summary_sentences
 from pipeline.core.frames import Analysis, PartnerView, Reconciled, Thresholds, partner_spans
 from pipeline.core.periods import Quarter, quarter_range
@@ -89,20 +91,24 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     changes: dict[str, list[str]] = {}
     if history is not None:
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,
-                                         kq, defs, cs, quarter)
+                                         kq, defs, cs, quarter, config.currency)
     quarters = quarter_range(quarter, int(config.report.trend_quarters))
     pulse = pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids)
     runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
     thresholds = Thresholds.of(config)
     recon = disagreements(kq, quarter.index, thresholds.tolerance)
+    scored = health[["partner_id", "score"]].assign(qindex=quarter.index, quarter=quarter.label) if len(health) else None
+    past = history.health_trend if history is not None else None
+    trend = pd.concat([f for f in (past, scored) if f is not None and len(f)], ignore_index=True) \
+        if any(f is not None and len(f) for f in (past, scored)) else pd.DataFrame(columns=["partner_id"])
     analysis = Analysis(quarter=quarter, quarters=quarters, kpi_quarterly=kq, commitment_status=cs, delivery=dl,
                     flags=flags, health=health, health_breakdown=breakdown, reconciled=rec,
                     kpi_definitions=defs, conflicts=conflicts, restated=fi.restated, track_record=track,
                     disagreements=recon, changes=changes, findings=findings, themes=themes,
                     as_of=as_of or dt.date.today(), thresholds=thresholds, reviewed=partner_ids, not_yet=not_yet,
-                    pulse=pulse, returns=request_returns(pulse, history.reviewed if history is not None else None,
-                                                         health, quarter))
+                    pulse=pulse, health_trend=trend,
+                    returns=request_returns(pulse, history.reviewed if history is not None else None, health, quarter))
     analysis.programme = programme(analysis, history)
     analysis.no_alternative = without_alternative(rec.canvas, partner_ids)
     return analysis
@@ -122,7 +128,8 @@ class _PartnerSlices:
                             ("track_record", _frame(analysis.track_record)),
                             ("disagreements", _frame(analysis.disagreements)),
                             ("findings", _frame(analysis.findings)), ("themes", _frame(analysis.themes)),
-                            ("pulse", _frame(analysis.pulse))):
+                            ("pulse", _frame(analysis.pulse)), ("targets", rec.targets),
+                            ("health_trend", _frame(analysis.health_trend))):
             ordered = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)  # stable: keeps flag order
             pids = ordered["partner_id"].astype("str").to_numpy()
             starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]]) if len(pids) else np.array([], dtype=int)
@@ -135,17 +142,45 @@ class _PartnerSlices:
                  if "file" in f and len(f)]
         pairs = pd.concat(files).dropna().drop_duplicates() if files else pd.DataFrame(columns=["partner_id", "file"])
         pairs = pairs[pairs["file"].astype("str") != ""]
-        self.sources = pairs.groupby("partner_id")["file"].agg(lambda s: sorted(map(str, s))).to_dict()
+        theirs = _their_files(rec)
+        self.sources = {pid: _cited(files, theirs.get(str(pid), set())) for pid, files in
+                        pairs.groupby("partner_id")["file"].agg(lambda s: sorted(map(str, s))).to_dict().items()}
         self.problems: dict[str, list] = {}
         for p in rec.problems:
             if p.partner_id and p.severity in (ERROR, WARNING):
-                self.problems.setdefault(p.partner_id, []).append(p)
+                mine = not p.file or p.file in theirs.get(p.partner_id, set())
+                self.problems.setdefault(p.partner_id, []).append(p if mine else replace(p, file=OUR_RECORDS))
         self.changes = analysis.changes
 
     def take(self, name: str, partner_id: str) -> pd.DataFrame:
         frame, spans = self.frames[name]
         a, b = spans.get(partner_id, (0, 0))
         return frame.iloc[a:b].reset_index(drop=True)
+
+
+# What provenance a partner sees (docs/analysis.md, "Provenance in a partner review"): the files they sent us
+# (partner-reported actuals, a returned data request) by name, sheet and cell, so they can check their own
+# cells; ours (registry, plan, CRM exports, commitments log) by this neutral label, never by our file paths.
+OUR_RECORDS = "our records"
+
+
+def _their_files(rec: Reconciled) -> dict[str, set[str]]:
+    """partner_id -> the input files holding what that partner itself reported (its actuals, its pulse)."""
+    out: dict[str, set[str]] = {}
+    kv = rec.kpi_values
+    frames = [kv[kv["source"].astype(str) == "partner"] if "source" in kv else kv.iloc[:0], rec.pulse]
+    for f in frames:
+        if "file" in f and len(f):
+            for pid, file in zip(f["partner_id"].astype(str), f["file"].astype(str)):
+                if file:
+                    out.setdefault(pid, set()).add(file)
+    return out
+
+
+def _cited(files: list[str], theirs: set[str]) -> list[str]:
+    """A partner's sources as its review names them: its own files in full, then ours as one neutral label."""
+    own = [f for f in files if f in theirs]
+    return own + ([OUR_RECORDS] if len(own) < len(files) else [])
 
 
 def _frame(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -175,6 +210,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
     kq = sl.take("kpi_quarterly", partner_id)
     kq = kq.assign(**{BEYOND_TOLERANCE: beyond_tolerance(kq[DISCREPANCY], thresholds.tolerance)})
     defs = _definitions(analysis)
+    kq = change_columns(kq, defs)
     kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
     health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
     breakdown = sl.take("health_breakdown", partner_id)
@@ -185,13 +221,16 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         checkins=sl.take("checkins", partner_id), problems=list(sl.problems.get(partner_id, [])),
         sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
         changes=list(sl.changes.get(partner_id, [])), why=score_explanation(health, breakdown),
-        track_record=sl.take("track_record", partner_id), disagreements=sl.take("disagreements", partner_id),
+        track_record=sl.take("track_record", partner_id),
+        disagreements=sl.take("disagreements", partner_id).assign(internal_cells=OUR_RECORDS),
         thresholds=thresholds, findings=sl.take("findings", partner_id), themes=sl.take("themes", partner_id))
     view.pulse = sl.take("pulse", partner_id)
     view.pulse_sentence = pulse_sentence(view.pulse, analysis.quarter, str(partner.get("partner_name") or partner_id))
     view.top_gaps = top_gaps(view.findings)
     view.agenda = agenda(view.themes, paused=health.get("state") == "paused")
     view.summary = summary_sentences(view)
+    view.next_quarter = next_quarter(view, sl.take("targets", partner_id))
+    view.story = story(view, view.next_quarter.due, sl.take("health_trend", partner_id))
     return view
 
 

@@ -21,7 +21,7 @@ from pipeline.core.schema import FLAG_SEVERITIES
 THEMES = {
     "results": "Results against plan",
     "our_commitments": "Our commitments",
-    "partner_commitments": "Your commitments",  # "{partner name}'s commitments" where the name is known
+    "partner_commitments": "Your commitments",  # the review and the e-mail speak to the partner: ours and yours
     "joint": "Joint work",
     "figures": "Figures to agree",
     "data": "Data excluded",
@@ -98,6 +98,7 @@ def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.
     found: list[dict[str, Any]] = []
     for position, ((pid, subject, alone), fl) in enumerate(groups.items()):
         codes = [str(f["code"]) for f in fl]
+        named = ""
         if not subject:
             title, theme = SUBJECTLESS.get(alone, (alone, "data"))
         elif codes[0].startswith("KPI_"):
@@ -106,13 +107,15 @@ def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.
         else:  # a commitment: the theme of the party that holds it
             desc = _short(described.get((pid, subject)))
             title = f"{subject} ({desc})" if desc else subject
+            named = f"“{desc}”" if desc else subject
             theme = PARTY_THEMES.get(_mover([str(f.get("whose_move") or "") for f in fl]), "joint")
         clauses = [str(f.get("clause") or "") or str(f["message"]) for f in fl]
         detail = _join([c.rstrip(".") for c in clauses])
         severity = min((str(f["severity"]) for f in fl), key=lambda s: _RANK.get(s, len(_RANK)))
         found.append(dict(quarter=str(fl[0]["quarter"]), partner_id=pid, theme=theme, subject=subject, title=title,
                           detail=detail, sentence=f"{title}: {detail}.", severity=severity, codes=";".join(codes),
-                          whose_move=_mover([str(f.get("whose_move") or "") for f in fl]), _pos=position))
+                          whose_move=_mover([str(f.get("whose_move") or "") for f in fl]), _pos=position,
+                          _named=named))
     frame = pd.DataFrame(found)
     frame["_sev"] = frame["severity"].map(_RANK).fillna(len(_RANK))
     frame["_order"] = frame["theme"].map({t: i for i, t in enumerate(THEMES)})
@@ -138,11 +141,12 @@ def _theme(rows: pd.DataFrame, partner: str) -> dict[str, Any]:
     if {"KPI_BELOW_TARGET", "KPI_DECLINING"} <= set(codes):  # one action for KPIs under target and falling
         actions = [BOTH_RESULTS] + actions[2:]
     kpis = theme in ("results", "figures")
-    names = [str(s) if s else AGENDA_NAMES.get(str(c).split(";")[0], str(t)).lower()  # ids, not descriptions
-             for s, t, c in zip(rows["subject"], rows["title"], rows["codes"])] if not kpis else list(rows["title"])
+    # commitments named by what they are (their description), the check-ins and the balance by name
+    names = [str(n) if n else AGENDA_NAMES.get(str(c).split(";")[0], str(t)).lower()
+             for n, t, c in zip(rows["_named"], rows["title"], rows["codes"])] if not kpis else list(rows["title"])
     if len(names) > 3:
         names = [f"{len(names)} KPIs" if kpis else f"{len(names)} items"]
-    title = f"{partner}'s commitments" if theme == "partner_commitments" and partner else THEMES[theme]
+    title = THEMES[theme]
     head = f"{title} ({_and(names)})" if theme != "data" else title
     whose = _mover([str(m) for m in rows["whose_move"]]) or "joint"
     return dict(quarter=str(first["quarter"]), partner_id=str(first["partner_id"]), theme=theme, title=title,

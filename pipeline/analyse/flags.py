@@ -76,6 +76,11 @@ def _held(fi: FlagInputs) -> pd.DataFrame:
     return now[~now["partner_id"].isin(fi.paused)] if fi.paused else now
 
 
+def _fig(fi: FlagInputs, value: Any, unit: str) -> str:
+    """A figure in the one number style, a currency figure with the reporting currency's code."""
+    return fmt_value(value, unit, fi.config.currency)
+
+
 def _months_note(months: int) -> str:
     return f" ({months} of 3 months reported)" if 0 < months < 3 else ""
 
@@ -90,11 +95,11 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
         lower = r.direction == "lower"
         what = "attainment" if lower else "of target"
         tail = " (lower is better)" if lower else ""
-        msgs.append(f"{r.kpi_name} {fmt_value(r.actual, r.unit)} vs target {fmt_value(r.target, r.unit)}{tail}: "
+        msgs.append(f"{r.kpi_name} {_fig(fi, r.actual, r.unit)} vs target {_fig(fi, r.target, r.unit)}{tail}: "
                     f"{pct(r.attainment)} {what}{_months_note(r.months_reported)}")
         agenda.append(f"{r.kpi_name} at {pct(r.attainment)} {what}: agree what closes the gap next quarter")
-        clauses.append(f"{pct(r.attainment)} {what} ({fmt_value(r.actual, r.unit)} against "
-                       f"{fmt_value(r.target, r.unit)}{'; lower is better' if lower else ''})"
+        clauses.append(f"{pct(r.attainment)} {what} ({_fig(fi, r.actual, r.unit)} against "
+                       f"{_fig(fi, r.target, r.unit)}{'; lower is better' if lower else ''})"
                        f"{_months_note(r.months_reported)}")
     sev = np.where(hit[STATUS] == "off_track", "high", "medium")  # off track: under kpi.attainment_high
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "severity": sev,
@@ -121,10 +126,10 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
     for r, row in zip(_rows(hit), hv):
         verb = "rose" if r.direction == "lower" else "fell"
         tail = " (lower is better)" if r.direction == "lower" else ""
-        path = " → ".join(f"{fmt_value(v, r.unit)} ({q})" for v, q in zip(row, quarters))
+        path = " → ".join(f"{_fig(fi, v, r.unit)} ({q})" for v, q in zip(row, quarters))
         msgs.append(f"{r.kpi_name} {verb} {count_words(n)} quarters running{tail}: {path}")
         clauses.append(f"{'rising' if r.direction == 'lower' else 'falling'} {count_words(n)} quarters running "
-                       f"({' → '.join(fmt_value(v, r.unit) for v in row)} since {quarters[0]})")
+                       f"({' → '.join(_fig(fi, v, r.unit) for v in row)} since {quarters[0]})")
     agenda = [f"Why {k} has moved the wrong way {count_words(n)} quarters running" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
                                 "agenda": agenda, "clause": clauses}), code="KPI_DECLINING", severity="low", whose_move="joint")
@@ -134,14 +139,14 @@ def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
     now = _held(fi)
     hit = now[now["status"].isin(["missing", "partial"])]
     q = fi.quarter.label
-    msgs = [f"{r.kpi_name}: target {fmt_value(r.target, r.unit)} for {q}, no actual reported by either side"
+    msgs = [f"{r.kpi_name}: target {_fig(fi, r.target, r.unit)} for {q}, no actual reported by either side"
             if r.status == "missing" else
-            f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({fmt_value(r.actual, r.unit)} so far), "
-            f"so it is not measured against the quarter's target of {fmt_value(r.target, r.unit)}"
+            f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({_fig(fi, r.actual, r.unit)} so far), "
+            f"so it is not measured against the quarter's target of {_fig(fi, r.target, r.unit)}"
             for r in _rows(hit)]
-    clauses = [f"not reported for {q} by either side (target {fmt_value(r.target, r.unit)})" if r.status == "missing"
-               else f"only {r.months_reported} of 3 months reported ({fmt_value(r.actual, r.unit)} so far), so not "
-                    f"measured against the target of {fmt_value(r.target, r.unit)}" for r in _rows(hit)]
+    clauses = [f"not reported for {q} by either side (target {_fig(fi, r.target, r.unit)})" if r.status == "missing"
+               else f"only {r.months_reported} of 3 months reported ({_fig(fi, r.actual, r.unit)} so far), so not "
+                    f"measured against the target of {_fig(fi, r.target, r.unit)}" for r in _rows(hit)]
     agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
                                 "agenda": agenda, "clause": clauses}), code="KPI_MISSING", severity="medium", whose_move="joint")
@@ -151,11 +156,15 @@ def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:
     now = _now(fi)
     tol = fi.config.kpi.discrepancy_tolerance
     hit = now[beyond_tolerance(now[DISCREPANCY], tol)]
-    msgs = [f"{r.kpi_name}: internal figure {fmt_value(r.internal, r.unit)} vs partner-reported "
-            f"{fmt_value(r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
+    msgs = [f"{r.kpi_name}: internal figure {_fig(fi, r.internal, r.unit)} vs partner-reported "
+            f"{_fig(fi, r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance {tol * 100:.0f}%); "
             f"the review uses the {r.actual_source} figure" for r in _rows(hit)]
     agenda = [f"Agree the {k} figure for {fi.quarter.label} and how each side counts it" for k in hit["kpi_name"]]
-    clauses = [m.split(": ", 1)[1] for m in msgs]  # the message without the KPI's name
+    # the finding's words, for the partner who reads it: our figure and yours, never "internal"
+    clauses = [f"our figure {_fig(fi, r.internal, r.unit)}, yours "
+               f"{_fig(fi, r.partner, r.unit)}: {r.discrepancy * 100:.1f}% apart (tolerance "
+               f"{tol * 100:.0f}%); this review uses {'ours' if r.actual_source == 'internal' else 'yours'}"
+               for r in _rows(hit)]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
                                 "agenda": agenda, "clause": clauses}), code="KPI_DISCREPANCY", severity="medium",
                   whose_move="joint")
@@ -169,16 +178,20 @@ def kpi_conflict(fi: FlagInputs) -> pd.DataFrame:
     c = c.merge(fi.kpi_defs[["kpi_id", "kpi_name", "unit", "direction"]], on="kpi_id", how="left")
     c["kept"] = np.where(c["direction"] == "lower", c["high"], c["low"])
     c["text"] = [f"{'partner-reported' if r.source == 'partner' else 'internal'} {r.period}: "
-                 f"{fmt_value(r.low, r.unit)} and {fmt_value(r.high, r.unit)}, kept {fmt_value(r.kept, r.unit)}"
+                 f"{_fig(fi, r.low, r.unit)} and {_fig(fi, r.high, r.unit)}, kept {_fig(fi, r.kept, r.unit)}"
+                 for r in _rows(c)]
+    c["said"] = [f"{'your' if r.source == 'partner' else 'our'} figures for {r.period}: "  # the finding's words
+                 f"{_fig(fi, r.low, r.unit)} and {_fig(fi, r.high, r.unit)}, kept {_fig(fi, r.kept, r.unit)}"
                  for r in _rows(c)]
     g = c.groupby(["partner_id", "kpi_id"], sort=False).agg(
-        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s))))
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), said=("said", "; ".join),
+        sources=("source", lambda s: sorted(set(s))))
     g = g.reset_index()
     msgs = [f"{r.kpi_name}: two different values for one period ({r.text}); the less favourable value is used"
             for r in _rows(g)]
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     agenda = [f"Settle which {k} figure is right and correct the workbook" for k in g["kpi_name"]]
-    clauses = [f"two different values for one period ({r.text}); the less favourable is used" for r in _rows(g)]
+    clauses = [f"two different values for one period ({r.said}); the less favourable is used" for r in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_CONFLICT",
                   severity="medium")
@@ -190,16 +203,19 @@ def kpi_restated(fi: FlagInputs) -> pd.DataFrame:
         return _frame([])
     r = r[r["partner_id"].isin(fi.partner_ids)].merge(fi.kpi_defs[["kpi_id", "kpi_name", "unit"]], on="kpi_id", how="left")
     r["text"] = [f"{x.quarter} {'partner-reported' if x.source == 'partner' else 'internal'} figure "
-                 f"{fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
+                 f"{_fig(fi, x.recorded, x.unit)} recorded, now {_fig(fi, x.now, x.unit)}"
                  f" ({(x.now - x.recorded) / abs(x.recorded) * 100:+.1f}%)" if x.recorded else
-                 f"{x.quarter} figure {fmt_value(x.recorded, x.unit)} recorded, now {fmt_value(x.now, x.unit)}"
+                 f"{x.quarter} figure {_fig(fi, x.recorded, x.unit)} recorded, now {_fig(fi, x.now, x.unit)}"
                  for x in _rows(r)]
+    r["said"] = [f"{x.quarter}: {'your' if x.source == 'partner' else 'our'} figure {_fig(fi, x.recorded, x.unit)} "
+                 f"recorded, now {_fig(fi, x.now, x.unit)}" for x in _rows(r)]  # the finding's words
     g = r.groupby(["partner_id", "kpi_id"], sort=False).agg(
-        kpi_name=("kpi_name", "first"), text=("text", "; ".join), sources=("source", lambda s: sorted(set(s)))).reset_index()
+        kpi_name=("kpi_name", "first"), text=("text", "; ".join), said=("said", "; ".join),
+        sources=("source", lambda s: sorted(set(s)))).reset_index()
     whose = ["joint" if len(s) > 1 else ("partner" if s[0] == "partner" else "us") for s in g["sources"]]
     msgs = [f"{x.kpi_name} restated: {x.text}" for x in _rows(g)]
     agenda = [f"Confirm the restated {k} figures and the reason for the change" for k in g["kpi_name"]]
-    clauses = [f"past figures restated ({x.text})" for x in _rows(g)]
+    clauses = [f"past figures restated ({x.said})" for x in _rows(g)]
     return _frame(pd.DataFrame({"partner_id": g["partner_id"], "subject": g["kpi_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": whose, "clause": clauses}), code="KPI_RESTATED",
                   severity="medium")
@@ -222,9 +238,9 @@ def commitment_overdue(fi: FlagInputs) -> pd.DataFrame:
     hit = c[c["is_overdue"].astype(bool)]
     end = fi.quarter.end_date(fi.config.fy_start)
     msgs = [f"{r.commitment_id} due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)}: "
-            + (f"{r.days_overdue} days overdue at {end:%Y-%m-%d}" if r.days_overdue > 0 else
+            + (f"{r.days_overdue} days overdue at {day(end)}" if r.days_overdue > 0 else
                "due on the quarter's last day and not done") for r in _rows(hit)]
-    clauses = [(f"{r.days_overdue} {'day' if r.days_overdue == 1 else 'days'} overdue at {end:%Y-%m-%d}"
+    clauses = [(f"{r.days_overdue} {'day' if r.days_overdue == 1 else 'days'} overdue at {day(end)}"
                 if r.days_overdue > 0 else "due on the quarter's last day and not done")
                + f" (due {day(r.due_date)}, {STATUS_WORDS.get(r.status, r.status)})" for r in _rows(hit)]
     agenda = [f"{r.commitment_id} ({_short(r.description)}): deliver it or agree a new date" for r in _rows(hit)]
@@ -320,19 +336,22 @@ def reciprocity_imbalance(fi: FlagInputs) -> pd.DataFrame:
     rates = gap.notna() & (gap >= cfg["commitments.reciprocity_rate_gap"] - 1e-9)
     rows = []
     for pid in op.index[load | rates]:
-        texts, movers = [], set()
+        texts, said, movers = [], [], set()
         if load[pid]:
             heavy = "us" if share_us[pid] >= share_p[pid] else "partner"
             share = max(share_us[pid], share_p[pid])
             texts.append(f"{'we' if heavy == 'us' else 'the partner'} hold {int(op.loc[pid, heavy])} of {int(total[pid])} "
                          f"open commitments ({pct(share)}; us {int(op.loc[pid, 'us'])}, partner {int(op.loc[pid, 'partner'])}, "
                          f"joint {int(op.loc[pid, 'joint'])})")
+            said.append(f"{'we' if heavy == 'us' else 'you'} hold {int(op.loc[pid, heavy])} of the {int(total[pid])} "
+                        "open commitments")
             movers.add("partner" if heavy == "us" else "us")  # the lighter side takes on more
         if rates[pid]:
             ru, rp = rate.loc[pid, "us"], rate.loc[pid, "partner"]
             texts.append(f"on-time delivery us {pct(ru)} vs partner {pct(rp)} ({gap[pid] * 100:.0f} points apart)")
+            said.append(f"commitments kept on time: ours {pct(ru)}, yours {pct(rp)}")
             movers.add("us" if ru < rp else "partner")
-        rows.append(dict(partner_id=pid, subject="", message="; ".join(texts),
+        rows.append(dict(partner_id=pid, subject="", message="; ".join(texts), clause="; ".join(said),
                          whose_move=movers.pop() if len(movers) == 1 else "joint",
                          agenda="Rebalance the commitments: who takes on what next quarter"))
     return _frame(rows, code="RECIPROCITY_IMBALANCE", severity="medium")
@@ -364,7 +383,9 @@ def data_problem(fi: FlagInputs) -> pd.DataFrame:
         where = "; ".join(p.where or p.code for p in ps[:3]) + (f"; and {len(ps) - 3} more" if len(ps) > 3 else "")
         rows.append(dict(partner_id=pid, subject="",
                          message=f"{len(ps)} {'rows or values' if len(ps) > 1 else 'row or value'} excluded: {where}",
-                         agenda="Correct the excluded rows listed in the data notes"))
+                         agenda="Correct the excluded rows listed in the data notes",
+                         clause=f"{len(ps)} {'rows or values' if len(ps) > 1 else 'row or value'} left out of this "
+                                "review; each is listed in the data notes with how to fix it"))
     return _frame(rows, code="DATA_PROBLEM", severity="medium", whose_move="")
 
 

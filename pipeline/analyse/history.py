@@ -60,6 +60,8 @@ TABLES = ("kpi_value", "commitment", "health", "health_component", "pulse", "run
 HEALTH_RUN_COLS = ["partner_id", "qindex", "quarter", "score", "status"]
 COMPONENT_RUN_COLS = ["partner_id", "qindex", "component", "points", "max_points", "value"]
 _PULSE_COLS = ["partner_id", "quarter", "qindex", "question_id", "question", "score", "comment"]
+HEALTH_TREND_COLS = ["partner_id", "qindex", "score", "quarter"]
+HEALTH_TREND_QUARTERS = 4  # the review's health trend: this quarter and the three before, as far as recorded
 _COMMITMENT_COLS = ["partner_id", "commitment_id", "party", "description", "owner", "status", "due_date",
                     "baseline_due_date", "first_due_date", "last_updated", "percent_complete", "linked_kpi_id",
                     "slip_count", "slip_days", "note"]
@@ -191,7 +193,8 @@ class History:
                                commitment_runs=self.commitment_runs(quarter, track_quarters),
                                health=self.health(quarter), health_components=self.health_components(quarter),
                                pulse=self.pulse(quarter), reviewed=self.reviewed(quarter),
-                               health_runs=self.health_runs(quarter), component_runs=self.component_runs(quarter))
+                               health_runs=self.health_runs(quarter), component_runs=self.component_runs(quarter),
+                               health_trend=self.health_trend(quarter, HEALTH_TREND_QUARTERS - 1))
 
     def runs(self) -> list[Quarter]:
         """The quarters recorded, oldest first."""
@@ -242,6 +245,15 @@ class History:
                    FROM health WHERE run_qindex < ?) WHERE rn = 1"""
         df = pd.read_sql_query(sql, self.conn, params=(before.index,))
         df["quarter"] = _labels(df.pop("run_qindex"))
+        return df
+
+    def health_trend(self, before: Quarter, quarters: int) -> pd.DataFrame:
+        """Every partner's health scores recorded for the `quarters` quarters before ``before``: partner_id,
+        qindex, quarter, score (the review's health trend)."""
+        df = pd.read_sql_query("SELECT partner_id, run_qindex AS qindex, score FROM health WHERE run_qindex < ? "
+                               "AND run_qindex >= ? ORDER BY partner_id, run_qindex", self.conn,
+                               params=(before.index, before.index - quarters))
+        df["quarter"] = _labels(df["qindex"])
         return df
 
     def health_components(self, before: Quarter) -> pd.DataFrame:
@@ -303,6 +315,7 @@ class HistorySnapshot:
     reviewed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id", "qindex"]))  # `History.reviewed`
     health_runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_RUN_COLS))  # `History.health_runs`
     component_runs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPONENT_RUN_COLS))
+    health_trend: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_TREND_COLS))  # `History.health_trend`
 
 
 def _labels(qindex: pd.Series) -> pd.Series:

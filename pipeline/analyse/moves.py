@@ -27,7 +27,8 @@ def _said(status: str) -> str:
 
 def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.DataFrame | None,
                    previous_parts: pd.DataFrame | None, kpi_quarterly: pd.DataFrame, kpi_defs: pd.DataFrame,
-                   commitments: pd.DataFrame, quarter: Quarter) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+                   commitments: pd.DataFrame, quarter: Quarter,
+                   currency: str = "") -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Fill previous_score and change_reasons from what history recorded; returns the health frame and,
     per partner, plain sentences with their numbers: first the score's move (or the state it is in), then
     each part whose points moved by one or more, each KPI whose status changed (or, failing that, the KPI
@@ -58,7 +59,7 @@ def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.D
                 way = "up" if pts > was_pts else "down"
                 text = f"{name}: {pts} of {top:.0f} points, {way} from {was_pts} ({why})."
             reasons.setdefault(str(r["partner_id"]), []).append(text)
-    for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter).items():
+    for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter, currency).items():
         reasons.setdefault(pid, []).extend(texts)
     for pid, texts in _commitment_moves(commitments).items():
         reasons.setdefault(pid, []).extend(texts)
@@ -94,7 +95,7 @@ def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.D
 _RANK = {"off_track": 0, "missing": 0, "at_risk": 1, "on_track": 2}
 
 
-def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[str, list[str]]:
+def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency: str = "") -> dict[str, list[str]]:
     """Per partner, sentences on the KPIs whose status changed since the previous quarter (one sentence per
     kind of change); when none changed, the KPI whose (weighted) attainment moved most, by five points or more."""
     cols = ["partner_id", "kpi_id", "attainment", "status", "actual", "target"]
@@ -111,7 +112,8 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[s
         a, t, att = r["actual" + suffix], r["target" + suffix], r["attainment" + suffix]
         if pd.isna(a):
             return "no figure"
-        s = fmt_value(a, r["unit"]) + ("" if pd.isna(t) else f" against a target of {fmt_value(t, r['unit'])}")
+        s = fmt_value(a, r["unit"], currency)
+        s += "" if pd.isna(t) else f" against a target of {fmt_value(t, r['unit'], currency)}"
         return s + ("" if pd.isna(att) else f" ({pct(att)} {'attainment' if r['direction'] == 'lower' else 'of target'})")
 
     skip = ["no_target"]
@@ -143,8 +145,8 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter) -> dict[s
             unit = r["unit"]
             out.setdefault(str(r["partner_id"]), []).append(
                 f"{r['kpi_name']} attainment {verb} from {pct(r['attainment_prev'])} in {q0} to {pct(r['attainment'])} "
-                f"({fmt_value(r['actual_prev'], unit)} against {fmt_value(r['target_prev'], unit)} then, "
-                f"{fmt_value(r['actual'], unit)} against {fmt_value(r['target'], unit)} now), "
+                f"({fmt_value(r['actual_prev'], unit, currency)} against {fmt_value(r['target_prev'], unit, currency)} then, "
+                f"{fmt_value(r['actual'], unit, currency)} against {fmt_value(r['target'], unit, currency)} now), "
                 f"still {STATUS_WORDS.get(r['status'], r['status'])}.")
     return out
 

@@ -30,8 +30,9 @@ from pipeline.compat import mpl_text as chart_text
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import PartnerView
 
-WIDTH_IN = 3.45
-HEIGHT_IN = 2.15
+WIDTH_IN = 2.4    # three across the page at print size: six KPIs are two rows, on one page
+HEIGHT_IN = 1.8
+TITLE_CHARS = 36  # what the title's line holds at this width
 DPI = 130
 FONT_FAMILY = "DejaVu Sans"
 
@@ -60,7 +61,7 @@ def _chart() -> dict[str, Any]:
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     chart_text.canvas(fig)
     # fixed margins instead of tight_layout: room for the title and legend above, labels below
-    ax = fig.add_axes((0.15, 0.235, 0.82, 0.52))
+    ax = fig.add_axes((0.17, 0.25, 0.79, 0.5))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
@@ -73,19 +74,23 @@ def _chart() -> dict[str, Any]:
     target, = ax.plot([], [], linestyle=(0, (4, 2.2)), linewidth=1.3, color=TARGET_COLOUR, marker="s",
                       markersize=3.4, markerfacecolor="white", markeredgewidth=0.9, label="Target", zorder=3)
     partner, = ax.plot([], [], linestyle=(0, (1, 1.6)), linewidth=1.3, color=PARTNER_COLOUR, marker="^",
-                       markersize=4, markerfacecolor=PARTNER_COLOUR, markeredgewidth=0, label="Partner-reported",
+                       markersize=4, markerfacecolor=PARTNER_COLOUR, markeredgewidth=0, label="Your figure",
                        zorder=4)
     actual, = ax.plot([], [], linestyle="-", linewidth=1.8, color=ACTUAL_COLOUR, marker="o", markersize=3.8,
                       markeredgewidth=0, label="Actual", zorder=5)
     # parse_math off: a KPI named "Spend $ per $" is text, never mathtext (which could also fail to parse)
-    title = fig.text(0.03, 0.93, "", fontsize=8, fontweight="bold", family=FONT_FAMILY, color=TITLE_COLOUR,
+    title = fig.text(0.03, 0.925, "", fontsize=8, fontweight="bold", family=FONT_FAMILY, color=TITLE_COLOUR,
                      va="center", ha="left", parse_math=False)
     note = fig.text(0.03, 0.012, "", fontsize=5.6, family=FONT_FAMILY, color="#666666", va="bottom", ha="left",
                     parse_math=False)
+    # "lower is better", where the KPI's direction says so: on the legend's line, at the right
+    direction = fig.text(0.97, 0.82, "", fontsize=5.8, family=FONT_FAMILY, color=TITLE_COLOUR, va="center",
+                         ha="right", fontweight="bold", parse_math=False)
     y_axis = _y_axis_artists(fig, ax)
     _figure.update(fig=fig, ax=ax, shade=shade, actual=actual, target=target, partner=partner, title=title,
-                   note=note, legend=None, locator=MaxNLocator(nbins=4, min_n_ticks=3), **y_axis, backgrounds={},
-                   dynamic=(target, partner, actual, title, note))
+                   note=note, direction=direction, legend=None, locator=MaxNLocator(nbins=4, min_n_ticks=3),
+                   **y_axis, backgrounds={},
+                   dynamic=(target, partner, actual, title, note, direction))
     return _figure
 
 
@@ -156,11 +161,13 @@ def _short_label(quarter: str) -> str:
 
 
 def trend_chart(quarters: list[str], actual: list[float], target: list[float], *, title: str, unit: str,
-                current: str, partner_values: list[float] | None = None, partial: list[str] | None = None) -> bytes:
+                current: str, partner_values: list[float] | None = None, partial: list[str] | None = None,
+                lower: bool = False) -> bytes:
     """One KPI's trend as PNG bytes: actual (solid) against target (dashed), optionally the partner's figure.
 
     `partial` names the quarters left out because only some of their months were reported (NaN in `actual`);
-    the caption says so instead of "no actual reported"."""
+    the caption says so instead of "no actual reported". With `lower` (the KPI's direction), the title says
+    "lower is better"."""
     c = _chart()
     fig, ax = c["fig"], c["ax"]
     n = len(quarters)
@@ -181,7 +188,8 @@ def trend_chart(quarters: list[str], actual: list[float], target: list[float], *
     c["partner"].set_data(xs, p)
     values = [v for v in a + t + (p if show_partner else []) if not math.isnan(v)]
     ax.set_ylim(*_y_limits(values))
-    c["title"].set_text(title if len(title) <= 58 else title[:57] + "…")
+    c["title"].set_text(title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…")
+    c["direction"].set_text("lower is better" if lower else "")
     part = set(partial or ())
     missing = [quarters[i] for i in range(n) if math.isnan(a[i]) and quarters[i] not in part]
     shown_partial = [q for q in quarters if q in part]
@@ -215,14 +223,15 @@ def _set_background(c: dict[str, Any], key: tuple[tuple[str, ...], str, bool]) -
     if c["legend"] is not None:
         c["legend"].remove()
     c["legend"] = fig.legend(handles=handles, labels=[h.get_label() for h in handles], loc="center left",
-                             bbox_to_anchor=(0.02, 0.82), ncol=3, fontsize=6, frameon=False,
-                             handlelength=2.6, columnspacing=1.2, borderaxespad=0, handletextpad=0.5)
+                             bbox_to_anchor=(0.02, 0.82), ncol=3, fontsize=5.8, frameon=False,
+                             handlelength=2.0, columnspacing=0.8, borderaxespad=0, handletextpad=0.5)
     kept = c["backgrounds"]
     if key in kept:
         return
     hidden = list(c["dynamic"]) + [c["grid"], c["ticks"]] + c["ylabels"]
     for artist in hidden:
         artist.set_visible(False)
+    ax.set_ylim(0.0, 1.0)  # the background the same whichever chart came before it in this process
     fig.canvas.draw()
     kept[key] = fig.canvas.copy_from_bbox(fig.bbox)
     for artist in hidden:
@@ -232,13 +241,13 @@ def _set_background(c: dict[str, Any], key: tuple[tuple[str, ...], str, bool]) -
 
 
 def _y_limits(values: list[float]) -> tuple[float, float]:
+    """An axis that does not exaggerate: it always takes in zero (NPS 50 to 55 is a small rise, drawn small),
+    with room above the highest value (and below the lowest, when values go below zero)."""
     if not values:
         return 0.0, 1.0
-    lo, hi = min(values), max(values)
-    if 0 <= lo <= hi * 0.5:
-        lo = 0.0  # near zero anyway: start the axis at zero
-    span = (hi - lo) or abs(hi) or 1.0
-    return (lo - span * 0.08 if lo != 0 else 0.0), hi + span * 0.14
+    lo, hi = min(min(values), 0.0), max(max(values), 0.0)
+    span = (hi - lo) or 1.0
+    return (lo - span * 0.08 if lo < 0 else 0.0), (hi + span * 0.14 if hi > 0 else 0.0)
 
 
 def _png(fig: Any) -> bytes:
@@ -315,7 +324,8 @@ def chart_series(view: PartnerView) -> dict[str, dict[str, Any]]:
             own = [_float(r.get("partner")) if _source(r) != "partner" else math.nan for r in window]
             partner = own if any(not math.isnan(v) for v in own) else None
         out[kid] = {"title": str(kpi.get("kpi_name") or kid), "unit": str(kpi.get("unit") or "count"),
-                    "actual": actual, "target": target, "partner": partner, "partial": partial}
+                    "actual": actual, "target": target, "partner": partner, "partial": partial,
+                    "lower": kpi.get("direction") == "lower"}
     return out
 
 
@@ -323,7 +333,8 @@ def partner_charts(view: PartnerView) -> dict[str, bytes]:
     """kpi_id -> PNG for every KPI of the view, over the view's trend window."""
     labels = [q.label for q in view.quarters]
     return {kid: trend_chart(labels, s["actual"], s["target"], title=s["title"], unit=s["unit"],
-                             current=view.quarter.label, partner_values=s["partner"], partial=s["partial"])
+                             current=view.quarter.label, partner_values=s["partner"], partial=s["partial"],
+                             lower=s["lower"])
             for kid, s in chart_series(view).items()}
 
 

@@ -162,6 +162,29 @@ def _default_thresholds() -> Thresholds:
 
 
 @dataclass
+class Story:
+    """What page 1 of a partner review says, decided by `pipeline.analyse.story` (renderers only format it)."""
+
+    verdict: str = ""                                   # the quarter in one sentence
+    wins: list[str] = field(default_factory=list)       # what went well: KPIs beating target, commitments kept early
+    attention: list[str] = field(default_factory=list)  # what needs attention: one line per top theme
+    asks: list[tuple[str, str]] = field(default_factory=list)  # (us | partner | joint, what we ask of them next quarter)
+    health_trend: list[tuple[str, float]] = field(default_factory=list)  # (quarter, score) known, oldest first
+
+
+@dataclass
+class NextQuarter:
+    """The review's "Next quarter" section, decided by `pipeline.analyse.story`."""
+
+    quarter: str = ""                                    # its label
+    targets: list[tuple[str, float]] = field(default_factory=list)  # (kpi_id, target), in the KPIs' order
+    due: list[str] = field(default_factory=list)         # commitment_ids open and due by its end, soonest first
+    next_meeting: dt.date | None = None                  # the proposed date of the next review (None: no cadence known)
+    cadence_days: int | None = None                      # the check-in cadence it follows
+    agenda: list[str] = field(default_factory=list)      # the meeting's points as plain sentences (manifest, e-mail)
+
+
+@dataclass
 class PartnerView:
     """One partner's slice of the analysis: the only thing a partner review is rendered from.
 
@@ -196,6 +219,8 @@ class PartnerView:
     agenda: list[tuple[str, str]] = field(default_factory=list)  # (discussion point, whose move): one per theme
     pulse: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # their ratings, by quarter
     pulse_sentence: str = ""   # how they rated the partnership this quarter, in a sentence ('' when they did not)
+    story: Story = field(default_factory=Story)              # page 1: verdict, wins, attention, asks, health trend
+    next_quarter: NextQuarter = field(default_factory=NextQuarter)  # targets, commitments due, the next meeting
 
 
 def _empty(*columns: str) -> Any:
@@ -269,5 +294,6 @@ class Analysis:
     themes: pd.DataFrame | None = None           # the findings' themes per partner, most important first
     programme: Programme = field(default_factory=Programme)  # the programme as a whole (analyse.programme)
     no_alternative: list[str] = field(default_factory=list)  # reviewed partners whose Canvas has no alternative of ours
+    health_trend: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["partner_id"]))  # scores by quarter
     # every partner's slices, made once (analyse.analysis._slices) and pickled with the analysis to the workers
     slices: Any = field(default=None, repr=False, compare=False)

@@ -24,6 +24,7 @@ FLAG_TITLES = {
 }
 KPI_STATUS = {"on_track": ("On track", "green"), "at_risk": ("At risk", "amber"), "off_track": ("Off track", "red"),
               "missing": ("Not reported", "none"), "partial": ("Partial quarter", "none"), "no_target": ("No target", "none")}
+PARTIES = {"us": "Us", "partner": "You", "joint": "Both of us"}  # the review speaks to the partner
 HEALTH_WORDS = {"green": "Healthy", "amber": "Needs attention", "red": "At risk"}
 COMPONENTS = {"kpi_attainment": "KPI attainment", "our_delivery": "Our delivery",
               "partner_delivery": "Partner's delivery", "data_quality": "Data quality"}
@@ -76,7 +77,8 @@ class Ctx:
         return self.view.health.get("state") == "paused"
 
     def party(self, code: object) -> str:
-        return {"us": self.us, "partner": self.partner, "joint": "Both of us"}.get(str(code or ""), "—")
+        """Who, as the review speaks to the partner: us, you, both of us."""
+        return PARTIES.get(str(code or ""), "—")
 
     def subject(self, subject: object) -> str:
         s = "" if is_missing(subject) else str(subject)

@@ -2,17 +2,19 @@
 small vector chart), the data notes with the reconciliation statement, and how the health score is made."""
 from __future__ import annotations
 
+from pipeline.analyse.analysis import OUR_RECORDS
 from pipeline.core.schema import BEYOND_TOLERANCE, DISCREPANCY
 from pipeline.render import layout as L
 from pipeline.render.context import HEALTH_WORDS, Ctx, true
 from pipeline.render.layout import fmt_pct, is_missing, para, text
 
+USED = {"internal": "ours", "partner": "yours"}
 TRACK = (("made", "Made"), ("on_time", "Kept on time"), ("late", "Kept late"), ("slipped", "Slipped"),
          ("dropped", "Dropped"))
 
 
 def track_record(c: Ctx) -> list:
-    """Each party's commitment track record over the last four quarters: a table and a small bar chart."""
+    """Each party's commitment track record over the last four quarters, one compact row per party."""
     tr = c.view.track_record
     parties = ("us", "partner", "joint")
     out = [L.heading("Track record over the last four quarters", 2)]
@@ -20,103 +22,33 @@ def track_record(c: Ctx) -> list:
         return out + [para("No commitment was open, due, done or dropped in the last four quarters.", "note")]
     t = {r["party"]: r for r in L.records(tr)}
     get = (lambda p, k: int(t[p][k]) if p in t else 0)  # noqa: E731
-    rows = [[L.cell("", "head")] + [L.cell(c.party(p), "headr") for p in parties]]
-    for key, label in TRACK:
+    rows = [[L.cell("", "head")] + [L.cell(label, "headr") for _k, label in TRACK] + [L.cell("On-time rate", "headr")]]
+    for p in parties:
         cells = []
-        for p in parties:
+        for key, _label in TRACK:
             n = get(p, key)
             extra = f" ({get(p, 'slip_days')} days)" if key == "slipped" and n else ""
             cells.append(L.cell(f"{n}{extra}", "cellr"))
-        rows.append([L.cell(label, "cell")] + cells)
+        kept, due = get(p, "on_time"), get(p, "on_time") + get(p, "late")
+        rows.append([L.cell(c.party(p), "cellb")] + cells + [L.cell(fmt_pct(kept / due) if due else "—", "cellr")])
     w = L.content_width()
-    table = L.table(rows, [30 * L.MM] + [22 * L.MM] * 3)
-    chart = _track_chart(c, t, parties, w - 96 * L.MM - 4)  # the cell's right padding
-    out.append(L.table([[table, chart]], [96 * L.MM, w - 96 * L.MM], header_rows=0, zebra=False,
-                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    out.append(L.table(rows, [30 * L.MM] + [(w - 30 * L.MM) / (len(TRACK) + 1)] * (len(TRACK) + 1)))
     out.append(para("Made: commitments open at the quarter's end or due, done or dropped in the last four quarters. "
                     "Kept on time or late: done in that time, against the due date. Slipped: due later than first "
                     "agreed, with the days added up. Dropped: open in one review and gone from the next log.", "small"))
     return out
 
 
-TRACK_BARS = (("on_time", "kept on time", L.STATUS_COLOURS["green"]), ("late", "kept late", L.STATUS_COLOURS["amber"]),
-              ("slipped", "slipped", "#8e5bb5"), ("dropped", "dropped", L.MUTED))
-
-
-def _track_chart(c: Ctx, t: dict[str, dict], parties: tuple[str, ...], width: float):
-    """One group of horizontal bars per party (kept on time, kept late, slipped, dropped), the party's name
-    on the left of its group and each count printed on its bar; drawn as vectors, so it stays sharp."""
-    from reportlab.graphics.shapes import Drawing, Line, Rect, String
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    L.register_fonts()  # the widths below are measured in DejaVu
-    vals = {p: [int(t[p][k]) if p in t else 0 for k, _, _ in TRACK_BARS] for p in parties}
-    if not any(any(v) for v in vals.values()):
-        return para("None kept, slipped or dropped yet in these four quarters: every commitment made is still open.", "note")
-    top = max(max(v) for v in vals.values())
-    inset, label_w, bar_h, bar_gap, group_gap, legend_h = 4 * L.MM, 25 * L.MM, 7.0, 1.2, 6.0, 12.0
-    group_h = len(TRACK_BARS) * (bar_h + bar_gap) - bar_gap
-    height = legend_h + len(parties) * (group_h + group_gap)
-    x0 = inset + label_w + 4                     # where every bar starts
-    scale = (width - x0 - 12) / top              # room for a count after the longest bar
-    d = Drawing(width, height)
-    ink, white = L.color(L.INK), L.color("#ffffff")
-    for i, p in enumerate(parties):
-        g_top = height - legend_h - i * (group_h + group_gap)
-        lines = _wrap(c.party(p), L.FONT_BOLD, 7, label_w, 2)
-        mid = g_top - group_h / 2 + (len(lines) - 1) * 4.25 - 2.5
-        for k, line in enumerate(lines):
-            d.add(String(inset + label_w, mid - k * 8.5, line, fontName=L.FONT_BOLD, fontSize=7, fillColor=ink,
-                         textAnchor="end"))
-        for j, (_, _, colour) in enumerate(TRACK_BARS):
-            y = g_top - (j + 1) * bar_h - j * bar_gap
-            n = vals[p][j]
-            label = str(n)
-            lw = stringWidth(label, L.FONT_BOLD, 6.2)
-            if n:
-                d.add(Rect(x0, y, n * scale, bar_h, fillColor=L.color(colour), strokeColor=None))
-            if n and n * scale >= lw + 5:    # the count inside the bar's end
-                d.add(String(x0 + n * scale - 2.5, y + 1.75, label, fontName=L.FONT_BOLD, fontSize=6.2,
-                             fillColor=white, textAnchor="end"))
-            else:                            # a short bar or a zero: the count just after it
-                d.add(String(x0 + n * scale + 2, y + 1.75, label, fontName=L.FONT_BOLD, fontSize=6.2,
-                             fillColor=ink if n else L.color(L.MUTED)))
-        d.add(Line(x0, g_top + 1, x0, g_top - group_h - 1, strokeColor=L.color(L.RULE), strokeWidth=0.6))
-    steps = [9 + stringWidth(label, L.FONT, 6.8) + 8 for _, label, _ in TRACK_BARS]
-    x = max(0.0, min(x0, width - sum(steps) + 8))  # the legend along the top, in the bars' order
-    for (_, label, colour), step in zip(TRACK_BARS, steps):
-        d.add(Rect(x, height - 8, 7, 7, fillColor=L.color(colour), strokeColor=None))
-        d.add(String(x + 9, height - 7, label, fontName=L.FONT, fontSize=6.8, fillColor=ink))
-        x += step
-    return d
-
-
-def _wrap(s: str, font: str, size: float, width: float, max_lines: int) -> list[str]:
-    """`s` broken into at most `max_lines` lines of `width` points, the last shortened with "…" if need be."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    words = s.split()
-    lines: list[str] = []
-    for word in words:
-        if lines and stringWidth(f"{lines[-1]} {word}", font, size) <= width:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    cut = len(lines) > max_lines
-    lines = lines[:max_lines] or [""]
-    if cut or stringWidth(lines[-1], font, size) > width:
-        last = lines[-1]
-        while last and stringWidth(last + "…", font, size) > width:
-            last = last[:-1]
-        lines[-1] = last.rstrip() + "…"
-    return lines
-
-
 def data_notes(c: Ctx) -> list:
     """Sources, the reconciliation statement, where the two sides differ, and the rows left out."""
     v, w = c.view, L.content_width()
-    out = [L.heading("Data notes"), L.heading("Sources", 2)]
-    out += [para("• " + text(s, 300), "cell", markup=True) for s in v.sources] or [para("No source files recorded.", "note")]
+    out = [L.heading("Data notes", outline=True), L.heading("Sources", 2)]
+    out += ([para("• " + text(s[:1].upper() + s[1:] if s == OUR_RECORDS else s, 300), "cell", markup=True)
+             for s in v.sources]
+            or [para("No source files recorded.", "note")])
+    out.append(para("The files you sent us are named in full, with sheet and cell wherever a figure is cited, so you "
+                    "can check your own cells; what comes from our side (our plan, registry and systems) is cited as "
+                    "“our records”.", "small"))
     out += _reconciliation(c)
     out.append(L.heading("Where the two sides' figures differ", 2))
     kq = v.kpi_quarterly
@@ -131,27 +63,27 @@ def data_notes(c: Ctx) -> list:
     shown = [col for col in ("kpi_id", "qindex", "quarter", "internal", "partner", "discrepancy", "conflict",
                              "actual_source") if col in kq.columns]
     disc = kq.loc[window & (over | conflict), shown]
-    out.append(para((f"Differences over {tol:.0%} between our figure and the partner's, and any source that reported "
+    out.append(para((f"Differences over {tol:.0%} between our figure and yours, and any source that reported "
                      "two values for the same quarter. " if not disc.empty else "No difference over "
                      f"{tol:.0%} between the two sides' figures. ") +
                     (f"In {agreed} other KPI-quarters both sides reported figures within {tol:.0%} of each other."
                      if agreed else ""), "cell"))
     if not disc.empty:
         rows = [[L.cell(h, "head" if i < 2 else "headr") for i, h in enumerate(
-            ("KPI", "Quarter", "Internal", "Partner", "Difference", "Used"))]]
+            ("KPI", "Quarter", "Ours", "Yours", "Difference", "Used"))]]
         for r in L.records(disc.sort_values(["kpi_id", "qindex"])):
             rows.append([L.cell(c.subject(r["kpi_id"]), "cell"), L.cell(r["quarter"], "cell"),
                          L.cell(c.value(r["kpi_id"], r["internal"]), "cellr"),
                          L.cell(c.value(r["kpi_id"], r["partner"]), "cellr"),
                          L.cell(fmt_pct(r["discrepancy"], 1) + (" · conflict" if true(r.get("conflict")) else ""), "cellr"),
-                         L.cell(str(r.get("actual_source") or "—"), "cellr")])
+                         L.cell(USED.get(str(r.get("actual_source") or ""), "—"), "cellr")])
         out.append(L.table(rows, [w - 120 * L.MM, 20 * L.MM, 25 * L.MM, 25 * L.MM, 28 * L.MM, 22 * L.MM]))
     out.append(L.heading("Rows excluded from this review", 2))
     if not v.problems:
         out.append(para("No rows were excluded.", "cell"))
     else:
         n = len(v.problems)
-        out.append(para(f"{n} row{'s' if n != 1 else ''} or value{'s' if n != 1 else ''} of {c.partner}'s data "
+        out.append(para(f"{n} row{'s' if n != 1 else ''} or value{'s' if n != 1 else ''} of the data for this review "
                         f"{'were' if n != 1 else 'was'} excluded or only partly read, each listed here with where it "
                         "is and how to fix it; nothing was read as zero.", "cell"))
         rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
@@ -172,9 +104,9 @@ def _reconciliation(c: Ctx) -> list:
         return out + [para(f"Both sides reported {both} KPI{'s' if both != 1 else ''} for {c.q}; the figures agree "
                            f"within {tol:.0%}." if both else f"Only one side reported each KPI for {c.q}, so there are "
                            "no two figures to reconcile.", "cell")]
-    out.append(para(f"Our figure and {c.partner}'s differ by more than {tol:.0%} for these KPIs. Both are shown with "
-                    "the file, sheet and cell each came from, so the two sides can check the same cells.", "cell"))
-    rows = [[L.cell(h, "head") for h in ("KPI", f"Our figure ({c.us})", f"{c.partner}'s figure", "Gap", "Differ since")]]
+    out.append(para(f"Our figure and yours differ by more than {tol:.0%} for these KPIs. Both are shown; yours with "
+                    "the file, sheet and cell it came from, so you can check it, ours from our records.", "cell"))
+    rows = [[L.cell(h, "head") for h in ("KPI", "Our figure", "Your figure", "Gap", "Differ since")]]
     for r in L.records(rs):
         kid = r["kpi_id"]
         gap = float(r["gap"])
@@ -224,7 +156,7 @@ def health_method(c: Ctx) -> list:
     rule = [r for r in L.records(bd) if r["component"] == "rule"]
     out_of = {r["component"]: int(float(r["max_points"])) for r in parts if not is_missing(r["max_points"])}
     names = ", ".join(f"{PART_NAMES.get(k, k).lower()} {n}" for k, n in out_of.items())
-    out = [L.heading("How the health score is computed"),
+    out = [L.heading("How the health score is computed", outline=True),
            para(f"Health is three things, with the same points every quarter: {names}, {sum(out_of.values())} in all. "
                 "A part with nothing to measure counts at the rate of the measured parts, so it neither lifts nor lowers "
                 "the score. Three rules no weighting overrides can set the band; the points a rule moves are a line of "
@@ -248,6 +180,9 @@ def health_method(c: Ctx) -> list:
     out.append(L.table(rows, [38 * L.MM, 16 * L.MM, 16 * L.MM, w - 70 * L.MM],
                        extra=[("LINEABOVE", (0, -1), (-1, -1), 0.8, L.color(L.ACCENT)),
                               ("FONT", (0, -1), (-1, -1), L.FONT_BOLD, 7.8)]))
+    from reportlab.platypus import KeepTogether
+
+    out = [KeepTogether(out)]  # the heading, the rules and the table on one page
     if h.get("confidence"):
         out.append(para(f"Confidence: {h['confidence']}.", "small"))
     if not scored and h.get("state_note"):

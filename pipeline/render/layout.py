@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.core.frames import is_missing, records  # noqa: F401 - the sections use them through layout
 from pipeline.render.formats import fmt_change, fmt_date, fmt_number, fmt_pct  # noqa: F401
-from pipeline.render.pages import Page, build, content_width  # noqa: F401 - the sections use them through layout
+from pipeline.render.pages import Page, bookmark, build, content_width  # noqa: F401 - the sections use them through layout
 from pipeline.render.style import (  # noqa: F401 - the sections use the style through layout too
     ACCENT,
     FONT,
@@ -85,8 +85,10 @@ def cell(value: object, style: str = "cell", *, limit: int = CELL_LIMIT) -> Cell
     return Cell(_capped(value, limit), style)
 
 
-def heading(title: str, level: int = 1):
-    return para(title, "h1" if level == 1 else "h2")
+def heading(title: str, level: int = 1, outline: bool = False):
+    """A section heading (level 1) or a sub-heading (2); with `outline`, also an entry of the PDF's outline."""
+    p = para(title, "h1" if level == 1 else "h2")
+    return bookmark(p, level - 1) if outline else p
 
 
 # ------------------------------------------------------------------------------------------------ tables

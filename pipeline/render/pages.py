@@ -105,21 +105,50 @@ def _fit(canv: Any, s: str, width: float) -> str:
     return s + "…"
 
 
+OUTLINE = "outline_level"  # a flowable with this attribute set (0, 1) is a bookmark of the PDF's outline
+
+
+def bookmark(flowable: Any, level: int = 0) -> Any:
+    """Mark `flowable` (a heading) as an entry of the PDF's outline, at `level`; its text is the entry's title."""
+    setattr(flowable, OUTLINE, level)
+    return flowable
+
+
+def _outlined_doc_class():
+    from reportlab.platypus import BaseDocTemplate
+
+    class OutlinedDoc(BaseDocTemplate):
+        """Adds a bookmark for every heading marked by `bookmark`, where it lands."""
+
+        def afterFlowable(self, flowable: Any) -> None:
+            level = getattr(flowable, OUTLINE, None)
+            if level is None:
+                return
+            self._marks = getattr(self, "_marks", 0) + 1
+            key = f"s{self._marks}"
+            title = flowable.getPlainText() if hasattr(flowable, "getPlainText") else str(flowable)
+            self.canv.bookmarkPage(key)
+            self.canv.addOutlineEntry(title, key, level=level, closed=False)
+
+    return OutlinedDoc
+
+
 def build(story: list, page: Page, *, title: str, author: str, as_of: dt.date, subject: str = "",
-          keywords: str = "") -> bytes:
-    """Lay out `story` on house pages and return the PDF bytes.
+          keywords: str = "", lang: str = "en") -> bytes:
+    """Lay out `story` on house pages and return the PDF bytes, its headings marked by `bookmark` in the
+    PDF's outline and its language `lang`.
 
     Deterministic: the PDF's creation date is `as_of` and its document id is derived from its content
     (reportlab's invariant mode), so the same story on the same date gives the same bytes on any day."""
     register_fonts()
-    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+    from reportlab.platypus import Frame, PageTemplate
 
     size = page_size(page.landscape)
     buf = io.BytesIO()
-    doc = BaseDocTemplate(buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN,
-                          topMargin=MARGIN, bottomMargin=MARGIN, title=title, author=author,
-                          subject=subject, keywords=keywords, creator="partner-review", initialFontName=FONT,
-                          initialFontSize=9, initialLeading=12, invariant=True)
+    doc = _outlined_doc_class()(buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN,
+                                topMargin=MARGIN, bottomMargin=MARGIN, title=title, author=author,
+                                subject=subject, keywords=keywords, creator="partner-review", initialFontName=FONT,
+                                initialFontSize=9, initialLeading=12, invariant=True, lang=lang)
     frame = Frame(MARGIN, FOOTER_GAP + 3 * MM, size[0] - 2 * MARGIN,
                   size[1] - HEADER_GAP - FOOTER_GAP - 6 * MM, id="body", leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)

@@ -10,33 +10,36 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.analyse.findings import QUIET_AGENDA
 from pipeline.render import layout as L
-from pipeline.render.commitments import commitments
+from pipeline.render.commitments import commitments, next_quarter
 from pipeline.render.context import KPI_STATUS, Ctx, true
-from pipeline.render.explain import data_notes, health_method, health_word
+from pipeline.render.explain import data_notes, health_method
+from pipeline.render.front import first_page, tone_change
 from pipeline.render.identity import review_keywords
-from pipeline.render.layout import fmt_change, fmt_date, fmt_pct, is_missing, para, text
+from pipeline.render.layout import fmt_pct, is_missing, para, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import PartnerView
 
-SECTION_TITLES = ("Flagged gaps", "KPI scorecard", "Trends", "Commitments", "How you rated the partnership",
-                  "Agenda for the review meeting", "Data notes", "How the health score is computed")
+SECTION_TITLES = ("What changed since last quarter", "Flagged gaps", "KPI scorecard", "Trend charts", "Commitments",
+                  "Next quarter", "How you rated the partnership", "Agenda for the review meeting", "Data notes",
+                  "How the health score is computed")
 PULSE_QUARTERS = 4   # quarters of ratings shown side by side
+CHARTS_PER_ROW = 3   # the trend charts' small multiples
 
 
 def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = "") -> bytes:
     """The partner review as PDF bytes. Its metadata names the partner, the quarter and `fingerprint` (what
-    the review says, `pipeline.write.cache.review_identities`): the identity the sender checks before attaching it."""
-    from reportlab.platypus import PageBreak
-
+    the review says, `pipeline.write.cache.review_identities`): the identity the sender checks before attaching
+    it. Every section's heading is a bookmark of the PDF's outline; the document's language is English."""
     c = Ctx(view)
     story: list = []
-    story += _first_page(c)
-    story.append(PageBreak())
+    story += first_page(c)
+    story += _changes(c)   # sections flow on, each heading kept with what follows it: no page left a third empty
     story += _gaps(c)
     story += _scorecard(c)
     story += _trends(c, charts)
     story += commitments(c)
+    story += next_quarter(c)
     story += _pulse(c)
     story += _agenda(c)
     story += data_notes(c)
@@ -45,92 +48,18 @@ def partner_pdf(view: PartnerView, charts: dict[str, bytes], fingerprint: str = 
     page = L.Page(header_left=f"{c.partner} · {c.q} partner review{paused} · prepared for {c.lead}",
                   header_right=f"prepared by {c.us}" if c.us else "", watermark=str(view.config.org.watermark or ""))
     return L.build(story, page, title=f"{c.partner} — {c.q} partner review", author=c.us, as_of=view.as_of,
-                   subject=f"Quarterly partner review {c.q}",
-                   keywords=review_keywords(str(view.partner["partner_id"]), c.q, fingerprint))
+                   subject=f"Quarterly partner review {c.q}: {c.partner}" + (f", prepared by {c.us}" if c.us else ""),
+                   keywords=review_keywords(str(view.partner["partner_id"]), c.q, fingerprint), lang="en")
 
 
-# --------------------------------------------------------------------------------------------- page one
-def _prepared_by(us: str, owner: str) -> str:
-    """Us and our internal owner, as far as they are known (our name is never invented)."""
-    if us and owner:
-        return f"{us} ({owner})"
-    return us or owner or "—"
+def _changes(c: Ctx) -> list:
+    from reportlab.platypus import KeepTogether
 
-
-def _first_page(c: Ctx) -> list:
-    from reportlab.platypus import Spacer
-
-    v, w = c.view, L.content_width()
-    h = v.health
-    score: Any = h.get("score")  # a score, or missing
-    status = str(h.get("status") or "")
-    facts = [
-        ("Prepared for", f"{c.lead}, {c.partner}" if c.lead != c.partner else c.partner),
-        ("Prepared by", _prepared_by(c.us, str(v.partner.get("internal_owner") or ""))),
-        ("Quarter", c.q + (f" · tier {v.partner.get('tier')}" if v.partner.get("tier") else "")),
-        ("Date", fmt_date(v.as_of)),
-    ] + [("Status", "Partnership paused: targets not held this quarter")] * c.paused
-    fact_rows = [[L.cell(k, "label"), L.cell(val, "value")] for k, val in facts]
-    facts_t = L.table(fact_rows, [26 * L.MM, w - 78 * L.MM], header_rows=0, zebra=False,
-                      extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
-    colour = L.STATUS_COLOURS.get(status, L.MUTED)
-    prev: Any = h.get("previous_score")
-    delta = "" if is_missing(prev) or is_missing(score) else f"{_signed(float(score) - float(prev))} on last quarter"
-    if is_missing(score):  # paused or not scored: the state, never a number
-        headline = [para(f'<font color="{colour}">{text(health_word(status))}</font>', "tile", markup=True),
-                    para('<font color="#5f6b7a">no score this quarter</font>', "cellc", markup=True)]
-    else:
-        headline = [para(f'<font color="{colour}">{int(score)}</font><font size="11" color="#5f6b7a"> / 100</font>',
-                         "big", markup=True),
-                    para(f'<font color="{colour}">{health_word(status)} ({status or "n/a"})</font>', "bigsub",
-                         markup=True)]
-    confidence = str(h.get("confidence") or "")
-    box = L.table([[para("HEALTH", "bigsub", markup=True)]] + [[x] for x in headline]
-                  + [[L.cell(confidence, "cellc")]] * bool(confidence) + [[L.cell(delta, "cellc")]],
-                  [48 * L.MM], header_rows=0, zebra=False,
-                  extra=[("BOX", (0, 0), (-1, -1), 1.6, L.color(colour)), ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
-                         ("BACKGROUND", (0, 0), (-1, -1), L.color(L.STATUS_TINTS.get(status, "#eeeeee")))])
-    top = L.table([[facts_t, box]], [w - 52 * L.MM, 52 * L.MM], header_rows=0, zebra=False,
-                  extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
-                         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
-    out = [para(f"QUARTERLY PARTNER REVIEW · {c.q}" + (" · PARTNERSHIP PAUSED" if c.paused else ""), "subtitle"),
-           para(c.partner, "title", limit=200),
-           Spacer(1, 8), top, Spacer(1, 6), _tiles(c), L.heading("Summary", 2)]
-    why = str(v.why or "")
-    out += [para(s) for s in ([why] if why else []) + list(v.summary)]
-    by_sentence = {f["sentence"]: f for f in c.findings}
-    top = [by_sentence[s] for s in v.top_gaps[:3] if s in by_sentence]
-    if top:  # nothing flagged: the summary says so, once
-        out.append(L.heading("Top gaps", 2))
-    for f in top:
-        out.append(para(f'{text(str(f["severity"]).capitalize())} · <b>{text(f["title"], 200)}</b>: '
-                        f'{text(f["detail"], 300)}. <font color="{L.MUTED}">Next move: '
-                        f'{text(c.party(f["whose_move"]))}</font>', markup=True))
-    out.append(L.heading("What changed since last quarter", 2))
-    changes = [s for s in v.changes if s]
-    out += [para("• " + text(s, 600), markup=True) for s in changes] or \
-        [para("This is the first quarter reviewed with this tool, so there is no earlier review to compare with.", "note")]
-    return out
-
-
-def _tiles(c: Ctx):
-    """Four numbers at a glance under the header."""
-    w = L.content_width()
-    cur, com, fl = c.current, c.commitments, c.findings
-    tiles = [(f"{sum(r['status'] == 'on_track' for r in cur)} / {len(cur)}", "KPIs on track"),
-             (str(sum(true(r.get("is_open")) for r in com)), "commitments open"),
-             (str(sum(true(r.get("is_overdue")) for r in com)), "commitments overdue"),
-             (f"{len(fl)}", f"gaps flagged, {sum(f['severity'] == 'high' for f in fl)} high")]
-    cells = [[[para(n, "tile"), para(label, "tilelabel")] for n, label in tiles]]
-    return L.table(cells, [w / 4] * 4, header_rows=0, zebra=False,
-                   extra=[("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)),
-                          ("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
-                          ("LINEAFTER", (0, 0), (-2, -1), 0.5, L.color(L.RULE)), ("TOPPADDING", (0, 0), (-1, -1), 5),
-                          ("BOTTOMPADDING", (0, 0), (-1, -1), 6)])
-
-
-def _signed(x: float) -> str:
-    return f"▲ {x:.0f}" if x > 0 else f"▼ {abs(x):.0f}" if x < 0 else "= 0"
+    out = [L.heading("What changed since last quarter", outline=True)]
+    changes = [s for s in c.view.changes if s]
+    return [KeepTogether(out + ([para("• " + text(s, 600), markup=True) for s in changes] or
+                                [para("This is the first quarter reviewed with this tool, so there is no earlier "
+                                      "review to compare with.", "note")]))]
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -139,12 +68,12 @@ def _gaps(c: Ctx) -> list:
     it. Nothing flagged: no section (the summary says so, once)."""
     if not c.findings:
         return []
-    out = [L.heading("Flagged gaps")]
+    out = [L.heading("Flagged gaps", outline=True)]
     n, t = len(c.findings), len(c.themes)
     out.append(para(f"{n} gap{'s' * (n != 1)} in {t} theme{'s' * (t != 1)}, the most important first; each gap is one "
                     "KPI or commitment with everything flagged on it.", "small"))
     w = L.content_width()
-    rows: list[list[Any]] = [[L.cell(h, "head") for h in ("#", "Severity", "Gap and evidence", "Whose move")]]
+    rows: list[list[Any]] = [[L.cell(h, "head") for h in ("#", "Severity", "Gap and evidence", "Next step with")]]
     extra: list[tuple] = []
     by_theme: dict[str, list[dict[str, Any]]] = {}
     for f in c.findings:
@@ -154,7 +83,7 @@ def _gaps(c: Ctx) -> list:
         found = by_theme.get(str(th["theme"]), [])
         row = len(rows)
         rows.append([para(f'<b>{text(th["title"])}</b> <font color="{L.MUTED}">· {len(found)} '
-                          f'gap{"s" * (len(found) != 1)} · next move: {text(c.party(th["whose_move"]))}</font>',
+                          f'gap{"s" * (len(found) != 1)} · next step with: {text(c.party(th["whose_move"]).lower())}</font>',
                           "cell", markup=True), "", "", ""])
         extra += [("SPAN", (0, row), (-1, row)), ("BACKGROUND", (0, row), (-1, row), L.color(L.HEAD_BG))]
         for f in found:
@@ -164,11 +93,11 @@ def _gaps(c: Ctx) -> list:
                          L.cell(c.party(f["whose_move"]), "cell")])
             extra.append(("BACKGROUND", (1, len(rows) - 1), (1, len(rows) - 1),
                           L.color(L.SEVERITY_TINTS.get(f["severity"], L.ZEBRA))))
-    return out + [L.table(rows, [8 * L.MM, 18 * L.MM, w - 66 * L.MM, 40 * L.MM], extra=extra, zebra=False)]
+    return out + [L.table(rows, [8 * L.MM, 18 * L.MM, w - 50 * L.MM, 24 * L.MM], extra=extra, zebra=False)]
 
 
 def _scorecard(c: Ctx) -> list:
-    out = [L.heading("KPI scorecard")]
+    out = [L.heading("KPI scorecard", outline=True)]
     cur = {r["kpi_id"]: r for r in c.current}  # the last row wins, as before
     w = L.content_width()
     heads = ("KPI", "Target", "Actual", "Attainment", "vs last quarter", "vs a year ago", "Status")
@@ -187,55 +116,67 @@ def _scorecard(c: Ctx) -> list:
         if both:
             src = str(g("actual_source") or "")
             mark = {s: " (used)" if src == s else "" for s in ("internal", "partner")}
-            actual += (f'<br/><font size="6.5" color="{L.MUTED}">internal {c.value(kid, g("internal"))}{mark["internal"]}'
-                       f'<br/>partner {c.value(kid, g("partner"))}{mark["partner"]}</font>')
+            actual += (f'<br/><font size="6.5" color="{L.MUTED}">ours {c.value(kid, g("internal"))}{mark["internal"]}'
+                       f'<br/>yours {c.value(kid, g("partner"))}{mark["partner"]}</font>')
         elif not is_missing(g("actual")) and g("actual_source") == "partner":
-            actual += f'<br/><font size="6.5" color="{L.MUTED}">partner-reported</font>'
+            actual += f'<br/><font size="6.5" color="{L.MUTED}">your figure</font>'
         else:
             actual_cell = L.cell(c.value(kid, g("actual")), "cellrb")
         label, tone = KPI_STATUS.get(str(g("status") or "missing"), (str(g("status")), "none"))
+        if c.paused:  # not held against its target while paused: the band for reference only, untinted
+            tone = "none"
         rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
                      actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
-                     L.cell(fmt_change(g("change_qoq")), "cellr"), L.cell(fmt_change(g("change_yoy")), "cellr"),
+                     para(tone_change(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")), "cellr",
+                          markup=True),
+                     para(tone_change(g("yoy_shown"), true(g("change_in_points")), str(g("yoy_tone") or "")), "cellr",
+                          markup=True),
                      L.cell(label, "cellb")])
         extra.append(("BACKGROUND", (6, i), (6, i), L.color(L.STATUS_TINTS[tone])))
     col = (w - 46 * L.MM - 34 * L.MM) / 5
     out.append(L.table(rows, [46 * L.MM, col, 34 * L.MM, col, col, col, col], extra=extra))
     out.append(para("Attainment is actual against target (target against actual where lower is better). Where we and "
-                    "the partner both reported a figure both are shown; “(used)” marks the one that drives attainment. "
-                    "Changes are relative to the actual of the previous quarter and of the same quarter a year ago.",
+                    "you both reported a figure both are shown; “(used)” marks the one that drives attainment. "
+                    "Changes compare with the previous quarter and the same quarter a year ago: in percentage points "
+                    "(pts) for rates and in points for scores, in percent otherwise; green is better and red (bold) is "
+                    "worse, whichever way the KPI should move."
+                    + (" While the partnership is paused, the status is shown for reference only." if c.paused else ""),
                     "small"))
     return out
 
 
 def _trends(c: Ctx, charts: dict[str, bytes]) -> list:
+    from reportlab.platypus import KeepTogether
+
     from pipeline.chart.charts import HEIGHT_IN, WIDTH_IN
 
-    out = [L.heading("Trends"),
+    out = [L.heading("Trend charts", outline=True),
            para(f"Each KPI over the last {len(c.view.quarters)} quarters. Solid line with dots: actual; dashed line "
-                "with squares: target; dotted line with triangles: the partner's own figure where it is not the one "
-                "used. A gap in a line is a quarter with no figure (never a zero). The shaded column is this quarter.",
+                "with squares: target; dotted line with triangles: your figure where it is not the one used. A gap "
+                "in a line is a quarter with no figure (never a zero). The shaded column is this quarter.",
                 "small")]
     pngs = [charts[k] for k in c.kpi if k in charts]
     if not pngs:
         return out + [para("No KPI has figures to chart.", "note")]
-    w = L.content_width()
-    cw = (w - 4 * L.MM) / 2
+    w, per_row = L.content_width(), CHARTS_PER_ROW
+    cw = (w - 2 * L.MM * (per_row - 1)) / per_row
     ch = cw * HEIGHT_IN / WIDTH_IN
     imgs = [L.image(p, cw, ch) for p in pngs]
-    grid = [imgs[i:i + 2] + [""] * (2 - len(imgs[i:i + 2])) for i in range(0, len(imgs), 2)]
-    out.append(L.table(grid, [cw + 2 * L.MM] * 2, header_rows=0, zebra=False,
-                       extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")),
-                              ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                              ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
-    return out
+    grid = [imgs[i:i + per_row] + [""] * (per_row - len(imgs[i:i + per_row])) for i in range(0, len(imgs), per_row)]
+    style = [("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+             ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]
+    widths = [cw + 2 * L.MM] * (per_row - 1) + [cw]
+    # small multiples: up to six KPIs (two rows of three) kept on one page with their heading; more flow on
+    first, rest = grid[:2], grid[2:]
+    block = out + [L.table(first, widths, header_rows=0, zebra=False, extra=style)]
+    return [KeepTogether(block)] + ([L.table(rest, widths, header_rows=0, zebra=False, extra=style)] if rest else [])
 
 
 def _pulse(c: Ctx) -> list:
     """Their view beside ours: each question's score this quarter and in the quarters before, and their
     comments as typed. Before any rating: one sentence on the data request that asks."""
     v, w = c.view, L.content_width()
-    out = [L.heading("How you rated the partnership")]
+    out = [L.heading("How you rated the partnership", outline=True)]
     pulse = v.pulse
     if pulse is None or not len(pulse) or pulse["score"].notna().sum() == 0:
         return out + [para(f"We have no rating from {c.partner} yet. The data request attached to this review asks "
@@ -267,7 +208,7 @@ def _pulse(c: Ctx) -> list:
 
 def _agenda(c: Ctx) -> list:
     """One line per theme, most important first, with whose move it is (the analysis's `PartnerView.agenda`)."""
-    out = [L.heading("Agenda for the review meeting")]
+    out = [L.heading("Agenda for the review meeting", outline=True)]
     lines = c.view.agenda or [(QUIET_AGENDA, "joint")]
     rows = [[L.cell(h, "head") for h in ("#", "Discussion point", "Leads")]]
     rows += [[L.cell(str(i), "cell"), L.cell(item, "cell"), L.cell(c.party(who), "cell")]

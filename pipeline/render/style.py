@@ -94,6 +94,8 @@ def styles() -> dict[str, Any]:
         "h1": s("h1", fontName=FONT_BOLD, fontSize=13.5, leading=17, textColor=color(ACCENT), spaceBefore=10,
                 spaceAfter=6, keepWithNext=1),
         "h2": s("h2", fontName=FONT_BOLD, fontSize=10.5, leading=13.5, spaceBefore=7, spaceAfter=4, keepWithNext=1),
+        "verdict": s("verdict", fontName=FONT_BOLD, fontSize=11.5, leading=15, spaceBefore=2, spaceAfter=3),
+        "tilevalue": s("tilevalue", fontName=FONT_BOLD, fontSize=13, leading=16, spaceAfter=0),
         "small": s("small", fontSize=7.5, leading=9.8, textColor=color(MUTED)),
         "cell": s("cell", fontSize=7.8, leading=9.8, spaceAfter=0),
         "cellr": s("cellr", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT),

@@ -446,6 +446,8 @@ def _manifest_entry(view: Any, fingerprint: str) -> dict[str, Any]:
         "internal_owner": view.partner.get("internal_owner") or "",
         "summary": " ".join(view.summary),
         "top_gaps": list(view.top_gaps[:3]),
+        "agenda": list(view.next_quarter.agenda),
+        "next_meeting": view.next_quarter.next_meeting.isoformat() if view.next_quarter.next_meeting else None,
         "fingerprint": fingerprint,
     }
 

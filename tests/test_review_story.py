@@ -1,0 +1,205 @@
+"""Issue 15, the partner PDF: a review a partner lead is glad to receive. Tested on the text pypdf extracts
+from the bundled sample drops (2026-Q2, then 2026-Q3 with its history): page 1 tells the story, one number
+and date style, points for rates, words for the reader, no path of ours, bookmarks and metadata, and the
+manifest's agenda and proposed meeting for the e-mail."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from pipeline.run.report import run_report
+
+DROPS = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "drops"
+AS_OF = dt.date(2026, 10, 9)
+ISO = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+
+
+def _flat(s: str) -> str:
+    return " ".join(s.split())
+
+
+@pytest.fixture(scope="module")
+def quarter_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("story")
+    for q in ("2026-Q2", "2026-Q3"):
+        run_report(DROPS / q, out, jobs=1, cache=False, as_of=AS_OF)
+    return out / "2026-Q3"
+
+
+@pytest.fixture(scope="module")
+def manifest(quarter_dir) -> dict:
+    return json.loads((quarter_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _entry(manifest: dict, pid: str) -> dict:
+    return next(p for p in manifest["partners"] if p["partner_id"] == pid)
+
+
+def _reader(quarter_dir: Path, manifest: dict, pid: str) -> PdfReader:
+    return PdfReader(io.BytesIO((quarter_dir / _entry(manifest, pid)["pdf"]).read_bytes()))
+
+
+def _pages(quarter_dir: Path, manifest: dict, pid: str) -> list[str]:
+    return [_flat(p.extract_text() or "") for p in _reader(quarter_dir, manifest, pid).pages]
+
+
+PIDS = ("P01", "P02", "P09")
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_one_date_style_no_iso_dates(quarter_dir, manifest, pid):
+    text = " ".join(_pages(quarter_dir, manifest, pid))
+    assert not ISO.findall(text), ISO.findall(text)[:5]
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_one_number_style_currency_with_its_code(quarter_dir, manifest, pid):
+    text = " ".join(_pages(quarter_dir, manifest, pid))
+    # a figure of five or more digits is abbreviated the one way (k, M, B), in text and tables alike
+    assert not re.findall(r"\b\d{1,3},\d{3},\d{3}\b", text), re.findall(r"\b\d{1,3},\d{3},\d{3}\b", text)[:5]
+    assert not re.findall(r"\d{3}\.\d+k\b", text), "three significant digits: 547k, never 547.0k"
+    # every abbreviated currency figure carries its code
+    bare = [m for m in re.findall(r"(\S+ )?(\d[\d.]*[kMB])\b", text) if not m[0].endswith("USD ")]
+    assert not bare, bare[:5]
+
+
+def test_rates_change_in_points_and_arrows_say_good_or_bad(quarter_dir, manifest):
+    text = " ".join(_pages(quarter_dir, manifest, "P02"))
+    assert re.search(r"[▲▼] ?\d+\.\d pts", text), "a rate's change is in percentage points"
+    assert "lower is better" in text
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_words_for_the_reader(quarter_dir, manifest, pid):
+    text = " ".join(_pages(quarter_dir, manifest, pid))
+    for bad in ("internal figure", "Analytics's", "= 0 on last quarter", "whose move", "Whose move",
+                "partner-reported", "Consulting's", "AS's"):
+        assert bad not in text, bad
+    assert not re.findall(r"\b1 (commitments|gaps|KPIs|days|themes)\b", text)
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_no_file_path_of_ours(quarter_dir, manifest, pid):
+    text = " ".join(_pages(quarter_dir, manifest, pid))
+    for ours in ("crm_actuals_export", "exports/", "Partner Registry.xlsx", "KPI plan", "Joint Business Plan 2026.xlsx"):
+        assert ours not in text, ours
+    assert "our records" in text
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_bookmarks_language_title_subject_and_identity(quarter_dir, manifest, pid):
+    r = _reader(quarter_dir, manifest, pid)
+    titles = [o.title for o in r.outline if not isinstance(o, list)]
+    wanted = ("KPI scorecard", "Trend charts", "Commitments", "Next quarter", "Data notes") + ("Flagged gaps",) * (pid == "P02")
+    for section in wanted:
+        assert any(section in t for t in titles), (section, titles)
+    assert r.trailer["/Root"].get("/Lang") == "en"
+    meta = r.metadata
+    assert _entry(manifest, pid)["partner_name"] in meta.title and "2026-Q3" in meta.title
+    assert meta.subject and "2026-Q3" in meta.subject
+    assert f'"partner_id": "{pid}"' in meta["/Keywords"]
+
+
+def test_page_one_tells_the_story(quarter_dir, manifest):
+    first = _pages(quarter_dir, manifest, "P01")[0]
+    for piece in ("What went well", "What we ask of each other in 2026-Q4", "Health", "Also at or over target"):
+        assert piece in first, piece
+    troubled = _pages(quarter_dir, manifest, "P02")[0]
+    assert "Needs attention" in troubled or "What needs attention" in troubled
+    assert "1 commitment " not in troubled or "1 commitments" not in troubled
+
+
+def test_next_quarter_section_and_proposed_meeting(quarter_dir, manifest):
+    text = " ".join(_pages(quarter_dir, manifest, "P02"))
+    assert "Next quarter" in text and "2026-Q4" in text
+    e = _entry(manifest, "P02")
+    assert e["next_meeting"] is None or dt.date.fromisoformat(e["next_meeting"]) > AS_OF
+    if e["next_meeting"]:
+        d = dt.date.fromisoformat(e["next_meeting"])
+        assert f"{d.day} {d:%b} {d.year}" in text
+
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_manifest_agenda_is_sentences_without_codes_or_iso_dates(manifest, pid):
+    e = _entry(manifest, pid)
+    assert isinstance(e["agenda"], list) and e["agenda"]
+    for line in e["agenda"]:
+        assert isinstance(line, str) and line.endswith(".")
+        assert not ISO.search(line), line
+        assert not re.search(r"\b[A-Z]{2}-\d\d\b", line), line  # commitments named by what they are
+    assert "next_meeting" in e
+
+
+def test_partner_pdf_holds_that_partner_alone(quarter_dir, manifest):
+    names = [p["partner_name"] for p in manifest["partners"]]
+    for e in manifest["partners"]:
+        text = " ".join(_pages(quarter_dir, manifest, e["partner_id"]))
+        others = [n for n in names if n != e["partner_name"] and n in text]
+        assert not others, (e["partner_id"], others)
+        assert "internal figure" not in text and "partner-reported" not in text, e["partner_id"]  # ours and yours
+        assert (quarter_dir / e["pdf"]).stat().st_size < 1024 * 1024
+
+
+def test_health_trend_from_the_history(quarter_dir, manifest):
+    first = _pages(quarter_dir, manifest, "P02")[0]
+    box = first.split("HEALTH", 1)[1].split("A difficult quarter")[0]
+    assert "74 2026-Q2 46 2026-Q3" in box  # the trend drawn with its scores and quarters
+    text = " ".join(_pages(quarter_dir, manifest, "P02"))
+    assert text.count("from 74 in 2026-Q2") == 1  # and the move said once, under "What changed"
+
+
+# ------------------------------------------------------------------------------------ the rules, unit by unit
+def test_one_abbreviation_rule():
+    from pipeline.analyse.wording import fmt_number
+
+    cases = {(8450, "currency"): "USD 8,450", (54_700, "currency"): "USD 54.7k", (719_611, "currency"): "USD 720k",
+             (1_026_000, "currency"): "USD 1.03M", (999_999, "currency"): "USD 1M", (2_500_000_000, "count"): "2.5B",
+             (11, "count"): "11", (0.181, "percent"): "18.1%", (7.2, "days"): "7.2 days", (5, "days"): "5 days",
+             (1, "days"): "1 day", (None, "currency"): "—"}
+    for (value, unit), want in cases.items():
+        assert fmt_number(value, unit, "USD") == want, (value, unit)
+
+
+def test_one_date_style():
+    from pipeline.analyse.wording import fmt_date
+
+    assert fmt_date(dt.date(2026, 6, 30)) == "30 Jun 2026"
+    assert fmt_date("2026-06-03") == "3 Jun 2026"
+    assert fmt_date(None) == "—"
+
+
+def test_changes_in_points_for_rates_and_scores_and_toned_by_direction():
+    import pandas as pd
+
+    from pipeline.analyse.story import change_columns
+
+    defs = pd.DataFrame({"kpi_id": ["rate", "days", "nps"], "unit": ["percent", "days", "score"],
+                         "direction": ["higher", "lower", "higher"]})
+    kq = pd.DataFrame({"kpi_id": ["rate", "rate", "days", "days", "nps", "nps"], "qindex": [1, 2, 1, 2, 1, 2],
+                       "actual": [0.20, 0.181, 5.0, 6.0, 56.0, 55.0], "partial": [False] * 6,
+                       "change_qoq": [float("nan"), -0.095, float("nan"), 0.2, float("nan"), -1 / 56],
+                       "change_yoy": [float("nan")] * 6})
+    out = change_columns(kq, defs).set_index(["kpi_id", "qindex"])
+    assert out.loc[("rate", 2), "qoq_shown"] == pytest.approx(-1.9) and out.loc[("rate", 2), "change_in_points"]
+    assert out.loc[("nps", 2), "qoq_shown"] == pytest.approx(-1.0) and out.loc[("nps", 2), "qoq_tone"] == "worse"
+    assert out.loc[("days", 2), "qoq_shown"] == pytest.approx(0.2) and out.loc[("days", 2), "qoq_tone"] == "worse"
+    assert not out.loc[("days", 2), "change_in_points"] and out.loc[("rate", 1), "qoq_tone"] == ""
+
+
+def test_next_meeting_follows_the_check_in_cadence_on_a_weekday():
+    import pandas as pd
+
+    from pipeline.analyse.story import next_meeting
+
+    monthly = pd.DataFrame({"date": pd.to_datetime(["2026-06-10", "2026-07-10", "2026-08-10", "2026-09-10"])})
+    day, cadence = next_meeting(monthly, dt.date(2026, 10, 2))
+    assert cadence == 31 and day == dt.date(2026, 10, 12)  # 11 Oct is a Sunday: the Monday
+    assert next_meeting(monthly.iloc[:0], dt.date(2026, 10, 2)) == (None, None)
+    once = next_meeting(monthly.iloc[:1], dt.date(2026, 10, 2))
+    assert once[1] == 91 and once[0] > dt.date(2026, 10, 2) and once[0].weekday() < 5
