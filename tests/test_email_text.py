@@ -257,9 +257,9 @@ def test_each_sample_e_mail_carries_its_partners_words_alone(sample_quarter):
     p01, p02, p09 = bodies["P01"], bodies["P02"], bodies["P09"]
     assert p01.startswith("Dear Maya,\n") and "healthy" in p01 and "\n- " not in p01
     assert p02.startswith("Dear Fergus,\n") and "at risk (health score 46 out of 100)" in p02
-    assert "KV-01" not in p02 and "- Certify five consultants on the managed-service stack" in p02
+    assert "KV-01" not in p02 and "- Your commitments (“Certify five consultants on the managed-service stack”" in p02
     assert "(2 of yours)" in p02 and "2 Kestrel & Vane Consulting" not in p02
-    assert p09.startswith("Dear Ingrid,\n") and "paused" in p09 and "where the partnership goes from here" in p09
+    assert p09.startswith("Dear Ingrid,\n") and "paused" in p09 and "- The pause: what both sides need" in p09
     for m in manifest["partners"]:  # signed by the partner's own internal owner, for our organisation
         assert f"Kind regards,\n{m['internal_owner']}\nNorthwind Alliances\n" in bodies[m["partner_id"]]
 

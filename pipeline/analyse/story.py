@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline.analyse.findings import QUIET_AGENDA
 from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
@@ -252,8 +253,9 @@ def coming_due(view: PartnerView, end: dt.date) -> list[str]:
 
 
 def agenda_points(view: PartnerView) -> list[str]:
-    """The meeting's points as plain sentences (the agenda lines, each ending with a full stop)."""
-    return [s if s.endswith(".") else s + "." for s, _who in view.agenda]
+    """The meeting's points as plain sentences (the agenda lines, each ending with a full stop); none when
+    nothing is flagged (the review's one quiet line is not a point to raise: the e-mail says so in words)."""
+    return [s if s.endswith(".") else s + "." for s, _who in view.agenda if s != QUIET_AGENDA]
 
 
 def next_quarter(view: PartnerView, targets: pd.DataFrame) -> NextQuarter:
