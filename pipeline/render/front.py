@@ -155,16 +155,20 @@ def sparkline(values: list[float | None], targets: list[float | None], width: fl
     return d
 
 
-def _series(c: Ctx, kid: str) -> tuple[list[float | None], list[float | None]]:
+def _series(c: Ctx) -> dict[str, tuple[list[float | None], list[float | None]]]:
+    """Each KPI's (actuals, targets) over the trend window, read from the partner's rows in one pass."""
     kq = c.view.kpi_quarterly
-    rows = {str(r["quarter"]): r for r in L.records(kq[kq["kpi_id"] == kid], ("quarter", "actual", "target"))}
-    labels = [q.label for q in c.view.quarters]
-
-    def get(q: str, col: str) -> float | None:
-        v: Any = rows.get(q, {}).get(col)
-        return None if is_missing(v) else float(v)
-
-    return [get(q, "actual") for q in labels], [get(q, "target") for q in labels]
+    at = {label: i for i, label in enumerate(q.label for q in c.view.quarters)}
+    out: dict[str, tuple[list[float | None], list[float | None]]] = {}
+    for kid, quarter, actual, target in zip(kq["kpi_id"].astype(str), kq["quarter"].astype(str),
+                                            kq["actual"].tolist(), kq["target"].tolist()):
+        i = at.get(quarter)
+        if i is None:
+            continue
+        values, targets = out.setdefault(kid, ([None] * len(at), [None] * len(at)))
+        values[i] = None if is_missing(actual) else float(actual)
+        targets[i] = None if is_missing(target) else float(target)
+    return out
 
 
 def _tiles(c: Ctx) -> list:
@@ -176,6 +180,8 @@ def _tiles(c: Ctx) -> list:
     w = L.content_width()
     tw = w / TILES_PER_ROW
     cells = []
+    series = _series(c)
+    none: list[float | None] = [None] * len(c.view.quarters)
     for kid, k in c.kpi.items():
         r = cur.get(kid, {})
         label, tone = KPI_STATUS.get(str(r.get("status") or "missing"), (str(r.get("status")), "none"))
@@ -185,7 +191,7 @@ def _tiles(c: Ctx) -> list:
         att = ("" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%") + \
             (" · lower is better" if lower else "")
         change = tone_change(r.get("qoq_shown"), true(r.get("change_in_points")), str(r.get("qoq_tone") or ""))
-        values, targets = _series(c, kid)
+        values, targets = series.get(str(kid), (none, none))
         status = "for reference" if c.paused else label
         cells.append([
             para(f"<b>{text(k.get('kpi_name') or kid, 80)}</b>", "cell", markup=True),
