@@ -125,33 +125,38 @@ def build_findings(flags: pd.DataFrame, kpi_defs: pd.DataFrame, commitments: pd.
     partner_order = {p: i for i, p in enumerate(dict.fromkeys(str(p) for p in flags["partner_id"]))}
     frame = frame.assign(_p=frame["partner_id"].map(partner_order)).sort_values("_p", kind="stable")
     names = partner_names or {}
-    themes = [_theme(rows, names.get(str(rows.iloc[0]["partner_id"]), ""))
-              for _, rows in frame.groupby(["_p", "_theme_rank"], sort=True)]
+    buckets: dict[tuple[int, float], list[dict[str, Any]]] = {}  # (partner's place, theme's rank) -> its findings
+    for r in records(frame, ("quarter", "partner_id", "theme", "title", "codes", "whose_move", "_named", "_sev", "_p",
+                             "_theme_rank")):
+        buckets.setdefault((int(r["_p"]), float(r["_theme_rank"])), []).append(r)
+    themes = [_theme(buckets[key], names.get(str(buckets[key][0]["partner_id"]), "")) for key in sorted(buckets)]
     return (frame[FINDING_COLUMNS].reset_index(drop=True).astype("str"),
             pd.DataFrame(themes, columns=THEME_COLUMNS).astype({c: "str" for c in THEME_COLUMNS if c != "findings"}))
 
 
-def _theme(rows: pd.DataFrame, partner: str) -> dict[str, Any]:
-    """One theme of one partner: its title, most severe severity, whose move, and the agenda line."""
-    first = rows.iloc[0]
+def _theme(rows: list[dict[str, Any]], partner: str) -> dict[str, Any]:
+    """One theme of one partner (its findings, in order): its title, most severe severity, whose move, and the
+    agenda line."""
+    first = rows[0]
     theme = str(first["theme"])
-    codes = [c for cs in rows["codes"] for c in str(cs).split(";")]
-    subjects = {c: sum(c in str(cs).split(";") for cs in rows["codes"]) for c in ACTIONS}  # findings with the code
+    each = [str(r["codes"]).split(";") for r in rows]
+    codes = [c for cs in each for c in cs]
+    subjects = {c: sum(c in cs for cs in each) for c in ACTIONS}  # findings with the code
     actions = list(dict.fromkeys(ACTIONS[c][int(subjects[c] == 1)] for c in ACTIONS if c in codes))  # catalog order
     if {"KPI_BELOW_TARGET", "KPI_DECLINING"} <= set(codes):  # one action for KPIs under target and falling
         actions = [BOTH_RESULTS] + actions[2:]
     kpis = theme in ("results", "figures")
     # commitments named by what they are (their description), the check-ins and the balance by name
-    names = [str(n) if n else AGENDA_NAMES.get(str(c).split(";")[0], str(t)).lower()
-             for n, t, c in zip(rows["_named"], rows["title"], rows["codes"])] if not kpis else list(rows["title"])
+    names = [str(r["_named"]) if r["_named"] else AGENDA_NAMES.get(cs[0], str(r["title"])).lower()
+             for r, cs in zip(rows, each)] if not kpis else [str(r["title"]) for r in rows]
     if len(names) > 3:
         names = [f"{len(names)} KPIs" if kpis else f"{len(names)} items"]
     title = THEMES[theme]
     head = f"{title} ({_and(names)})" if theme != "data" else title
-    whose = _mover([str(m) for m in rows["whose_move"]]) or "joint"
+    whose = _mover([str(r["whose_move"]) for r in rows]) or "joint"
     return dict(quarter=str(first["quarter"]), partner_id=str(first["partner_id"]), theme=theme, title=title,
-                severity=str(FLAG_SEVERITIES[int(rows["_sev"].min())]), whose_move=whose, findings=len(rows),
-                agenda=f"{head}: {_and(actions)}")
+                severity=str(FLAG_SEVERITIES[int(min(r["_sev"] for r in rows))]), whose_move=whose,
+                findings=len(rows), agenda=f"{head}: {_and(actions)}")
 
 
 def top_gaps(findings: pd.DataFrame) -> list[str]:
