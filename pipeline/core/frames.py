@@ -131,9 +131,10 @@ class Reconciled:
         own_targets = self.targets[~self.targets["from_default"].astype(bool)] if len(self.targets) else self.targets
         seen = pd.concat([f[["partner_id", "quarter"]] for f in (self.kpi_values, own_targets, self.checkins)])
         seen = seen.dropna()
+        parsed = {label: Quarter.parse(label) for label in set(seen["quarter"].astype(str))}  # each label once
         first: dict[str, Quarter] = {}
         for pid, label in zip(seen["partner_id"].astype(str), seen["quarter"].astype(str)):
-            q = Quarter.parse(label)
+            q = parsed[label]
             if pid not in first or q.index < first[pid].index:
                 first[pid] = q
         return first
