@@ -318,3 +318,11 @@ def test_the_readme_lists_every_field_a_template_may_use():
     block = readme.split("<!-- email-fields -->\n", 1)[1].split("<!-- /email-fields -->", 1)[0]
     assert block == fields_reference()
     assert load_template(None).source == f"the built-in {DEFAULT_TEMPLATE}"  # shipped, and a valid template
+
+
+def test_a_name_ending_in_a_full_stop_is_not_followed_by_another():
+    from pipeline.distribute.template import parse_template
+
+    t = parse_template("Subject: ${subject}\nOur review of ${partnership}. Wait... then ${partnership}!\n", "test")
+    _subject, body = t.render({"subject": "x", "partnership": "the partnership with Añil Robotics S.L."})
+    assert "S.L.. " not in body and "Our review of the partnership with Añil Robotics S.L. Wait... then" in body

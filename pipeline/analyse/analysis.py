@@ -149,7 +149,8 @@ class _PartnerSlices:
         for p in rec.problems:
             if p.partner_id and p.severity in (ERROR, WARNING):
                 mine = not p.file or p.file in theirs.get(p.partner_id, set())
-                self.problems.setdefault(p.partner_id, []).append(p if mine else replace(p, file=OUR_RECORDS))
+                self.problems.setdefault(p.partner_id, []).append(
+                    replace(p, file=as_sent(p.file)) if mine and p.file else p if mine else replace(p, file=OUR_RECORDS))
         self.changes = analysis.changes
 
     def take(self, name: str, partner_id: str) -> pd.DataFrame:
@@ -177,9 +178,25 @@ def _their_files(rec: Reconciled) -> dict[str, set[str]]:
     return out
 
 
+def as_sent(path: str) -> str:
+    """A file the partner sent us, as they know it: its name, without the folder we filed it in."""
+    return path.rsplit("/", 1)[-1]
+
+
+def _cells_as_sent(cells: pd.Series) -> pd.Series:
+    """'partner_returns/X.xlsx › Sheet › D11; other/Y.xlsx › …' as 'X.xlsx › Sheet › D11; Y.xlsx › …'."""
+    return cells.astype("str").str.replace(r"(^|; )[^;›]*/", r"\1", regex=True)
+
+
+def _as_they_see_it(disagreements: pd.DataFrame) -> pd.DataFrame:
+    """One partner's disagreements with our cells as `OUR_RECORDS` and theirs by file name (`as_sent`)."""
+    d = disagreements.assign(internal_cells=OUR_RECORDS)
+    return d.assign(partner_cells=_cells_as_sent(d["partner_cells"])) if len(d) and "partner_cells" in d else d
+
+
 def _cited(files: list[str], theirs: set[str]) -> list[str]:
-    """A partner's sources as its review names them: its own files in full, then ours as one neutral label."""
-    own = [f for f in files if f in theirs]
+    """A partner's sources as its review names them: its own files by name, then ours as one neutral label."""
+    own = [as_sent(f) for f in files if f in theirs]
     return own + ([OUR_RECORDS] if len(own) < len(files) else [])
 
 
@@ -222,7 +239,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         sources=list(sl.sources.get(partner_id, [])), config=rec.config, as_of=analysis.as_of,
         changes=list(sl.changes.get(partner_id, [])), why=score_explanation(health, breakdown),
         track_record=sl.take("track_record", partner_id),
-        disagreements=sl.take("disagreements", partner_id).assign(internal_cells=OUR_RECORDS),
+        disagreements=_as_they_see_it(sl.take("disagreements", partner_id)),
         thresholds=thresholds, findings=sl.take("findings", partner_id), themes=sl.take("themes", partner_id))
     view.pulse = sl.take("pulse", partner_id)
     view.pulse_sentence = pulse_sentence(view.pulse, analysis.quarter, str(partner.get("partner_name") or partner_id))

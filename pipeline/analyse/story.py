@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.findings import QUIET_AGENDA
-from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, plural
+from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, lower_first, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,10 +80,6 @@ def described(r: dict[str, Any], limit: int = 70) -> str:
 def _and(items: list[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
-
-
-def _lower_first(s: str) -> str:
-    return s[:1].lower() + s[1:] if s[:2] != s[:2].upper() else s
 
 
 def verdict(view: PartnerView) -> str:
@@ -165,7 +161,9 @@ def attention(view: PartnerView) -> list[str]:
         n = int(float(th.get("findings") or 0))
         if first is not None:
             head = f"{th['title']} ({plural(n, 'gap')}), led by" if n > 1 else f"{th['title']}:"
-            out.append(f"{head} {first['title']}: {_lower_first(str(first['detail']))}.")
+            named = "" if n == 1 and str(th["title"]).lower().startswith(str(first["title"]).lower()) else \
+                f" {first['title']}:"   # "Data excluded: 1 row ...", not "Data excluded: Data: 1 row ..."
+            out.append(f"{head}{named} {lower_first(str(first['detail']))}.")
     return out
 
 
@@ -181,7 +179,7 @@ def asks(view: PartnerView, due: list[str]) -> list[tuple[str, str]]:
             continue
         items = [f"{described(r, 60)} ({'overdue since' if true(r.get('is_overdue')) else 'by'} "
                  f"{fmt_date(r.get('due_date'))})" for r in mine[:3]]
-        more = f" and {plural(len(mine) - 3, 'more')}" if len(mine) > 3 else ""
+        more = f" and {count_words(len(mine) - 3)} more" if len(mine) > 3 else ""
         out.append((party, "; ".join(items) + more + "."))
     if view.health.get("state") != "paused":
         names = _names(view)

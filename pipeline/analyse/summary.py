@@ -62,11 +62,14 @@ def summary_sentences(view: PartnerView) -> list[str]:
             kid = "" if is_missing(r["kpi_id"]) else str(r["kpi_id"])
             kpi_s += f" Furthest from target: {names.get(kid, kid)} at {float(r[ATTAINMENT]) * 100:.0f}% of target."
 
-    com = records(view.commitments, ("party", "status", "is_open", "is_overdue"))
-    open_n = sum(true(r.get("is_open")) for r in com)
+    com = records(view.commitments, ("party", "status", "is_open", "is_overdue", "is_dropped"))
+    dropped = sum(true(r.get("is_dropped")) for r in com)
+    open_n = sum(true(r.get("is_open")) and not true(r.get("is_dropped")) for r in com)
+    done_n = sum(r.get("status", "") == "done" and not true(r.get("is_dropped")) for r in com)
+    other = len(com) - open_n - done_n - dropped   # cancelled
     overdue = [r for r in com if true(r.get("is_overdue"))]
     com_s = (f"{_n(len(com), 'commitment')} {'is' if len(com) == 1 else 'are'} tracked: {open_n} open, "
-             f"{sum(r.get('status', '') == 'done' for r in com)} done")
+             f"{done_n} done" + (f", {other} cancelled" if other else "") + (f", {dropped} dropped" if dropped else ""))
     if overdue:
         by = count("joint" if r.get("party", "") == "joint" else party(r.get("party", "")) for r in overdue)
         com_s += f", {len(overdue)} overdue (" + ", ".join(f"{n} {who}" for who, n in by) + ")"

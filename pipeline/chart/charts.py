@@ -193,8 +193,8 @@ def trend_chart(quarters: list[str], actual: list[float], target: list[float], *
     part = set(partial or ())
     missing = [quarters[i] for i in range(n) if math.isnan(a[i]) and quarters[i] not in part]
     shown_partial = [q for q in quarters if q in part]
-    notes = (["No actual reported: " + ", ".join(missing)] if missing else []) + \
-        (["Partial quarter, not plotted: " + ", ".join(shown_partial)] if shown_partial else [])
+    notes = ([f"No figure: {_quarters(missing)}"] if missing else []) + \
+        ([f"Partial, not plotted: {_quarters(shown_partial)}"] if shown_partial else [])
     c["note"].set_text("; ".join(notes))
 
     renderer = fig.canvas.get_renderer()
@@ -238,6 +238,11 @@ def _set_background(c: dict[str, Any], key: tuple[tuple[str, ...], str, bool]) -
         artist.set_visible(True)
     while len(kept) > BACKGROUNDS_KEPT:
         del kept[next(iter(kept))]  # the oldest
+
+
+def _quarters(labels: list[str]) -> str:
+    """Quarters named in a chart's note, short enough for its width: two by name, more as a count and a span."""
+    return ", ".join(labels) if len(labels) <= 2 else f"{len(labels)} quarters, {labels[0]} to {labels[-1]}"
 
 
 def _y_limits(values: list[float]) -> tuple[float, float]:

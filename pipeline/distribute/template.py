@@ -68,13 +68,19 @@ class MailTemplate:
 
     def render(self, values: dict[str, str]) -> tuple[str | None, str]:
         """(subject or None, plain-text body): every field filled, blank lines from empty fields collapsed."""
-        body = self.body.substitute(values)
+        body = _one_stop(self.body.substitute(values))
         body = "\n".join(line.rstrip() for line in body.splitlines())
         body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
         subject = None
         if self.subject is not None:  # one line: a field's line break can never start a header
             subject = " ".join(self.subject.substitute(values).split()) or None
         return subject, body
+
+
+def _one_stop(text: str) -> str:
+    """A full stop after a field that ends with one is said once: "… Añil Robotics S.L.." reads "S.L."; an
+    ellipsis stays."""
+    return re.sub(r"(?<=[^.]\.)\.(?!\.)", "", text)
 
 
 def parse_template(text: str, source: str) -> MailTemplate:

@@ -159,8 +159,8 @@ def health_method(c: Ctx) -> list:
     out = [L.heading("How the health score is computed", outline=True),
            para(f"Health is three things, with the same points every quarter: {names}, {sum(out_of.values())} in all. "
                 "A part with nothing to measure counts at the rate of the measured parts, so it neither lifts nor lowers "
-                "the score. Three rules no weighting overrides can set the band; the points a rule moves are a line of "
-                f"their own, so the points always add up to the score. {green:.0f} or more is green, {amber:.0f} to "
+                "the score. Three rules set the band whatever the points (below); the points a rule moves are a line "
+                f"of their own, so the points always add up to the score. {green:.0f} or more is green, {amber:.0f} to "
                 f"{green - 1:.0f} amber, under {amber:.0f} red. Data quality is not in the score: it is the confidence "
                 "beside it.", "cell", limit=2000)]
     rows = [[L.cell(h, "head" if i in (0, 3) else "headr") for i, h in enumerate(("Part", "Points", "Out of", "How"))]]
