@@ -46,8 +46,9 @@ def test_reconciliation_statement_has_both_figures_gap_cells_and_since():
     text = _pdf_text(partner_pdf(view, {}))
     assert "Reconciliation statement, 2026-Q3" in text
     for piece in ("1,000", "1,250", "ours USD 250 lower", "25.0% of ours", "2026-Q2 (2 quarters running)",
-                  "our records", "returns/P1 figures.xlsx › Actuals › C7"):
+                  "our records", "P1 figures.xlsx › Actuals › C7"):
         assert piece in text, piece
+    assert "returns/" not in text  # their file by its name, not the folder we filed it in
     assert "SECRET-P2" not in text  # the statement names only this partner's own files
     assert "exports/crm.xlsx" not in text  # and ours by a neutral label, never our file paths (issue 15)
 
