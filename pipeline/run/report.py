@@ -35,7 +35,7 @@ HISTORY_FILE = "history.sqlite"
 REQUESTS = "requests"     # the data requests' folder in the quarter folder
 REQUEST_CHUNK = 25        # data requests per worker job
 BRIEFS = "briefs"         # the internal meeting briefs' folder in the quarter folder
-BRIEF_CHUNK = 25          # meeting briefs per worker job
+BRIEF_CHUNK = 10          # meeting briefs per worker job
 MANIFEST = "manifest.json"
 
 
@@ -319,7 +319,6 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
             task = _Task(pid, qdir / names[pid], cache_folder if key else None, key, fingerprint)
             hit = task.cache is not None and (task.cache / f"{key}.pdf").is_file()
             (cached if hit else tasks).append(task)
-        drawing = {workers.submit(_render_partner, task): task for task in tasks}
         # the data requests (`requests/`), written by the workers into a folder that replaces the old one
         nxt = q.shift(1).label
         requests = {pid: request_file_name(names[pid], q.label, nxt) for pid in expected}
@@ -341,8 +340,19 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 briefs_kept.append(key)
             else:
                 to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(brief_cache or "") if key else "", key))
-        briefing = {workers.submit(_write_briefs, chunk): chunk
-                    for chunk in [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]}
+        # the briefs' chunks spread over the first four fifths of the reviews, so the progress moves from the start
+        # and the last jobs are short reviews: the workers finish together
+        brief_chunks = [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]
+        step = max(1, (len(tasks) * 4 // 5) // max(len(brief_chunks), 1))
+        briefing: dict[Any, list[tuple[str, str, str, str]]] = {}
+        drawing: dict[Any, _Task] = {}
+        for i, task in enumerate(tasks):
+            if i % step == 0 and brief_chunks:
+                jobs = brief_chunks.pop(0)
+                briefing[workers.submit(_write_briefs, jobs)] = jobs
+            drawing[workers.submit(_render_partner, task)] = task
+        for jobs in brief_chunks:
+            briefing[workers.submit(_write_briefs, jobs)] = jobs
         reused = []
         for task in cached:
             r = _from_cache(task)
