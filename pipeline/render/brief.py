@@ -76,11 +76,19 @@ def _head(b: Brief) -> list:
             para("; ".join(facts) + ".", "value"), Spacer(1, 4)]
 
 
-def _section(title: str, body: list) -> list:
-    """A sub-heading kept on a page with the start of what it heads."""
+def _section(title: str, body: list | str, quiet: list[str]) -> list:
+    """A sub-heading kept on a page with the start of what it heads; a section with nothing to show (its
+    body one sentence) adds that sentence to `quiet` instead, said once at the end of its part (`_quiet`)."""
     from reportlab.platypus import KeepTogether
 
+    if isinstance(body, str):
+        quiet.append(body)
+        return []
     return [KeepTogether([L.heading(title, 2), *body[:1]]), *body[1:]]
+
+
+def _quiet(sentences: list[str]) -> list:
+    return [para(" ".join(sentences), "note")] if sentences else []
 
 
 def _bullets(items: list[str], style: str = "body") -> list:
@@ -90,13 +98,16 @@ def _bullets(items: list[str], style: str = "body") -> list:
 def _before(b: Brief) -> list:
     out = [L.heading("Before the meeting: decide")]
     if not b.decisions:
-        return out + [para("Nothing to decide beforehand: the Canvas holds our alternative and limits, and nothing of "
-                           "ours is late.", "note")]
+        return out + [para("Nothing to decide beforehand: the Canvas holds our alternative and limits, and nothing "
+                           "of ours is late.", "note")]
     return out + _bullets(b.decisions)
 
 
 def _standing(b: Brief, currency: str) -> list:
-    out = [L.heading("Where both sides stand")]
+    out: list = [L.heading("Where both sides stand")]
+    quiet: list[str] = []
+    late: list | str
+    agree: list | str
     heads = ["Side", "Promised", "Kept on time", "Done late", "Open", "Overdue", "Moved", "Dropped", "On time"]
     rows: list[list] = [[L.cell(h, "head" if i == 0 else "headr") for i, h in enumerate(heads)]]
     for r in L.records(b.standing):
@@ -105,9 +116,9 @@ def _standing(b: Brief, currency: str) -> list:
                        for k in ("made", "done_on_time", "done_late", "open", "overdue", "slipped", "dropped")]
                     + [L.cell(fmt_pct(r["on_time_rate"]), "cellr")])
     out += _section("What each side promised and delivered", [L.table(rows, _w(0, 18, 20, 18, 14, 16, 16, 16, 16))]
-                    if len(rows) > 1 else [para("No commitments on record for this partner.", "note")])
+                    if len(rows) > 1 else "No commitments are on record.", quiet)
     if not len(b.late):
-        late = [para("Nothing is late on either side.", "note")]
+        late = "Nothing is late on either side."
     else:
         rows = [[L.cell(h, "head") for h in ("Side", "Owner", "Commitment", "Due", "How late")]]
         for r in L.records(b.late):
@@ -124,9 +135,9 @@ def _standing(b: Brief, currency: str) -> list:
                          L.cell(fmt_date(r["due_date"]), "cell"), L.cell(how, "cell")])
         late = [para("Ours first: what we still owe weighs on everything we ask.", "small"),
                 L.table(rows, _w(14, 30, 0, 22, 46))]
-    out += _section("Late, overdue or moved, on each side", late)
+    out += _section("Late, overdue or moved, on each side", late, quiet)
     if not len(b.to_agree):
-        agree = [para("No open disagreement on figures: both sides can work from the same numbers.", "note")]
+        agree = "No open disagreement on figures: both sides can work from the same numbers."
     else:
         rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in
                  enumerate(("KPI", "Our figure", "Their figure", "Gap", "Where each figure comes from"))]]
@@ -138,14 +149,17 @@ def _standing(b: Brief, currency: str) -> list:
                          [para(f"ours: {L.text(r['internal_cells'], 200)}", "cellsmall", markup=True),
                           para(f"theirs: {L.text(r['partner_cells'], 200)}", "cellsmall", markup=True)]])
         agree = [L.table(rows, _w(32, 22, 22, 14, 0))]
-    out += _section("Figures to agree before discussing them", agree)
-    return out
+    out += _section("Figures to agree before discussing them", agree, quiet)
+    return out + _quiet(quiet)
 
 
 def _their_side(b: Brief, currency: str) -> list:
-    out = [L.heading("Their side: pressures and interests")]
+    out: list = [L.heading("Their side: pressures and interests")]
+    quiet: list[str] = []
+    miss: list | str
+    pulse: list | str
     if not len(b.pressure):
-        miss = [para("Every KPI with a target is on track.", "note")]
+        miss = "Every KPI with a target is on track."
     else:
         rows = [[L.cell(h, "head" if i == 0 else "headr") for i, h in
                  enumerate(("KPI", "Target", "Actual", "Attainment", "vs last quarter"))]]
@@ -157,9 +171,9 @@ def _their_side(b: Brief, currency: str) -> list:
                          L.cell(fmt_pct(r["attainment"]), "cellr"), L.cell(L.fmt_change(r["change_qoq"]), "cellr")])
         miss = [L.table(rows, _w(0, 28, 28, 24, 26))]
     out += _section("The KPIs against plan, for reference (paused: not held against them)"
-                    if b.health.get("state") == "paused" else "The KPIs they miss", miss)
+                    if b.health.get("state") == "paused" else "The KPIs they miss", miss, quiet)
     if not len(b.pulse):
-        pulse = [para("They did not answer the pulse this quarter.", "note")]
+        pulse = "They did not answer the pulse this quarter."
     else:
         rows = [[L.cell(h, "head") for h in ("Question", "Score", "Last", "Their comment")]]
         for r in L.records(b.pulse):
@@ -168,16 +182,16 @@ def _their_side(b: Brief, currency: str) -> list:
                          L.cell("—" if is_missing(r["previous"]) else f"{float(r['previous']):.0f}", "cellr"),
                          L.cell(r["comment"], "cell", limit=400)])
         pulse = [L.table(rows, _w(0, 12, 12, 70))]
-    out += _section("How they rated the partnership", pulse)
+    out += _section("How they rated the partnership", pulse, quiet)
     out += _section("What we know of their side (Canvas)", _canvas(
-        b.theirs, "Nothing recorded on the Canvas for their side: what do they want from this partnership, and what "
-                  "are they under pressure to show?"))
-    return out
+        b.theirs, "Nothing is recorded on the Canvas for their side: what do they want from this partnership, and "
+                  "what are they under pressure to show?"), quiet)
+    return out + _quiet(quiet)
 
 
-def _canvas(entries: pd.DataFrame, empty: str) -> list:
+def _canvas(entries: pd.DataFrame, empty: str) -> list | str:
     if not len(entries):
-        return [para(empty, "note")]
+        return empty
     rows = [[L.cell(h, "head") for h in ("Kind", "Entry", "Weight")]]
     for r in L.records(entries):
         rows.append([L.cell(KIND_WORDS.get(str(r["kind"]), str(r["kind"])), "cellb"),
@@ -189,20 +203,23 @@ def _canvas(entries: pd.DataFrame, empty: str) -> list:
 def _our_side(b: Brief) -> list:
     from reportlab.platypus import KeepTogether
 
+    body = _canvas(b.ours, "Nothing is recorded on the Canvas for our side.")
     return [KeepTogether([L.heading("Our side: goals, alternative and limits"),
-                          *_canvas(b.ours, "Nothing recorded on the Canvas for our side.")])]
+                          *([para(body, "note")] if isinstance(body, str) else body)])]
 
 
 def _options(b: Brief, currency: str) -> list:
-    out = [L.heading("Options")]
+    out: list = [L.heading("Options")]
+    quiet: list[str] = []
+    body: list | str
     wi = b.what_if
     moves = wi[wi["gain"].fillna(0) != 0] if len(wi) else wi
     if not len(wi):
-        body = [para("The partnership is paused, so it is not scored." if b.health.get("state") == "paused"
-                     else "Nothing is open and every KPI is on track: no single change moves the score.", "note")]
+        body = ("The partnership is paused, so it is not scored." if b.health.get("state") == "paused"
+                else "Nothing is open and every KPI is on track: no single change moves the score.")
     elif not len(moves):
-        body = [para(f"No single change moves this quarter's score ({_score(wi['score'].iloc[0], wi['status'].iloc[0])}): "
-                     "nothing open was due in the quarter, and every KPI short of target is too close to matter.", "note")]
+        body = (f"No single change moves this quarter's score ({_score(wi['score'].iloc[0], wi['status'].iloc[0])}): "
+                "nothing open was due in the quarter, and every KPI short of target is too close to matter.")
     else:
         rows = [[L.cell(h, "head" if i < 2 else "headr") for i, h in enumerate(("Option", "Whose", "Score", "Change"))]]
         for r in L.records(moves.head(WHAT_IF_ROWS)):
@@ -217,11 +234,11 @@ def _options(b: Brief, currency: str) -> list:
         if rest:
             body.append(para(f"{rest} more open item{'s' if rest != 1 else ''} would not move this quarter's score "
                              "(due later, or already close enough).", "small"))
-    out += _section("What would move the health score", body)
+    out += _section("What would move the health score", body, quiet)
     if not len(b.resets):
-        resets = [para("Nothing to reset: the paused partnership is not held to its targets."
-                       if b.health.get("state") == "paused" else
-                       f"The {b.next_quarter} targets are within reach of the last two quarters' average.", "note")]
+        resets: list | str = ("Nothing to reset: the paused partnership is not held to its targets."
+                              if b.health.get("state") == "paused" else
+                              f"The {b.next_quarter} targets are within reach of the last two quarters' average.")
     else:
         rows = [[L.cell(h, "head" if i == 0 else "headr") for i, h in
                  enumerate(("KPI", "Target", "Last 2 quarters", "At that pace", "Propose"))]]
@@ -232,17 +249,17 @@ def _options(b: Brief, currency: str) -> list:
                          L.cell(fmt_pct(r["attainment"]), "cellr"),
                          L.cell(f"{r['move']} to {fmt_number(r['proposed'], unit, currency)}", "cellr")])
         resets = [L.table(rows, _w(0, 26, 28, 22, 34))]
-    out += _section(f"Targets for {b.next_quarter} the trend supports resetting", resets)
+    out += _section(f"Targets for {b.next_quarter} the trend supports resetting", resets, quiet)
     if not len(b.trades):
-        trades = [para("No trade to suggest: record on the Canvas what they ask for, and what we could offer.", "note")]
+        trades: list | str = "No trade to suggest: record on the Canvas what they ask for, and what we could offer."
     else:
         rows = [[L.cell(h, "head") for h in ("We give", "We ask in return", "Why")]]
         for r in L.records(b.trades):
             rows.append([L.cell(r["give"], "cell", limit=200), L.cell(r["get"] or "—", "cell", limit=200),
                          L.cell(r["why"], "cell", limit=200)])
         trades = [L.table(rows, _w(0, 60, 46))]
-    out += _section("Trades the asymmetries suggest", trades)
-    return out
+    out += _section("Trades the asymmetries suggest", trades, quiet)
+    return out + _quiet(quiet)
 
 
 def _questions(b: Brief) -> list:
