@@ -19,7 +19,7 @@ import pandas as pd
 from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
 from pipeline.analyse.whatif import what_if
 from pipeline.analyse.wording import day, fmt_value, lower_first
-from pipeline.core.frames import partner_spans
+from pipeline.core.frames import partner_spans, records
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
@@ -141,6 +141,15 @@ class _Split:
         a, b = self.spans.get(pid, (0, 0))
         return self.frame.iloc[a:b].reset_index(drop=True)
 
+    def first(self, pid: str) -> dict[str, Any]:
+        """The partner's first row as a dict ({} when it has none), without a frame per partner."""
+        if pid not in self.spans:
+            return {}
+        if not hasattr(self, "_rows"):
+            self._rows = [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                          for r in records(self.frame)]
+        return self._rows[self.spans[pid][0]]
+
 
 def _text(value: Any) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
@@ -148,14 +157,12 @@ def _text(value: Any) -> str:
 
 def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, str]) -> Brief:
     rec, q = a.reconciled, a.quarter
-    partner = parts["partners"].take(pid).iloc[0]
-    health_row = parts["health"].take(pid)
-    health = {str(k): (v.item() if hasattr(v, "item") else v) for k, v in health_row.iloc[0].to_dict().items()} \
-        if len(health_row) else {}
+    partner = parts["partners"].first(pid)
+    health = parts["health"].first(pid)
     pulse, rating = _pulse(parts["pulse"].take(pid), q.index)
     canvas = parts["canvas"].take(pid)[["side", "kind", "text", "weight"]]
-    theirs = canvas[canvas["side"] == "partner"].reset_index(drop=True)
-    ours = canvas[canvas["side"] == "us"].reset_index(drop=True)
+    theirs = canvas[canvas["side"] == "partner"].reset_index(drop=True) if len(canvas) else canvas
+    ours = canvas[canvas["side"] == "us"].reset_index(drop=True) if len(canvas) else canvas
     options = parts["what_if"].take(pid)
     b = Brief(
         partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid, quarter=q.label,
