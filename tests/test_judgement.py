@@ -104,6 +104,9 @@ def test_every_excluded_row_is_in_its_partners_review_or_the_portfolio(tmp_path)
         assert f"our records › {cell}" in acme, cell          # in our file: cited by a neutral label (issue 15)
         assert f"our records › {cell}" not in globex
     assert all("extra.xlsx" not in text for text in pdfs.values())
+    # rows in our records are ours to fix: the partner is told we correct them, never asked to
+    flat = " ".join(acme.split())
+    assert "We are correcting it in our records." in flat and "which we are correcting" in flat
     for cell in ("Actuals › A3", "Commitments › B3"):   # rows whose partner could not be told
         assert f"extra.xlsx › {cell}" in portfolio, cell
         assert all(f"extra.xlsx › {cell}" not in text for text in pdfs.values())

@@ -82,7 +82,8 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     conflicts=conflicts, commitments=cs, delivery=dl, checkins=rec.checkins,
                     has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
                     restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
-                    previous_run=history.previous_run if history is not None else None, paused=paused)
+                    previous_run=history.previous_run if history is not None else None, paused=paused,
+                    their_files=_their_files(rec))
     flags = build_flags(fi)
     names = dict(zip(rec.partners["partner_id"].astype(str), rec.partners["partner_name"].astype(str)))
     findings, themes = build_findings(flags, defs, cs, names)

@@ -46,6 +46,7 @@ class FlagInputs:
     previous_run: Quarter | None = None
     now: pd.DataFrame | None = None      # cache of _now()
     paused: list[str] = field(default_factory=list)  # registry status paused: PAUSE_SUSPENDS not raised for them
+    their_files: dict[str, set[str]] = field(default_factory=dict)  # partner_id -> the files it sent us
 
 
 def _frame(rows: pd.DataFrame | list[dict[str, Any]], **const: Any) -> pd.DataFrame:
@@ -373,6 +374,8 @@ def no_checkin(fi: FlagInputs) -> pd.DataFrame:
 
 
 def data_problem(fi: FlagInputs) -> pd.DataFrame:
+    """The partner's excluded rows, in one flag: whose move by whose files they are in (theirs: they fix them;
+    ours: we do), the evidence with every cell for flags.csv, the clause the partner's review says."""
     wanted = set(fi.partner_ids)
     by: dict[str, list[Problem]] = {}
     for p in fi.problems:
@@ -381,12 +384,21 @@ def data_problem(fi: FlagInputs) -> pd.DataFrame:
     rows = []
     for pid, ps in by.items():
         where = "; ".join(p.where or p.code for p in ps[:3]) + (f"; and {len(ps) - 3} more" if len(ps) > 3 else "")
+        theirs = sum(bool(p.file) and p.file in fi.their_files.get(pid, set()) for p in ps)
+        ours = len(ps) - theirs
+        said = []
+        if theirs:
+            said.append(f"{theirs} {'rows or values' if theirs > 1 else 'row or value'} of your files left out of this "
+                        "review, each listed in the data notes with how to fix it")
+        if ours:
+            said.append(f"{ours} {'values' if ours > 1 else 'value'} of our records left out of this review, which we "
+                        "are correcting")
         rows.append(dict(partner_id=pid, subject="",
                          message=f"{len(ps)} {'rows or values' if len(ps) > 1 else 'row or value'} excluded: {where}",
                          agenda="Correct the excluded rows listed in the data notes",
-                         clause=f"{len(ps)} {'rows or values' if len(ps) > 1 else 'row or value'} left out of this "
-                                "review; each is listed in the data notes with how to fix it"))
-    return _frame(rows, code="DATA_PROBLEM", severity="medium", whose_move="")
+                         whose_move="partner" if not ours else "us" if not theirs else "joint",
+                         clause="; ".join(said)))
+    return _frame(rows, code="DATA_PROBLEM", severity="medium")
 
 
 RULES = (kpi_below_target, kpi_declining, kpi_missing, kpi_discrepancy, kpi_conflict, kpi_restated,

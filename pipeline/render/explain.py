@@ -81,13 +81,17 @@ def data_notes(c: Ctx) -> list:
     out.append(L.heading("Rows excluded from this review", 2))
     if not v.problems:
         out.append(para("No rows were excluded.", "cell"))
-    else:
+    else:   # every row with file, sheet and cell (review.md); ours are ours to fix, theirs say how
         n = len(v.problems)
+        ours = sum(p.file == OUR_RECORDS for p in v.problems)
+        whose = ("all in our records, which we are correcting" if ours == n else "all in your files" if not ours
+                 else f"{ours} in our records, which we are correcting, {n - ours} in your files")
         out.append(para(f"{n} row{'s' if n != 1 else ''} or value{'s' if n != 1 else ''} of the data for this review "
-                        f"{'were' if n != 1 else 'was'} excluded or only partly read, each listed here with where it "
-                        "is and how to fix it; nothing was read as zero.", "cell"))
-        rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How to fix it")]]
-        rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"), L.cell(p.fix, "cell")]
+                        f"{'were' if n != 1 else 'was'} excluded or only partly read ({whose}), each listed here with "
+                        "where it is; nothing was read as zero.", "cell"))
+        rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How it is fixed")]]
+        rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"),
+                  L.cell("We are correcting it in our records." if p.file == OUR_RECORDS else p.fix, "cell")]
                  for p in v.problems]
         out.append(L.table(rows, [55 * L.MM, (w - 55 * L.MM) * 0.55, (w - 55 * L.MM) * 0.45]))
     return out
