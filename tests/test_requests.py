@@ -269,11 +269,11 @@ def test_a_returned_request_is_read_next_quarter_for_its_partner_alone(run, tmp_
     assert "all ten trained" in texts["ACME"] and "all ten trained" not in texts["GLOBEX"]
     assert paths["ACME"].name not in texts["GLOBEX"] and "Acme" not in texts["GLOBEX"]
     # their view beside ours: ACME's ratings and comment as typed; GLOBEX, who answered nothing, has none
-    rated = "Acme Corp rated the partnership 3.5 of 5 for 2026-Q2 (4 of 5 questions answered)."
+    rated = "You rated the partnership 3.5 of 5 for 2026-Q2 (4 of 5 questions answered)."
     assert "How you rated the partnership" in texts["ACME"] and rated in texts["ACME"]
     assert "R&D <urgent>" in texts["ACME"] and "R&D <urgent>" not in texts["GLOBEX"]
     assert "We have no rating from Globex yet" in texts["GLOBEX"], texts["GLOBEX"][texts["GLOBEX"].find("How you rated"):][:400]
-    assert "Globex rated the partnership" not in texts["GLOBEX"]
+    assert "You rated the partnership" not in texts["GLOBEX"]
     entries = {m["partner_id"]: m for m in m2["partners"]}
     assert rated in entries["ACME"]["summary"] and "rated" not in entries["GLOBEX"]["summary"]
 

@@ -243,7 +243,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
         disagreements=_as_they_see_it(sl.take("disagreements", partner_id)),
         thresholds=thresholds, findings=sl.take("findings", partner_id), themes=sl.take("themes", partner_id))
     view.pulse = sl.take("pulse", partner_id)
-    view.pulse_sentence = pulse_sentence(view.pulse, analysis.quarter, str(partner.get("partner_name") or partner_id))
+    view.pulse_sentence = pulse_sentence(view.pulse, analysis.quarter, "You")   # said to them, in their review
     view.top_gaps = top_gaps(view.findings)
     view.agenda = agenda(view.themes, paused=health.get("state") == "paused")
     view.summary = summary_sentences(view)

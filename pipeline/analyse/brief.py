@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
+from pipeline.analyse.pulse import LOW_SCORE
 from pipeline.analyse.whatif import what_if
 from pipeline.analyse.wording import day, fmt_value, lower_first
 from pipeline.core.frames import partner_spans, records
@@ -49,7 +50,6 @@ QUESTIONS: dict[str, str | dict[str, str]] = {
     "DATA_PROBLEM": "Some of your figures could not be used: who on your side should we go through them with?",
 }
 PAUSED_QUESTION = "What led to the pause, and what would need to be true for us to restart?"
-LOW_PULSE = 3.0          # a pulse answer at or under this is worth a question and a decision
 
 
 @dataclass
@@ -360,7 +360,7 @@ def _questions(findings: pd.DataFrame, pulse: pd.DataFrame, quarter: str, paused
     answered = pulse[pulse["score"].notna()] if len(pulse) else pulse
     if len(answered):
         low = answered.sort_values("score", kind="stable").iloc[0]
-        if float(low["score"]) <= LOW_PULSE:
+        if float(low["score"]) <= LOW_SCORE:
             out.append(f"You gave “{low['question']}” {float(low['score']):.0f} out of 5: "
                        f"what would make it a 4 or a 5?")
     return out
@@ -394,7 +394,7 @@ def _decisions(b: Brief) -> list[str]:
         if _key(text) not in traded:
             out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
                        "and for what.")
-    low = b.pulse[b.pulse["score"] <= LOW_PULSE] if len(b.pulse) else b.pulse
+    low = b.pulse[b.pulse["score"] <= LOW_SCORE] if len(b.pulse) else b.pulse
     if len(low):
         said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in zip(low["question"], low["score"].astype(float)))
         out.append(f"They rate us low on {said}: decide what we offer on it.")

@@ -43,9 +43,19 @@ def pulse_scores(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["partner_id", "qindex"], kind="stable").reset_index(drop=True)
 
 
+LOW_SCORE = 3.0   # a pulse answer at or under this is low: the review names it, the brief asks about it
+
+
+def low_answers(table: pd.DataFrame, quarter: Quarter) -> list[tuple[str, float]]:
+    """(question, score) of the quarter's answers at or under `LOW_SCORE`, lowest first."""
+    now = table[(table["qindex"] == quarter.index) & table["score"].notna()] if len(table) else table
+    low = now[now["score"].astype(float) <= LOW_SCORE].sort_values("score", kind="stable") if len(now) else now
+    return [(str(q or i), float(s)) for q, i, s in zip(low["question"], low["question_id"], low["score"])]
+
+
 def pulse_sentence(table: pd.DataFrame, quarter: Quarter, partner: str) -> str:
     """'Brightwave rated the partnership 3.8 of 5 for 2026-Q3 (4 of 5 questions answered), up from 3.2 in
-    2026-Q2.' or '' when the partner rated nothing for the quarter."""
+    2026-Q2.' or '' when the partner rated nothing for the quarter (`partner` "You" in its own review)."""
     scores = pulse_scores(table)
     now = scores[scores["qindex"] == quarter.index]
     if not len(now) or not int(now["answered"].iloc[0]):

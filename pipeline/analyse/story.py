@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.findings import QUIET_AGENDA
+from pipeline.analyse.pulse import low_answers
 from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, lower_first, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
@@ -164,6 +165,10 @@ def attention(view: PartnerView) -> list[str]:
             named = "" if n == 1 and str(th["title"]).lower().startswith(str(first["title"]).lower()) else \
                 f" {first['title']}:"   # "Data excluded: 1 row ...", not "Data excluded: Data: 1 row ..."
             out.append(f"{head}{named} {lower_first(str(first['detail']))}.")
+    low = low_answers(view.pulse, view.quarter)
+    if low:   # their own low answers come before anything we flag: it is how the partnership works for them
+        said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in low[:2]) + (" and more" if len(low) > 2 else "")
+        out.insert(0, f"How you rated us: {said}. We want to hear what would raise it.")
     return out
 
 
