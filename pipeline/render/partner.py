@@ -68,7 +68,10 @@ def _gaps(c: Ctx) -> list:
     it. Nothing flagged: no section (the summary says so, once)."""
     if not c.findings:
         return []
-    out = [L.heading("Flagged gaps", outline=True)]
+    from reportlab.platypus import CondPageBreak
+
+    # a new page unless a few of its rows fit under the heading: never a heading and one row at a page foot
+    out = [CondPageBreak(60 * L.MM), L.heading("Flagged gaps", outline=True)]
     n, t = len(c.findings), len(c.themes)
     out.append(para(f"{n} gap{'s' * (n != 1)} in {t} theme{'s' * (t != 1)}, the most important first; each gap is one "
                     "KPI or commitment with everything flagged on it.", "small"))
