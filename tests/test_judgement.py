@@ -107,6 +107,8 @@ def test_every_excluded_row_is_in_its_partners_review_or_the_portfolio(tmp_path)
     # rows in our records are ours to fix: the partner is told we correct them, never asked to
     flat = " ".join(acme.split())
     assert "We are correcting it in our records." in flat and "which we are correcting" in flat
+    acme_entry = next(m for m in manifest["partners"] if m["partner_id"] == "ACME")
+    assert "Data excluded: we are correcting our records (see the data notes)." in acme_entry["agenda"]
     for cell in ("Actuals › A3", "Commitments › B3"):   # rows whose partner could not be told
         assert f"extra.xlsx › {cell}" in portfolio, cell
         assert all(f"extra.xlsx › {cell}" not in text for text in pdfs.values())

@@ -210,6 +210,7 @@ def test_their_low_pulse_answers_lead_what_needs_attention(quarter_dir, manifest
     """Château Vert rated trust in the figures and the value 2 of 5: its page 1 says so first; a partner that
     did not answer the pulse gets no such line, and nobody's review names them in the third person."""
     chateau = " ".join(" ".join(_pages(quarter_dir, manifest, "P08")).split())
-    assert "How you rated us: “How far do you trust the figures we share and review together?” 2 of 5" in chateau
+    assert ("How you rated us: 2.8 of 5 overall, lowest on “How far do you trust the figures we share and review "
+            "together?” (2 of 5)") in chateau
     assert "Château Vert Conseil rated the partnership" not in chateau and "You rated the partnership 2.8 of 5" in chateau
     assert "How you rated us" not in " ".join(_pages(quarter_dir, manifest, "P01"))

@@ -51,6 +51,7 @@ ACTIONS = {
     "KPI_MISSING": ("agree who reports each and by when", "agree who reports it and by when"),
     "DATA_PROBLEM": ("correct the rows listed in the data notes",) * 2,
 }
+OUR_DATA = "we are correcting our records (see the data notes)"
 BOTH_RESULTS = "agree what closes the gap and turns the trend around next quarter"
 # a partner with nothing flagged still meets: the agenda's one line (whose move: both)
 QUIET_AGENDA = "The quarter in review and the plan for next quarter"
@@ -145,6 +146,9 @@ def _theme(rows: list[dict[str, Any]], partner: str) -> dict[str, Any]:
     actions = list(dict.fromkeys(ACTIONS[c][int(subjects[c] == 1)] for c in ACTIONS if c in codes))  # catalog order
     if {"KPI_BELOW_TARGET", "KPI_DECLINING"} <= set(codes):  # one action for KPIs under target and falling
         actions = [BOTH_RESULTS] + actions[2:]
+    whose = _mover([str(r["whose_move"]) for r in rows]) or "joint"
+    if theme == "data" and whose == "us":   # rows of our records: ours to correct, nothing asked of them
+        actions = [OUR_DATA]
     kpis = theme in ("results", "figures")
     # commitments named by what they are (their description), the check-ins and the balance by name
     names = [str(r["_named"]) if r["_named"] else AGENDA_NAMES.get(cs[0], str(r["title"])).lower()
@@ -153,7 +157,6 @@ def _theme(rows: list[dict[str, Any]], partner: str) -> dict[str, Any]:
         names = [f"{len(names)} KPIs" if kpis else f"{len(names)} items"]
     title = THEMES[theme]
     head = f"{title} ({_and(names)})" if theme != "data" else title
-    whose = _mover([str(r["whose_move"]) for r in rows]) or "joint"
     return dict(quarter=str(first["quarter"]), partner_id=str(first["partner_id"]), theme=theme, title=title,
                 severity=str(FLAG_SEVERITIES[int(min(r["_sev"] for r in rows))]), whose_move=whose,
                 findings=len(rows), agenda=f"{head}: {_and(actions)}")

@@ -286,8 +286,8 @@ def commitment_dropped(fi: FlagInputs) -> pd.DataFrame:
     msgs = [f"{r.commitment_id} ({_short(r.description)}) was open in {last} ({STATUS_WORDS.get(r.status, r.status)}, "
             f"due {day(r.due_date)}) and is absent from this quarter's workbooks" for r in _rows(hit)]
     agenda = [f"{r} : delivered, cancelled, or still wanted?" for r in hit["commitment_id"]]
-    clauses = [f"open in {last} ({STATUS_WORDS.get(r.status, r.status)}, due {day(r.due_date)}) and absent from this "
-               "quarter's workbooks" for r in _rows(hit)]
+    clauses = [f"open in {last} ({STATUS_WORDS.get(r.status, r.status)}, due {day(r.due_date)}) and no longer in the "
+               "commitments log" for r in _rows(hit)]
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
                   code="COMMITMENT_DROPPED", severity="medium")
@@ -302,7 +302,7 @@ def commitment_stale(fi: FlagInputs) -> pd.DataFrame:
             f"{r.commitment_id} last updated {day(r.last_updated)}, {(end - r.last_updated).days} days before "
             f"the quarter's end (limit {limit} days)" for r in _rows(hit)]
     agenda = [f"{r}: status update" for r in hit["commitment_id"]]
-    clauses = [m.split(" ", 1)[1] for m in msgs]  # the message without the commitment's id
+    clauses = [m.split(" ", 1)[1].replace(f" (limit {limit} days)", "") for m in msgs]  # no id, no rule of ours
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["commitment_id"], "message": msgs,
                                 "agenda": agenda, "whose_move": hit["party"], "clause": clauses}),
                   code="COMMITMENT_STALE", severity="low")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.findings import QUIET_AGENDA
-from pipeline.analyse.pulse import low_answers
+from pipeline.analyse.pulse import low_answers, pulse_scores
 from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, lower_first, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
@@ -102,7 +102,7 @@ def verdict(view: PartnerView) -> str:
     if status == "green":
         return f"A strong quarter: {kpis}{late}."
     if status == "amber":
-        return f"A mixed quarter: {kpis}{late}; the points below would bring it back on plan."
+        return f"A mixed quarter: {kpis}{late}; the actions below would bring it back on plan."
     return f"A difficult quarter: {kpis}{late}. Below is what we propose to turn it around together."
 
 
@@ -167,8 +167,13 @@ def attention(view: PartnerView) -> list[str]:
             out.append(f"{head}{named} {lower_first(str(first['detail']))}.")
     low = low_answers(view.pulse, view.quarter)
     if low:   # their own low answers come before anything we flag: it is how the partnership works for them
-        said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in low[:2]) + (" and more" if len(low) > 2 else "")
-        out.insert(0, f"How you rated us: {said}. We want to hear what would raise it.")
+        rated = pulse_scores(view.pulse)
+        now = rated[rated["qindex"] == view.quarter.index]
+        overall = f"{float(now['mean'].iloc[0]):.1f} of 5 overall, " if len(now) else ""
+        said = " and ".join(f"“{q}” ({s:.0f} of 5)" for q, s in low[:2])
+        more = f", and {count_words(len(low) - 2)} more" if len(low) > 2 else ""
+        out.insert(0, f"How you rated us: {overall}lowest on {said}{more}. We want to hear what would raise "
+                      f"{'them' if len(low) > 1 else 'it'}.")
     return out
 
 

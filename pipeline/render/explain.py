@@ -86,9 +86,11 @@ def data_notes(c: Ctx) -> list:
         ours = sum(p.file == OUR_RECORDS for p in v.problems)
         whose = ("all in our records, which we are correcting" if ours == n else "all in your files" if not ours
                  else f"{ours} in our records, which we are correcting, {n - ours} in your files")
-        out.append(para(f"{n} row{'s' if n != 1 else ''} or value{'s' if n != 1 else ''} of the data for this review "
-                        f"{'were' if n != 1 else 'was'} excluded or only partly read ({whose}), each listed here with "
-                        "where it is; nothing was read as zero.", "cell"))
+        said = (f"{n} rows or values of the data for this review were excluded or only partly read ({whose}), each "
+                "listed here with where it is" if n != 1 else
+                f"One value of the data for this review was excluded ({whose.replace('all ', '')}); it is listed here "
+                "with where it is")
+        out.append(para(said + "; nothing was read as zero.", "cell"))
         rows = [[L.cell(h, "head") for h in ("Where (file › sheet › cell)", "What was wrong", "How it is fixed")]]
         rows += [[L.cell(p.where or "—", "cell", limit=200), L.cell(p.message, "cell"),
                   L.cell("We are correcting it in our records." if p.file == OUR_RECORDS else p.fix, "cell")]

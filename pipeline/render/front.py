@@ -218,7 +218,7 @@ def _bullets(title: str, lines: list[str], empty: str) -> list:
 def _two_columns(c: Ctx):
     s, w = c.view.story, L.content_width()
     went_well = _bullets("What went well", s.wins, "Nothing beat the plan this quarter; the tiles above show "
-                         "where each KPI stands." if not c.paused else "No commitment was completed this quarter.")
+                         "where each KPI stands." if not c.paused else "Nothing to report while the partnership is paused.")
     attention = _bullets("What needs attention", s.attention, "Nothing is flagged this quarter.")
     return L.table([[went_well, attention]], [w / 2, w / 2], header_rows=0, zebra=False,
                    extra=[("LINEBELOW", (0, 0), (-1, -1), 0, L.color("#ffffff")), ("LEFTPADDING", (0, 0), (0, -1), 0)])

@@ -126,8 +126,8 @@ def _scorecard(c: Ctx) -> list:
         else:
             actual_cell = L.cell(c.value(kid, g("actual")), "cellrb")
         label, tone = KPI_STATUS.get(str(g("status") or "missing"), (str(g("status")), "none"))
-        if c.paused:  # not held against its target while paused: the band for reference only, untinted
-            tone = "none"
+        if c.paused:  # not held against its target while paused: no band, untinted
+            label, tone = "For reference", "none"
         rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
                      actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
                      para(tone_change(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")), "cellr",
