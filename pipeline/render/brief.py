@@ -39,6 +39,11 @@ def brief_pdf(b: Brief, currency: str = "", watermark: str = "") -> bytes:
                    keywords=brief_keywords(b.partner_id, b.quarter))
 
 
+def _heads(*names: str, left: tuple[int, ...] = (0,)) -> list:
+    """A table's header row: the columns in `left` read left, the figures' columns right."""
+    return [L.cell(h, "head" if i in left else "headr") for i, h in enumerate(names)]
+
+
 def _w(*mm: float) -> list[float]:
     """Column widths in mm, the one given as 0 taking what is left of the page."""
     widths = [x * L.MM for x in mm]
@@ -109,7 +114,7 @@ def _standing(b: Brief, currency: str) -> list:
     late: list | str
     agree: list | str
     heads = ["Side", "Promised", "Kept on time", "Done late", "Open", "Overdue", "Moved", "Dropped", "On time"]
-    rows: list[list] = [[L.cell(h, "head" if i == 0 else "headr") for i, h in enumerate(heads)]]
+    rows: list[list] = [_heads(*heads)]
     for r in L.records(b.standing):
         rows.append([L.cell(PARTY.get(str(r["party"]), str(r["party"])).capitalize(), "cellb")]
                     + [L.cell("—" if is_missing(r[k]) else str(int(r[k])), "cellr")
@@ -120,7 +125,7 @@ def _standing(b: Brief, currency: str) -> list:
     if not len(b.late):
         late = "Nothing is late on either side."
     else:
-        rows = [[L.cell(h, "head") for h in ("Side", "Owner", "Commitment", "Due", "How late")]]
+        rows = [_heads("Side", "Owner", "Commitment", "Due", "How late", left=(0, 1, 2, 3, 4))]
         for r in L.records(b.late):
             if r["why"] == "moved":
                 how = (f"moved from {fmt_date(r['first_due_date'])} (+{int(r['slip_days'])} days)"
@@ -139,8 +144,7 @@ def _standing(b: Brief, currency: str) -> list:
     if not len(b.to_agree):
         agree = "No open disagreement on figures: both sides can work from the same numbers."
     else:
-        rows = [[L.cell(h, "head" if i in (0, 4) else "headr") for i, h in
-                 enumerate(("KPI", "Our figure", "Their figure", "Gap", "Where each figure comes from"))]]
+        rows = [_heads("KPI", "Our figure", "Their figure", "Gap", "Where each figure comes from", left=(0, 4))]
         for r in L.records(b.to_agree):
             unit = str(r.get("unit") or "count")
             rows.append([L.cell(r["kpi"], "cellb", limit=80), L.cell(fmt_number(r["internal"], unit, currency), "cellr"),
@@ -161,8 +165,7 @@ def _their_side(b: Brief, currency: str) -> list:
     if not len(b.pressure):
         miss = "Every KPI with a target is on track."
     else:
-        rows = [[L.cell(h, "head" if i == 0 else "headr") for i, h in
-                 enumerate(("KPI", "Target", "Actual", "Attainment", "vs last quarter"))]]
+        rows = [_heads("KPI", "Target", "Actual", "Attainment", "vs last quarter")]
         for r in L.records(b.pressure):
             unit = str(r["unit"] or "count")
             rows.append([L.cell(r["kpi"], "cellb", limit=80), L.cell(fmt_number(r["target"], unit, currency), "cellr"),
@@ -175,7 +178,7 @@ def _their_side(b: Brief, currency: str) -> list:
     if not len(b.pulse):
         pulse = "They did not answer the pulse this quarter."
     else:
-        rows = [[L.cell(h, "head") for h in ("Question", "Score", "Last", "Their comment")]]
+        rows = [_heads("Question", "Score", "Last", "Their comment", left=(0, 3))]
         for r in L.records(b.pulse):
             rows.append([L.cell(r["question"], "cell", limit=200),
                          L.cell("—" if is_missing(r["score"]) else f"{float(r['score']):.0f}", "cellr"),
@@ -192,7 +195,7 @@ def _their_side(b: Brief, currency: str) -> list:
 def _canvas(entries: pd.DataFrame, empty: str) -> list | str:
     if not len(entries):
         return empty
-    rows = [[L.cell(h, "head") for h in ("Kind", "Entry", "Weight")]]
+    rows = [_heads("Kind", "Entry", "Weight", left=(0, 1))]
     for r in L.records(entries):
         rows.append([L.cell(KIND_WORDS.get(str(r["kind"]), str(r["kind"])), "cellb"),
                      L.cell(r["text"], "cell", limit=400),
@@ -221,7 +224,7 @@ def _options(b: Brief, currency: str) -> list:
         body = (f"No single change moves this quarter's score ({_score(wi['score'].iloc[0], wi['status'].iloc[0])}): "
                 "nothing open was due in the quarter, and every KPI short of target is too close to matter.")
     else:
-        rows = [[L.cell(h, "head" if i < 2 else "headr") for i, h in enumerate(("Option", "Whose", "Score", "Change"))]]
+        rows = [_heads("Option", "Whose", "Score", "Change", left=(0, 1))]
         for r in L.records(moves.head(WHAT_IF_ROWS)):
             what = (f"Deliver {r['title']} on its due date, {fmt_date(r['due_date'])}" if r["kind"] == "commitment"
                     else f"Bring {lower_first(str(r['title']))} to its target")
@@ -240,8 +243,7 @@ def _options(b: Brief, currency: str) -> list:
                               if b.health.get("state") == "paused" else
                               f"The {b.next_quarter} targets are within reach of the last two quarters' average.")
     else:
-        rows = [[L.cell(h, "head" if i == 0 else "headr") for i, h in
-                 enumerate(("KPI", "Target", "Last 2 quarters", "At that pace", "Propose"))]]
+        rows = [_heads("KPI", "Target", "Last 2 quarters", "At that pace", "Propose")]
         for r in L.records(b.resets):
             unit = str(r["unit"] or "count")
             rows.append([L.cell(r["kpi"], "cellb", limit=80), L.cell(fmt_number(r["target"], unit, currency), "cellr"),
@@ -253,7 +255,7 @@ def _options(b: Brief, currency: str) -> list:
     if not len(b.trades):
         trades: list | str = "No trade to suggest: record on the Canvas what they ask for, and what we could offer."
     else:
-        rows = [[L.cell(h, "head") for h in ("We give", "We ask in return", "Why")]]
+        rows = [_heads("We give", "We ask in return", "Why", left=(0, 1, 2))]
         for r in L.records(b.trades):
             rows.append([L.cell(r["give"], "cell", limit=200), L.cell(r["get"] or "—", "cell", limit=200),
                          L.cell(r["why"], "cell", limit=200)])
