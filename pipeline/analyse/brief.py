@@ -18,8 +18,9 @@ import pandas as pd
 
 from pipeline.analyse.kpis import attainment, kpi_definitions, rolled_targets
 from pipeline.analyse.pulse import LOW_SCORE
+from pipeline.analyse.trades import TRADE_COLUMNS, canvas_trades, commitment_trades, key
 from pipeline.analyse.whatif import what_if
-from pipeline.analyse.wording import day, fmt_value, lower_first
+from pipeline.analyse.wording import fmt_value, lower_first
 from pipeline.core.frames import partner_spans, records
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,7 +106,7 @@ def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
         "standing": _Split(_standing(_mine(a.delivery, pids))), "late": _Split(_late(cs)),
         "to_agree": _Split(agree), "pressure": _Split(_pressure(kq[kq["qindex"] == q.index], names, units)),
         "pulse": _Split(_mine(a.pulse, pids)), "canvas": _Split(canvas), "what_if": _Split(options),
-        "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(_commitment_trades(cs, options)),
+        "resets": _Split(_resets(a, pids, kq, defs)), "deals": _Split(commitment_trades(cs, options)),
         "findings": _Split(_mine(a.findings, pids)), "no_alternative": set(a.no_alternative),
     }
     return [_brief(a, pid, parts, names) for pid in pids]
@@ -117,10 +118,6 @@ def without_alternative(canvas: pd.DataFrame, partner_ids: list[str]) -> list[st
     has = set(canvas.loc[(canvas["side"] == "us") & (canvas["kind"] == "alternative"), "partner_id"].astype(str)) \
         if len(canvas) else set()
     return [pid for pid in map(str, partner_ids) if pid not in has]
-
-
-def brief(analysis: Analysis, partner_id: str) -> Brief:
-    return briefs(analysis, [partner_id])[0]
 
 
 def _mine(frame: pd.DataFrame | None, pids: list[str]) -> pd.DataFrame:
@@ -173,7 +170,7 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
         no_alternative=pid in parts["no_alternative"], what_if=options,
         resets=parts["resets"].take(pid) if health.get("state") != "paused" else parts["resets"].take(""),
-        trades=pd.concat([_canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
+        trades=pd.concat([canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
     b.questions = _questions(parts["findings"].take(pid), pulse, q.label, health.get("state") == "paused",
                              kpi_names)
     b.decisions = _decisions(b)
@@ -274,73 +271,6 @@ def _resets(a: Analysis, pids: list[str], kq: pd.DataFrame, defs: pd.DataFrame) 
     return r.sort_values(["partner_id", "attainment"], kind="stable").reindex(columns=cols)
 
 
-TRADE_COLUMNS = ["give", "get", "basis", "why"]
-
-
-def _key(text: object) -> str:
-    return " ".join(str(text).casefold().split())
-
-
-def _canvas_trades(theirs: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
-    """The asymmetries the Canvas records: each thing they ask for that we recorded as an offer (the same
-    words), where it matters more to them than it costs us, given for what we ask that matters most to us
-    (each of our asks used once, weightiest first); then our offers of weight 1 nobody asked for (cheap
-    openers). We never guess that one of their asks is one of our offers by anything but its words."""
-    if not len(ours):
-        return pd.DataFrame(columns=TRADE_COLUMNS)
-    weight = lambda f: pd.to_numeric(f["weight"], errors="coerce").fillna(1)  # noqa: E731 - one-line key
-    asks = theirs[theirs["kind"] == "ask"].assign(_w=weight)
-    offers = ours[ours["kind"] == "offer"].assign(_w=weight)
-    wants = ours[ours["kind"] == "ask"].assign(_w=weight).sort_values("_w", ascending=False, kind="stable")
-    wanted = [(str(t), float(w)) for t, w in zip(wants["text"], wants["_w"])]
-    cost = {_key(t): float(w) for t, w in zip(offers["text"], offers["_w"])}
-    rows: list[dict] = []
-    for text, w in sorted(zip(asks["text"].astype(str), asks["_w"]), key=lambda tw: -tw[1]):
-        c = cost.get(_key(text))
-        if c is None or c > w:
-            continue
-        get, gw = wanted.pop(0) if wanted else ("", 0.0)
-        rows.append({"give": text, "get": get, "basis": "canvas",
-                     "why": f"they weigh it {w:.0f} of 3, it costs us {c:.0f} of 3"
-                            + (f"; we weigh our ask {gw:.0f} of 3" if get else "")})
-    asked = {_key(t) for t in asks["text"]}
-    for text, w in zip(offers["text"].astype(str), offers["_w"]):
-        if w <= 1 and _key(text) not in asked:
-            rows.append({"give": text, "get": "", "basis": "canvas", "why": "costs us little (1 of 3): an opener"})
-    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
-
-
-def _commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
-    """From the commitments: where both sides are behind, a firm new date for ours against one for theirs, the
-    one of theirs worth most to the score first (`what_if`). Where only one side is behind there is nothing
-    to trade: it is an ask, or an apology."""
-    behind = cs[cs["is_overdue"].astype(bool) & ~cs["is_dropped"].astype(bool)]
-    done = options[options["kind"] == "commitment"]
-    gain = pd.Series(pd.to_numeric(done["gain"], errors="coerce").to_numpy(),
-                     index=pd.MultiIndex.from_arrays([done["partner_id"].astype(str), done["subject"].astype(str)]))
-    keys = pd.MultiIndex.from_arrays([behind["partner_id"].astype(str), behind["commitment_id"].astype(str)])
-    behind = behind.assign(_g=gain.reindex(keys).fillna(0).to_numpy(), _d=pd.to_datetime(behind["due_date"]))
-    mine = behind[behind["party"] == "us"].sort_values(["partner_id", "_d"], kind="stable")
-    yours = behind[behind["party"] == "partner"].sort_values(["partner_id", "_g", "_d"], ascending=[True, False, True],
-                                                             kind="stable")
-    mine = mine.assign(_n=mine.groupby("partner_id").cumcount())
-    yours = yours.assign(_n=yours.groupby("partner_id").cumcount())
-    pairs = mine.merge(yours, on=["partner_id", "_n"], suffixes=("_o", "_t"))
-
-    def said(ids: pd.Series, desc: pd.Series, due: pd.Series) -> list[str]:
-        return [f"a new date we keep for {i} ({_text(d)}), due {day(t)}" if _text(d) else
-                f"a new date we keep for {i}, due {day(t)}" for i, d, t in zip(ids, desc, due)]
-
-    return pd.DataFrame({
-        "partner_id": pairs["partner_id"].astype(str),
-        "give": said(pairs["commitment_id_o"], pairs["description_o"], pairs["due_date_o"]),
-        "get": [g.replace("we keep", "they keep") for g in
-                said(pairs["commitment_id_t"], pairs["description_t"], pairs["due_date_t"])],
-        "basis": "commitments",
-        "why": [f"both overdue; theirs is worth {g:.0f} points of health" if g > 0 else "both overdue"
-                for g in pairs["_g_t"]]}, columns=["partner_id", *TRADE_COLUMNS])
-
-
 def _questions(findings: pd.DataFrame, pulse: pd.DataFrame, quarter: str, paused: bool,
                kpi_names: dict[str, str]) -> list[str]:
     """Questions to ask them, one per kind of finding (its most severe subject first, five at most), worded
@@ -388,10 +318,10 @@ def _decisions(b: Brief) -> list[str]:
                                        b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
         out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)} or theirs "
                    f"{fmt_value(theirs, unit)}.")
-    traded = {_key(t) for t in b.trades["give"]}
+    traded = {key(t) for t in b.trades["give"]}
     asks = b.theirs[b.theirs["kind"] == "ask"] if len(b.theirs) else b.theirs
     for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):
-        if _key(text) not in traded:
+        if key(text) not in traded:
             out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
                        "and for what.")
     low = b.pulse[b.pulse["score"] <= LOW_SCORE] if len(b.pulse) else b.pulse

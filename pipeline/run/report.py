@@ -27,6 +27,7 @@ from typing import Any, cast
 from pipeline.core.files import atomic_write, mkdir_aside, replace_folder, swap_in
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, PipelineError, Problems, RunRefused
+from pipeline.run.briefing import BRIEF_CHUNK, BRIEFS, brief_file_name, briefing_jobs, write_briefs, written_here
 from pipeline.run.workers import RUN, Workers
 from pipeline.write import outputs
 from pipeline.write.requests import request_file_name
@@ -34,8 +35,6 @@ from pipeline.write.requests import request_file_name
 HISTORY_FILE = "history.sqlite"
 REQUESTS = "requests"     # the data requests' folder in the quarter folder
 REQUEST_CHUNK = 25        # data requests per worker job
-BRIEFS = "briefs"         # the internal meeting briefs' folder in the quarter folder
-BRIEF_CHUNK = 10          # meeting briefs per worker job
 MANIFEST = "manifest.json"
 
 
@@ -177,45 +176,6 @@ def _write_requests(jobs: list[tuple[str, str]]) -> int:
     return len(jobs)
 
 
-def _write_briefs(jobs: list[tuple[str, str, str, str]]) -> tuple[dict[str, str], float]:
-    """Worker: the internal meeting brief of each (partner_id, path, cache folder or '', cache key), stored in
-    the cache too. Returns (partner_id -> why, for the briefs that could not be written; the CPU seconds it
-    took). A brief that fails costs its own brief, never a review."""
-    from pipeline.analyse.brief import briefs
-    from pipeline.render.brief import brief_pdf
-    from pipeline.write import cache
-
-    t0 = time.process_time()
-    analysis = RUN["analysis"]
-    org = analysis.reconciled.config.org
-    failed: dict[str, str] = {}
-    try:
-        made = briefs(analysis, [job[0] for job in jobs])
-    except Exception:  # one partner's data broke the chunk: brief each partner alone
-        if len(jobs) > 1:
-            for job in jobs:
-                try:
-                    failed.update(_write_briefs([job])[0])
-                except Exception as exc:
-                    failed[job[0]] = f"{type(exc).__name__}: {exc}"
-            return failed, time.process_time() - t0
-        raise
-    for b, (pid, path, folder, key) in zip(made, jobs):
-        try:
-            pdf = brief_pdf(b, org.reporting_currency, str(org.watermark or ""))
-            atomic_write(Path(path), pdf)
-            if folder:
-                cache.put(Path(folder), key, pdf, {"brief": pid})
-        except Exception as exc:
-            failed[pid] = f"{type(exc).__name__}: {exc}"
-    return failed, time.process_time() - t0
-
-
-def brief_file_name(review_pdf: str) -> str:
-    """The meeting brief's file name beside a review's: ``<pdf stem>_BRIEF_INTERNAL.pdf`` (review.md)."""
-    return f"{Path(review_pdf).stem}_BRIEF_INTERNAL.pdf"
-
-
 def _write_reconciled(target: Path) -> float:
     """Worker: reconciled.xlsx. Returns the CPU seconds it took."""
     t0 = time.process_time()
@@ -329,17 +289,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         # the meeting briefs (`briefs/`), ours alone, the same way; those the cache holds copied here
         brief_tmp = mkdir_aside(qdir / BRIEFS)
         brief_cache = cache_folder / BRIEFS if cache_folder is not None else None
-        briefs_kept: list[str] = []   # the brief cache entries this run used or wrote: the rest are pruned at its end
         brief_keys = review_cache.brief_keys(analysis, {t.partner_id: t.key for t in tasks + cached}) if cache else {}
-        to_brief: list[tuple[str, str, str, str]] = []   # (partner_id, path, cache folder or '', cache key)
-        for pid in expected:
-            key = brief_keys.get(pid, "")
-            kept = review_cache.get(brief_cache, key) if key and brief_cache is not None else None
-            if kept is not None:
-                atomic_write(brief_tmp / brief_names[pid], kept[0])
-                briefs_kept.append(key)
-            else:
-                to_brief.append((pid, str(brief_tmp / brief_names[pid]), str(brief_cache or "") if key else "", key))
+        to_brief, briefs_kept = briefing_jobs(expected, brief_names, brief_tmp, brief_cache, brief_keys)
         # the briefs' chunks spread over the first four fifths of the reviews, so the progress moves from the start
         # and the last jobs are short reviews: the workers finish together
         brief_chunks = [to_brief[i:i + BRIEF_CHUNK] for i in range(0, len(to_brief), BRIEF_CHUNK)]
@@ -349,10 +300,10 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         for i, task in enumerate(tasks):
             if i % step == 0 and brief_chunks:
                 jobs = brief_chunks.pop(0)
-                briefing[workers.submit(_write_briefs, jobs)] = jobs
+                briefing[workers.submit(write_briefs, jobs)] = jobs
             drawing[workers.submit(_render_partner, task)] = task
         for jobs in brief_chunks:
-            briefing[workers.submit(_write_briefs, jobs)] = jobs
+            briefing[workers.submit(write_briefs, jobs)] = jobs
         reused = []
         for task in cached:
             r = _from_cache(task)
@@ -389,16 +340,8 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
                 _write_requests([(pid, str(req_tmp / requests[pid])) for pid in chunk])
         swap_in(req_tmp, qdir / REQUESTS)
         for brief_jobs, (status, value) in workers.outcomes(briefing):
-            if status != "ok":  # its worker died or the chunk failed: each partner's brief written here
-                RUN["analysis"] = analysis
-                lost: dict[str, str] = {}
-                for brief_job in brief_jobs:
-                    try:
-                        lost.update(_write_briefs([brief_job])[0])
-                    except Exception as exc:  # its brief is lost, its review is not
-                        lost[brief_job[0]] = f"{type(exc).__name__}: {exc}"
-                value = (lost, 0.0)
-            failed_briefs, seconds = cast("tuple[dict[str, str], float]", value)
+            failed_briefs, seconds = cast("tuple[dict[str, str], float]", value) if status == "ok" else \
+                written_here(analysis, brief_jobs)   # its worker died: each partner's brief written here
             briefs_kept.extend(j[3] for j in brief_jobs if j[3] and j[0] not in failed_briefs)
             result.brief_failed.update(failed_briefs)
             result.timings["briefs"] = result.timings.get("briefs", 0.0) + seconds
