@@ -66,6 +66,7 @@ class Brief:
     internal_owner: str
     partner_lead: str
     tier: str
+    currency: str                          # the reporting currency, for the sentences' figures
     health: dict[str, Any]                 # score, status, state, previous_score, confidence
     standing: pd.DataFrame                 # per party: made, done_on_time, done_late, open, overdue, slipped, dropped
     late: pd.DataFrame                     # late on each side (ours first, joint, theirs), by owner
@@ -165,7 +166,8 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
         partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid, quarter=q.label,
         next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
         internal_owner=_text(partner.get("internal_owner")), partner_lead=_text(partner.get("partner_lead")),
-        tier=_text(partner.get("tier")), health=health, standing=parts["standing"].take(pid),
+        tier=_text(partner.get("tier")), currency=rec.config.org.reporting_currency, health=health,
+        standing=parts["standing"].take(pid),
         late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
         no_alternative=pid in parts["no_alternative"], what_if=options,
@@ -265,7 +267,8 @@ def _resets(a: Analysis, pids: list[str], kq: pd.DataFrame, defs: pd.DataFrame) 
     r["proposed"] = [round_target(v, u) for v, u in zip(r["run_rate"], r["unit"])]
     r = r[r["proposed"] != r["target"]]
     r["move"] = np.where(r["proposed"] < r["target"], "lower", "raise")
-    r["suggestion"] = [f"{m} the {nxt_q.label} target from {fmt_value(t_, u)} to {fmt_value(p_, u)}, the average "
+    cur = config.org.reporting_currency
+    r["suggestion"] = [f"{m} the {nxt_q.label} target from {fmt_value(t_, u, cur)} to {fmt_value(p_, u, cur)}, the average "
                        f"of the last {n} quarters" for m, t_, p_, u, n in
                        zip(r["move"], r["target"], r["proposed"], r["unit"], r["quarters"])]
     return r.sort_values(["partner_id", "attainment"], kind="stable").reindex(columns=cols)
@@ -316,8 +319,8 @@ def _decisions(b: Brief) -> list[str]:
         out.append(f"Agree who on our side drives the joint {', '.join(joint)}, and a date we can keep.")
     for kpi, unit, ours, theirs in zip(b.to_agree["kpi"], b.to_agree["unit"].astype(str),
                                        b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
-        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit)} or theirs "
-                   f"{fmt_value(theirs, unit)}.")
+        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit, b.currency)} or theirs "
+                   f"{fmt_value(theirs, unit, b.currency)}.")
     traded = {key(t) for t in b.trades["give"]}
     asks = b.theirs[b.theirs["kind"] == "ask"] if len(b.theirs) else b.theirs
     for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):

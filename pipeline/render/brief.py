@@ -89,7 +89,14 @@ def _section(title: str, body: list | str, quiet: list[str]) -> list:
     if isinstance(body, str):
         quiet.append(body)
         return []
-    return [KeepTogether([L.heading(title, 2), *body[:1]]), *body[1:]]
+    return [KeepTogether([L.heading(title, 2), *body[:2]]), *body[2:]]   # its intro and its table, where both fit
+
+
+def _part(title: str) -> list:
+    """A part's heading, on a new page unless its first section can start under it."""
+    from reportlab.platypus import CondPageBreak
+
+    return [CondPageBreak(40 * L.MM), L.heading(title)]
 
 
 def _quiet(sentences: list[str]) -> list:
@@ -109,7 +116,7 @@ def _before(b: Brief) -> list:
 
 
 def _standing(b: Brief, currency: str) -> list:
-    out: list = [L.heading("Where both sides stand")]
+    out: list = _part("Where both sides stand")
     quiet: list[str] = []
     late: list | str
     agree: list | str
@@ -158,7 +165,7 @@ def _standing(b: Brief, currency: str) -> list:
 
 
 def _their_side(b: Brief, currency: str) -> list:
-    out: list = [L.heading("Their side: pressures and interests")]
+    out: list = _part("Their side: pressures and interests")
     quiet: list[str] = []
     miss: list | str
     pulse: list | str
@@ -212,7 +219,7 @@ def _our_side(b: Brief) -> list:
 
 
 def _options(b: Brief, currency: str) -> list:
-    out: list = [L.heading("Options")]
+    out: list = _part("Options")
     quiet: list[str] = []
     body: list | str
     wi = b.what_if
