@@ -21,7 +21,7 @@ from pipeline.analyse.pulse import LOW_SCORE
 from pipeline.analyse.trades import TRADE_COLUMNS, canvas_trades, commitment_trades, key
 from pipeline.analyse.whatif import what_if
 from pipeline.analyse.wording import fmt_value, lower_first
-from pipeline.core.frames import partner_spans, records
+from pipeline.core.frames import partner_spans, records, text_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
@@ -149,9 +149,6 @@ class _Split:
         return self._rows[self.spans[pid][0]]
 
 
-def _text(value: Any) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
-
 
 def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, str]) -> Brief:
     rec, q = a.reconciled, a.quarter
@@ -163,10 +160,10 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
     ours = canvas[canvas["side"] == "us"].reset_index(drop=True) if len(canvas) else canvas
     options = parts["what_if"].take(pid)
     b = Brief(
-        partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid, quarter=q.label,
+        partner_id=pid, partner_name=text_of(partner.get("partner_name")) or pid, quarter=q.label,
         next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
-        internal_owner=_text(partner.get("internal_owner")), partner_lead=_text(partner.get("partner_lead")),
-        tier=_text(partner.get("tier")), currency=rec.config.org.reporting_currency, health=health,
+        internal_owner=text_of(partner.get("internal_owner")), partner_lead=text_of(partner.get("partner_lead")),
+        tier=text_of(partner.get("tier")), currency=rec.config.org.reporting_currency, health=health,
         standing=parts["standing"].take(pid),
         late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
@@ -204,7 +201,7 @@ def _late(cs: pd.DataFrame) -> pd.DataFrame:
     m = m.assign(days_late=m["days_overdue"].astype(int).where(overdue[late],
                                                                (done - due).dt.days.fillna(0).clip(lower=0).astype(int)),
                  why=np.select([overdue[late], done_late[late]], ["overdue", "done late"], "moved"),
-                 owner=m["owner"].map(_text).replace("", "no owner"), _p=m["party"].map(PARTY_ORDER))
+                 owner=m["owner"].map(text_of).replace("", "no owner"), _p=m["party"].map(PARTY_ORDER))
     m = m.sort_values(["partner_id", "_p", "owner", "days_late", "slip_days"],
                       ascending=[True, True, True, False, False], kind="stable")
     return m.reindex(columns=cols)
@@ -225,10 +222,10 @@ def _pulse(table: pd.DataFrame, qindex: int) -> tuple[pd.DataFrame, float | None
         return pd.DataFrame(columns=cols), None
     this = table[table["qindex"] == qindex]
     before = table[table["qindex"] < qindex].sort_values("qindex").groupby("question_id")["score"].last()
-    out = pd.DataFrame({"question": [_text(x) or _text(i) for x, i in zip(this["question"], this["question_id"])],
+    out = pd.DataFrame({"question": [text_of(x) or text_of(i) for x, i in zip(this["question"], this["question_id"])],
                         "score": this["score"].astype(float).to_numpy(),
                         "previous": [before.get(i, float("nan")) for i in this["question_id"]],
-                        "comment": this["comment"].map(_text).to_numpy()})
+                        "comment": this["comment"].map(text_of).to_numpy()})
     scores = out["score"].dropna()
     return out, (float(scores.mean()) if len(scores) else None)
 

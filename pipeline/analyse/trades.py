@@ -3,16 +3,10 @@ giving for what. From the Canvas, only by its words (an ask of theirs we recorde
 commitments, only where both sides are overdue. docs/brief.md gives the rules."""
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from pipeline.analyse.wording import day
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
-
+from pipeline.core.frames import text_of
 
 TRADE_COLUMNS = ["give", "get", "basis", "why"]
 
@@ -69,7 +63,7 @@ def commitment_trades(cs: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
     pairs = mine.merge(yours, on=["partner_id", "_n"], suffixes=("_o", "_t"))
 
     def said(ids: pd.Series, desc: pd.Series, due: pd.Series) -> list[str]:
-        return [f"a new date we keep for {i} ({_text(d)}), due {day(t)}" if _text(d) else
+        return [f"a new date we keep for {i} ({text_of(d)}), due {day(t)}" if text_of(d) else
                 f"a new date we keep for {i}, due {day(t)}" for i, d, t in zip(ids, desc, due)]
 
     return pd.DataFrame({

@@ -38,6 +38,11 @@ def is_missing(value: object) -> bool:
         return False
 
 
+def text_of(value: Any) -> str:
+    """A cell as text: '' for a value nobody gave (None, NaN, NaT, pd.NA), otherwise trimmed."""
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
+
+
 def true(x: object) -> bool:
     """A flag that is set (missing counts as not set)."""
     return not is_missing(x) and bool(x)
