@@ -121,7 +121,11 @@ class _PartnerSlices:
     def __init__(self, analysis: Analysis):
         rec = analysis.reconciled
         self.frames: dict[str, tuple[pd.DataFrame, dict[str, tuple[int, int]]]] = {}
-        for name, frame in (("kpi_quarterly", analysis.kpi_quarterly),
+        # the view columns of kpi_quarterly (schema.VIEW_COLUMNS) worked out once for every partner
+        kq = analysis.kpi_quarterly
+        kq = change_columns(kq.assign(**{BEYOND_TOLERANCE: beyond_tolerance(kq[DISCREPANCY], analysis.thresholds.tolerance)}),
+                            _definitions(analysis))
+        for name, frame in (("kpi_quarterly", kq),
                             ("commitments", analysis.commitment_status.drop(columns=["internal_note"], errors="ignore")),
                             ("delivery", analysis.delivery), ("flags", analysis.flags),
                             ("health_breakdown", analysis.health_breakdown), ("checkins", rec.checkins),
@@ -226,9 +230,7 @@ def partner_view(analysis: Analysis, partner_id: str) -> PartnerView:
     partner = {c: partners.iloc[0][c] for c in FRAMES["partners"] if c in partners}
     thresholds = analysis.thresholds
     kq = sl.take("kpi_quarterly", partner_id)
-    kq = kq.assign(**{BEYOND_TOLERANCE: beyond_tolerance(kq[DISCREPANCY], thresholds.tolerance)})
     defs = _definitions(analysis)
-    kq = change_columns(kq, defs)
     kpis = defs[defs["kpi_id"].isin(set(kq.loc[kq["actual"].notna() | kq["target"].notna(), "kpi_id"]))].reset_index(drop=True)
     health = {k: (v.item() if hasattr(v, "item") else v) for k, v in sl.health.get(partner_id, {}).items()}
     breakdown = sl.take("health_breakdown", partner_id)

@@ -166,12 +166,12 @@ def top_gaps(findings: pd.DataFrame) -> list[str]:
     """One partner's finding sentences (in the view's order: theme by theme), most severe first; within a
     severity each theme's first before any theme's second, so the top three are not one theme's three. The
     page's top gaps and the manifest's ``top_gaps`` (its first three)."""
-    if not len(findings):
-        return []
-    rank = findings["severity"].map(_RANK).fillna(len(_RANK))
-    nth = findings.groupby("theme", sort=False).cumcount()
-    ordered = findings.assign(_r=rank, _n=nth).sort_values(["_r", "_n"], kind="stable")
-    return [str(s) for s in ordered["sentence"]]
+    seen: dict[Any, int] = {}
+    keyed = []
+    for i, r in enumerate(records(findings, ("severity", "theme", "sentence"))):
+        nth = seen[r["theme"]] = seen.get(r["theme"], -1) + 1
+        keyed.append((_RANK.get(r["severity"], len(_RANK)), nth, i, str(r["sentence"])))
+    return [s for *_, s in sorted(keyed)]
 
 
 def agenda(themes: pd.DataFrame, paused: bool) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipeline.core.frames import records
 from pipeline.core.periods import Quarter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,77 +74,81 @@ def data_request(analysis: Analysis, partner_id: str) -> DataRequest:
 
 
 def data_requests(analysis: Analysis, partner_ids: list[str]) -> list[DataRequest]:
-    """The requests of `partner_ids`, each frame filtered and grouped once for all of them."""
+    """The requests of `partner_ids`, each frame filtered once for all of them and read as plain rows."""
     rec, config = analysis.reconciled, analysis.reconciled.config
     reviewed = analysis.quarter
     nxt = reviewed.shift(1)
     wanted = set(partner_ids)
-    partners = rec.partners.set_index("partner_id")
+    partners = {str(r["partner_id"]): r for r in records(rec.partners[rec.partners["partner_id"].isin(wanted)])}
     t = rec.targets
     t = t[(t["quarter"] == nxt.label) & t["partner_id"].isin(wanted)]
     targets = {pid: g.groupby("kpi_id")["target"].sum(min_count=1).to_dict() for pid, g in t.groupby("partner_id")}
     kq = analysis.kpi_quarterly
     kq = kq[(kq["qindex"] == reviewed.index) & kq["partner_id"].isin(wanted)]
-    now = {pid: g.set_index("kpi_id") for pid, g in kq.groupby("partner_id")}
+    now: dict[str, dict[str, dict[str, Any]]] = {}   # partner -> KPI -> its row this quarter
+    for r in records(kq, ("partner_id", "kpi_id", "partner", "internal")):
+        now.setdefault(str(r["partner_id"]), {}).setdefault(str(r["kpi_id"]), r)
     v = rec.kpi_values
     v = v[(v["quarter"] == reviewed.label) & (v["period_kind"] == "month") & (v["source"] == "partner")
           & v["partner_id"].isin(wanted)]
-    monthly = {pid: set(g["kpi_id"]) for pid, g in v.groupby("partner_id")}
+    monthly: dict[str, set[str]] = {}
+    for pid, kid in zip(v["partner_id"], v["kpi_id"]):
+        monthly.setdefault(pid, set()).add(kid)
     cs = analysis.commitment_status
     cs = cs[cs["partner_id"].isin(wanted) & cs["is_open"].astype(bool) & ~cs["is_dropped"].astype(bool)]
     cs = cs.sort_values(["due_date", "commitment_id"], na_position="last", kind="stable")
-    open_ = {pid: g for pid, g in cs.groupby("partner_id")}
-    defs = rec.kpis.set_index("kpi_id") if len(rec.kpis) else pd.DataFrame()
+    open_: dict[str, list[RequestCommitment]] = {}
+    for r in records(cs, ("partner_id", *_COMMITMENT_FIELDS)):
+        open_.setdefault(r["partner_id"], []).append(_commitment(r))
+    defs = {str(k): (_text(n) or str(k), _text(u) or "count")
+            for k, n, u in zip(rec.kpis["kpi_id"], rec.kpis["kpi_name"], rec.kpis["unit"])} if len(rec.kpis) else {}
     months = tuple(f"{y}-{m:02d}" for y, m in nxt.months(config.fy_start))
     due = nxt.end_date(config.fy_start) + dt.timedelta(days=int(config.report.request_due_days))
     asked = questions(config.report.pulse_questions)
     out = []
     for pid in partner_ids:
-        partner = partners.loc[pid]
-        mine = open_.get(pid, cs.iloc[0:0])
+        partner = partners[str(pid)]
+        mine = open_.get(pid, [])
         out.append(DataRequest(
             partner_id=pid, partner_name=_text(partner.get("partner_name")) or pid,
             partner_lead=_text(partner.get("partner_lead")), internal_owner=_text(partner.get("internal_owner")),
             internal_owner_email=_text(partner.get("internal_owner_email")).split(";")[0].split(",")[0].strip(),
             organisation=config.organisation, reviewed=reviewed.label, quarter=nxt.label, due=due,
-            kpis=_kpis(now.get(pid), targets.get(pid, {}), monthly.get(pid, set()), defs, months, nxt),
-            theirs=_commitments(mine[mine["party"].isin(("partner", "joint"))]),
-            ours=_commitments(mine[mine["party"] == "us"]), questions=asked))
+            kpis=_kpis(now.get(pid, {}), targets.get(pid, {}), monthly.get(pid, set()), defs, months, nxt),
+            theirs=tuple(c for c in mine if c.party in ("partner", "joint")),
+            ours=tuple(c for c in mine if c.party == "us"), questions=asked))
     return out
 
 
-def _kpis(now: pd.DataFrame | None, target_of: dict, monthly: set, defs: pd.DataFrame, months: tuple[str, ...],
-          nxt: Quarter) -> tuple[RequestKpi, ...]:
+def _kpis(now: dict[str, dict[str, Any]], target_of: dict, monthly: set, defs: dict[str, tuple[str, str]],
+          months: tuple[str, ...], nxt: Quarter) -> tuple[RequestKpi, ...]:
     """The KPIs the partner has this quarter or a target for next quarter, in that order."""
-    now = now if now is not None else pd.DataFrame(columns=["partner", "internal"])
     out = []
-    for kid in dict.fromkeys([*now.index.astype(str), *map(str, target_of)]):
-        if kid not in defs.index:
+    for kid in dict.fromkeys([*now, *map(str, target_of)]):
+        if kid not in defs:
             continue
         last_value, last_source = None, ""
-        if kid in now.index:
-            row = now.loc[kid]
-            for source in ("partner", "internal"):
-                if _number(row.get(source)) is not None:
-                    last_value, last_source = _number(row.get(source)), source
-                    break
-        out.append(RequestKpi(kpi_id=kid, kpi_name=_text(defs.loc[kid, "kpi_name"]) or kid,
-                              unit=_text(defs.loc[kid, "unit"]) or "count",
-                              periods=months if kid in monthly else (nxt.label,),
+        row = now.get(kid, {})
+        for source in ("partner", "internal"):
+            if _number(row.get(source)) is not None:
+                last_value, last_source = _number(row.get(source)), source
+                break
+        name, unit = defs[kid]
+        out.append(RequestKpi(kpi_id=kid, kpi_name=name, unit=unit, periods=months if kid in monthly else (nxt.label,),
                               target=_number(target_of.get(kid)), last_value=last_value, last_source=last_source))
     return tuple(out)
 
 
-def _commitments(mine: pd.DataFrame) -> tuple[RequestCommitment, ...]:
-    out = []
-    for r in mine.to_dict("records"):
-        due = r.get("due_date")
-        out.append(RequestCommitment(
-            commitment_id=_text(r["commitment_id"]), party=_text(r["party"]), description=_text(r.get("description")),
-            owner=_text(r.get("owner")), due_date=None if pd.isna(due) else pd.Timestamp(due).date(),
-            status=_text(r.get("status")), percent_complete=_number(r.get("percent_complete")),
-            note=_text(r.get("note"))))
-    return tuple(out)
+_COMMITMENT_FIELDS = ("commitment_id", "party", "description", "owner", "due_date", "status", "percent_complete", "note")
+
+
+def _commitment(r: dict[str, Any]) -> RequestCommitment:
+    due = r.get("due_date")
+    return RequestCommitment(
+        commitment_id=_text(r.get("commitment_id")), party=_text(r.get("party")), description=_text(r.get("description")),
+        owner=_text(r.get("owner")), due_date=None if due is None or pd.isna(due) else pd.Timestamp(due).date(),
+        status=_text(r.get("status")), percent_complete=_number(r.get("percent_complete")),
+        note=_text(r.get("note")))
 
 
 def _text(value: Any) -> str:

@@ -48,11 +48,12 @@ def change_columns(kq: pd.DataFrame, defs: pd.DataFrame) -> pd.DataFrame:
     points = unit.isin(list(POINT_UNITS)).to_numpy(dtype=bool)
     scale = unit.map(POINT_UNITS).fillna(1.0).to_numpy(dtype=float)
     comparable = kq["actual"].where(~kq["partial"].astype(bool)) if "partial" in kq else kq["actual"]
-    by = pd.Series(comparable.to_numpy(dtype=float), index=pd.MultiIndex.from_arrays([kq["kpi_id"], kq["qindex"]]))
+    keys = [kq[c] for c in ("partner_id", "kpi_id") if c in kq]   # one partner's rows or many partners' at once
+    by = pd.Series(comparable.to_numpy(dtype=float), index=pd.MultiIndex.from_arrays([*keys, kq["qindex"]]))
     out = kq.assign(**{CHANGE_POINTS: points})
     for col, lag in (("change_qoq", 1), ("change_yoy", 4)):
         shown_col, tone_col = CHANGE_COLUMNS[col]
-        before = by.reindex(pd.MultiIndex.from_arrays([kq["kpi_id"], kq["qindex"] - lag])).to_numpy()
+        before = by.reindex(pd.MultiIndex.from_arrays([*keys, kq["qindex"] - lag])).to_numpy()
         shown = np.where(points, (comparable.to_numpy(dtype=float) - before) * scale, kq[col].to_numpy(dtype=float))
         signed = np.where(lower.to_numpy(dtype=bool), -shown, shown)
         flat = np.abs(shown) < np.where(points, 0.05, 0.0005)  # what prints as 0.0
@@ -83,9 +84,9 @@ def _and(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
 
 
-def verdict(view: PartnerView) -> str:
-    """The quarter in one sentence, from the health band (or state) and what drove it."""
-    cur = _current(view)
+def verdict(view: PartnerView, cur: list[dict[str, Any]] | None = None) -> str:
+    """The quarter in one sentence, from the health band (or state) and what drove it (`cur`: `_current`)."""
+    cur = _current(view) if cur is None else cur
     n = len(cur)
     on = sum(r["status"] == "on_track" for r in cur)
     overdue = sum(true(r.get("is_overdue")) for r in records(view.commitments, ("is_overdue",)))
@@ -107,14 +108,17 @@ def verdict(view: PartnerView) -> str:
 
 
 def _current(view: PartnerView) -> list[dict[str, Any]]:
+    """This quarter's KPI rows (kpi_id, actual, target, attainment, status)."""
     kq = view.kpi_quarterly
-    return records(kq[kq["quarter"] == view.quarter.label], ("kpi_id", "actual", "target", "attainment", "status"))
+    rows = records(kq, ("quarter", "kpi_id", "actual", "target", "attainment", "status"))
+    return [r for r in rows if r["quarter"] == view.quarter.label]
 
 
-def wins(view: PartnerView) -> list[str]:
+def wins(view: PartnerView, cur: list[dict[str, Any]] | None = None) -> list[str]:
     """What went well: KPIs at or over target (the furthest over first), commitments kept this quarter (early
-    first), and the health score up on last quarter."""
-    names, units, cur = _names(view), _units(view), view.config.currency
+    first), and the health score up on last quarter (`cur`: `_current`)."""
+    cur = _current(view) if cur is None else cur
+    names, units, money = _names(view), _units(view), view.config.currency
     lower = set(view.kpis.loc[view.kpis["direction"] == "lower", "kpi_id"].astype(str)) if len(view.kpis) else set()
     out: list[str] = []
     score: Any = view.health.get("score")
@@ -122,11 +126,11 @@ def wins(view: PartnerView) -> list[str]:
     if not is_missing(score) and not is_missing(prev) and float(score) > float(prev):
         out.append(f"Health rose from {float(prev):.0f} to {float(score):.0f}.")
     if view.health.get("state") != "paused":  # the KPIs furthest over target, leaving room for commitments kept
-        beat = sorted((r for r in _current(view) if not is_missing(r["attainment"]) and float(r["attainment"]) >= 1.0),
+        beat = sorted((r for r in cur if not is_missing(r["attainment"]) and float(r["attainment"]) >= 1.0),
                       key=lambda r: -float(r["attainment"]))
         for r in beat[:1]:  # the furthest over target with its figures (the tiles hold the rest)
             k, u = str(r["kpi_id"]), units.get(str(r["kpi_id"]), "count")
-            a, t = fmt_value(r["actual"], u, cur), fmt_value(r["target"], u, cur)
+            a, t = fmt_value(r["actual"], u, money), fmt_value(r["target"], u, money)
             out.append(f"{names.get(k, k)}: {a} against a target of {t} (lower is better)." if k in lower else
                        f"{names.get(k, k)} at {float(r['attainment']) * 100:.0f}% of target ({a} against {t}).")
         rest = [f"{names.get(str(r['kpi_id']), str(r['kpi_id']))} ({float(r['attainment']) * 100:.0f}%)"
@@ -177,9 +181,10 @@ def attention(view: PartnerView) -> list[str]:
     return out
 
 
-def asks(view: PartnerView, due: list[str]) -> list[tuple[str, str]]:
+def asks(view: PartnerView, due: list[str], cur: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
     """What we ask of each other next quarter, per party: the commitments each holds that are due by next
-    quarter's end (by what they are), and together, the KPIs under target."""
+    quarter's end (by what they are), and together, the KPIs under target (`cur`: `_current`)."""
+    cur = _current(view) if cur is None else cur
     by_id = {str(r["commitment_id"]): r for r in records(view.commitments, ("commitment_id", "description", "party",
                                                                               "due_date", "is_overdue"))}
     out: list[tuple[str, str]] = []
@@ -193,7 +198,7 @@ def asks(view: PartnerView, due: list[str]) -> list[tuple[str, str]]:
         out.append((party, "; ".join(items) + more + "."))
     if view.health.get("state") != "paused":
         names = _names(view)
-        below = [names.get(str(r["kpi_id"]), str(r["kpi_id"])) for r in _current(view)
+        below = [names.get(str(r["kpi_id"]), str(r["kpi_id"])) for r in cur
                  if r["status"] in ("off_track", "at_risk")]
         if below:
             shown = (", ".join(below[:3]) + f" and {count_words(len(below) - 3)} more" if len(below) > 3
@@ -209,8 +214,11 @@ def health_trend(trend: pd.DataFrame | None, view: PartnerView) -> list[tuple[st
     """The health scores recorded for this partner (`trend`: this quarter's and the history's), oldest first;
     without a record, last quarter's score and this one's as the health gives them."""
     if trend is not None and len(trend) and "score" in trend:
-        rows = trend.dropna(subset=["score"]).sort_values("qindex").drop_duplicates("qindex", keep="last")
-        return [(str(q), float(s)) for q, s in zip(rows["quarter"], rows["score"])]
+        scored: dict[Any, tuple[str, float]] = {}   # per quarter, the last score recorded
+        for r in records(trend, ("qindex", "quarter", "score")):
+            if not is_missing(r["score"]):
+                scored[r["qindex"]] = (str(r["quarter"]), float(r["score"]))
+        return [scored[k] for k in sorted(scored)]
     out: list[tuple[str, float]] = []
     prev: Any = view.health.get("previous_score")
     score: Any = view.health.get("score")
@@ -222,7 +230,8 @@ def health_trend(trend: pd.DataFrame | None, view: PartnerView) -> list[tuple[st
 
 
 def story(view: PartnerView, due: list[str], trend: pd.DataFrame | None = None) -> Story:
-    return Story(verdict=verdict(view), wins=wins(view), attention=attention(view), asks=asks(view, due),
+    cur = _current(view)
+    return Story(verdict=verdict(view, cur), wins=wins(view, cur), attention=attention(view), asks=asks(view, due, cur),
                  health_trend=health_trend(trend, view))
 
 

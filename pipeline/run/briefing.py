@@ -11,7 +11,7 @@ from pipeline.core.files import atomic_write
 from pipeline.run.workers import RUN
 
 BRIEFS = "briefs"         # the internal meeting briefs' folder in the quarter folder
-BRIEF_CHUNK = 10          # meeting briefs per worker job
+BRIEF_CHUNK = 25          # meeting briefs per worker job (the analysis of a chunk is done at once: fewer, larger)
 
 Job = tuple[str, str, str, str]   # (partner_id, the PDF to write, the cache folder or '', its cache key or '')
 
