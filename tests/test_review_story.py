@@ -214,3 +214,68 @@ def test_their_low_pulse_answers_lead_what_needs_attention(quarter_dir, manifest
             "together?” (2 of 5)") in chateau
     assert "Château Vert Conseil rated the partnership" not in chateau and "You rated the partnership 2.8 of 5" in chateau
     assert "How you rated us" not in " ".join(_pages(quarter_dir, manifest, "P01"))
+
+
+def test_changes_worked_out_for_many_partners_at_once_stay_within_each_partner():
+    """The view's change columns are worked out once for every partner (`analysis._PartnerSlices`): a partner's
+    change compares with its own last quarter, never with another partner's row of the same KPI."""
+    import pandas as pd
+
+    from pipeline.analyse.story import change_columns
+
+    defs = pd.DataFrame({"kpi_id": ["rate"], "unit": ["percent"], "direction": ["higher"]})
+    both = pd.DataFrame({"partner_id": ["A", "A", "B", "B"], "kpi_id": ["rate"] * 4, "qindex": [1, 2, 1, 2],
+                         "actual": [0.10, 0.12, 0.50, 0.40], "partial": [False] * 4,
+                         "change_qoq": [float("nan"), 0.2, float("nan"), -0.2], "change_yoy": [float("nan")] * 4})
+    together = change_columns(both, defs)
+    alone = pd.concat([change_columns(both[both["partner_id"] == p].drop(columns="partner_id"), defs) for p in "AB"],
+                      ignore_index=True)
+    assert together["qoq_shown"].tolist()[1::2] == pytest.approx([2.0, -10.0])
+    assert together["qoq_shown"].fillna(-99).tolist() == pytest.approx(alone["qoq_shown"].fillna(-99).tolist())
+    assert together["qoq_tone"].tolist() == alone["qoq_tone"].tolist() == ["", "better", "", "worse"]
+
+
+def _tiles(n: int, name: str = "Sourced pipeline", value: str = "USD 720k"):
+    from pipeline.render.front import Tile, sparkline
+
+    spark = sparkline([1.0, 2.0, None, 3.0], [2.0, 2.0, 2.5, 2.5], 150, 25, False)
+    return [Tile(name=f"{name} {i}", value=value, detail="target USD 1.03M · 70%", change=("▼ 6.9%", "#c62828", True),
+                 status=("Off track", "#c62828"), spark=spark) for i in range(n)]
+
+
+def test_tile_grid_splits_between_rows_and_keeps_every_tile():
+    """Drawn on the canvas as one flowable, the KPI tiles still behave as a table of them: a grid taller than
+    the page goes on over the next page between two rows, every tile's text once."""
+    from pipeline.render import layout as L
+
+    pdf = L.build([L.tile_grid(_tiles(40), 3)], L.Page(header_left="tiles", header_right=""), title="t", author="a",
+                  as_of=dt.date(2026, 10, 9), subject="s", keywords="k")
+    pages = [p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages]
+    assert len(pages) >= 2
+    text = _flat(" ".join(pages))
+    for i in range(40):
+        assert len(re.findall(rf"Sourced pipeline {i}\b", text)) == 1, i
+    assert text.count("Off track") == 40 and text.count("USD 720k") == 40
+
+
+def test_tile_text_wraps_within_the_tile():
+    """A long KPI name wraps within its tile (a word too long for it is broken) and ends in an ellipsis past
+    three lines; a figure too wide for the tile is drawn smaller, never over the next tile."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from pipeline.render import layout as L
+
+    L.register_fonts()
+    font, size, _ = L.TILE_FONTS["name"]
+    long = "Certified consultants on the managed-service stack " * 6 + "Supercalifragilisticexpialidocious" * 3
+    lines = L.wrap_text(long, font, size, 120, 3)
+    assert len(lines) == 3 and lines[-1].endswith("…")
+    assert all(stringWidth(s, font, size) <= 120 for s in lines)
+    assert L.wrap_text("Supercalifragilisticexpialidocious" * 3, font, size, 120, 9)[0].startswith("Supercal")
+    grid = L.tile_grid(_tiles(3, name=long, value="USD 123,456,789,012.34"), 3)
+    grid.wrap(L.content_width(), 10_000)
+    inner = L.content_width() / 3 - 2 * L.TILE_PAD
+    laid = grid._rows(L.content_width())[0][1]
+    vfont = L.TILE_FONTS["value"][0]
+    assert all(stringWidth(t["value"], vfont, t["value_size"]) <= inner for t in laid)
+    assert all(len(t["name"]) == 3 for t in laid)

@@ -4,13 +4,13 @@ quarter. Everything here was decided by the analysis (`PartnerView.story`, the K
 tones); this module only lays it out."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.analyse.summary import pause_sentence
 from pipeline.render import layout as L
 from pipeline.render.context import KPI_STATUS, Ctx, true
 from pipeline.render.explain import health_word
-from pipeline.render.layout import fmt_change, fmt_date, is_missing, para, text
+from pipeline.render.layout import TILE_PAD, _capped, fmt_change, fmt_date, is_missing, para, text
 
 TONE_COLOURS = {"better": L.STATUS_COLOURS["green"], "worse": L.STATUS_COLOURS["red"], "flat": L.MUTED, "": L.MUTED}
 TILES_PER_ROW = 3
@@ -114,16 +114,15 @@ def _health_spark(trend: list[tuple[str, float]]):
     return d
 
 
-def sparkline(values: list[float | None], targets: list[float | None], width: float, height: float, lower: bool):
+def sparkline(values: list[float | None], targets: list[float | None], width: float, height: float,
+              lower: bool) -> list[tuple[str, list[float]]]:
     """A KPI's actuals over the trend window (a gap where a quarter has none), its target dashed, the last
-    point marked; the scale spans at least 40% of the largest value (from zero when that reaches it), so a
-    small move stays small."""
-    from reportlab.graphics.shapes import Circle, Drawing, PolyLine
-
-    d = Drawing(width, height)
+    point marked, as what to draw in a `width` x `height` box: ("target", xy...) and ("actual", xy...) runs and
+    a ("last", [x, y]) point. The scale spans at least 40% of the largest value (from zero when that reaches
+    it), so a small move stays small."""
     known = [x for x in values + targets if x is not None]
     if not known:
-        return d
+        return []
     lo, hi = min(known), max(known)
     floor = max(abs(hi), abs(lo)) * 0.4  # the scale spans at least 40% of the largest value: a small move stays small
     if hi - lo < floor:
@@ -145,14 +144,11 @@ def sparkline(values: list[float | None], targets: list[float | None], width: fl
                 out[-1] += [2 + i * step, y(v)]
         return [r for r in out if len(r) >= 4]
 
-    for r in runs(targets):
-        d.add(PolyLine(r, strokeColor=L.color(L.MUTED), strokeWidth=0.7, strokeDashArray=[2, 1.5]))
-    for r in runs(values):
-        d.add(PolyLine(r, strokeColor=L.color(L.ACCENT), strokeWidth=1.2))
+    marks: list[tuple[str, list[float]]] = [("target", r) for r in runs(targets)] + [("actual", r) for r in runs(values)]
     last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
     if last is not None:
-        d.add(Circle(2 + last[0] * step, y(last[1]), 1.8, fillColor=L.color(L.ACCENT), strokeColor=None))
-    return d
+        marks.append(("last", [2 + last[0] * step, y(last[1])]))
+    return marks
 
 
 def _series(c: Ctx) -> dict[str, tuple[list[float | None], list[float | None]]]:
@@ -171,15 +167,25 @@ def _series(c: Ctx) -> dict[str, tuple[list[float | None], list[float | None]]]:
     return out
 
 
+class Tile(NamedTuple):
+    """One KPI's tile, as the analysis decided it and `_tiles` worded it."""
+
+    name: str
+    value: str
+    detail: str                       # target and attainment ('' when the KPI has no target)
+    change: tuple[str, str, bool]     # (the change as text, its colour, bold)
+    status: tuple[str, str]           # (the status, its colour)
+    spark: list[tuple[str, list[float]]]
+
+
 def _tiles(c: Ctx) -> list:
     """One tile per KPI: its name, this quarter's figure, the target and attainment, the change on last quarter
     coloured by whether it is better, the status, and a sparkline over the trend window."""
     cur = {r["kpi_id"]: r for r in c.current}
     if not c.kpi:
         return []
-    w = L.content_width()
-    tw = w / TILES_PER_ROW
-    cells = []
+    tw = L.content_width() / TILES_PER_ROW
+    tiles = []
     series = _series(c)
     none: list[float | None] = [None] * len(c.view.quarters)
     for kid, k in c.kpi.items():
@@ -190,22 +196,18 @@ def _tiles(c: Ctx) -> list:
         target = "" if is_missing(r.get("target")) else f"target {c.value(kid, r.get('target'))}"
         att = ("" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%") + \
             (" · lower is better" if lower else "")
-        change = tone_change(r.get("qoq_shown"), true(r.get("change_in_points")), str(r.get("qoq_tone") or ""))
+        change = fmt_change(r.get("qoq_shown"), true(r.get("change_in_points")))
+        change_tone = str(r.get("qoq_tone") or "")
         values, targets = series.get(str(kid), (none, none))
-        status = "for reference" if c.paused else label
-        cells.append([
-            para(f"<b>{text(k.get('kpi_name') or kid, 80)}</b>", "cell", markup=True),
-            para(c.value(kid, r.get("actual")), "tilevalue"),
-            para(f'<font color="{L.MUTED}">{text(target + att)}</font>' if target else "&nbsp;", "cellsmall", markup=True),
-            para(f'{change} · <font color="{colour}"><b>{text(status)}</b></font>', "cell", markup=True),
-            sparkline(values, targets, tw - 10, 9 * L.MM, lower)])
-    grid = [cells[i:i + TILES_PER_ROW] + [""] * (TILES_PER_ROW - len(cells[i:i + TILES_PER_ROW]))
-            for i in range(0, len(cells), TILES_PER_ROW)]
-    extra = [("BACKGROUND", (0, 0), (-1, -1), L.color(L.ZEBRA)), ("LINEBELOW", (0, 0), (-1, -1), 2, L.color("#ffffff")),
-             ("LINEAFTER", (0, 0), (-2, -1), 2, L.color("#ffffff")), ("TOPPADDING", (0, 0), (-1, -1), 4),
-             ("BOTTOMPADDING", (0, 0), (-1, -1), 4)]
+        tiles.append(Tile(
+            name=_capped(k.get("kpi_name") or kid, 80), value=_capped(c.value(kid, r.get("actual")), 60),
+            detail=target + att if target else "",
+            change=(change, L.INK if change == "—" else TONE_COLOURS.get(change_tone, L.MUTED),
+                    change != "—" and change_tone == "worse"),
+            status=("for reference" if c.paused else label, colour),
+            spark=sparkline(values, targets, tw - 2 * TILE_PAD, L.TILE_SPARK, lower)))
     n = len(c.view.quarters)
-    return [L.table(grid, [tw] * TILES_PER_ROW, header_rows=0, zebra=False, extra=extra),
+    return [L.tile_grid(tiles, TILES_PER_ROW),
             para(f"Each tile: this quarter's figure, its target and attainment, the change on last quarter (green "
                  f"better, red worse) and the status; the line is the last {n} quarters, the target dashed.", "small")]
 

@@ -212,3 +212,170 @@ def image(png: bytes, width: float, height: float):
     from reportlab.platypus import Image
 
     return Image(io.BytesIO(png), width=width, height=height)
+
+
+# ------------------------------------------------------------------------------------------------- tiles
+TILE_PAD = 5.0     # a tile's inner margin, left and right
+TILE_TOP = 4.0     # and above and below its content
+TILE_GAP = 2.0     # the white between tiles
+TILE_SPARK = 9 * MM  # a tile's sparkline, as high as this, at the foot of its row
+# (font, size, leading) of a tile's name, figure, detail line and change line
+TILE_FONTS = {"name": (FONT_BOLD, 7.8, 9.8), "value": (FONT_BOLD, 13.0, 16.0), "detail": (FONT, 6.8, 8.4),
+              "change": (FONT, 7.8, 9.8)}
+TILE_LINES = {"name": 3, "detail": 2}   # lines at most; past them the text ends with an ellipsis
+
+
+def tile_grid(tiles: Sequence[Any], per_row: int):
+    """A grid of KPI tiles, `per_row` across the frame, drawn straight on the canvas (one flowable, not a
+    table of paragraphs: a page of twelve tiles in a fifth of the time). Each tile (`render.front.Tile`)
+    gives its name, figure, detail line, change (text, colour, bold), status (text, colour) and sparkline
+    marks; names and detail lines wrap within the tile, the sparklines line up along each row's foot. The
+    grid splits between rows at a page end."""
+    return _tile_grid_class()(list(tiles), per_row)
+
+
+def wrap_text(s: str, font: str, size: float, width: float, most: int) -> list[str]:
+    """`s` in lines no wider than `width` (words kept whole where they fit, a word too long broken), `most`
+    lines at most, the last ending in an ellipsis when text was left out."""
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    lines: list[str] = []
+    for line in simpleSplit(s, font, size, width) if s else []:
+        while stringWidth(line, font, size) > width and len(line) > 1:
+            k = len(line) - 1
+            while k > 1 and stringWidth(line[:k], font, size) > width:
+                k -= 1
+            lines.append(line[:k])
+            line = line[k:]
+        lines.append(line)
+    if len(lines) > most:
+        last = lines[most - 1]
+        while last and stringWidth(last.rstrip() + "…", font, size) > width:
+            last = last[:-1]
+        lines = lines[:most - 1] + [last.rstrip() + "…"]
+    return lines
+
+
+_tile_class: Any = None
+
+
+def _tile_grid_class():
+    global _tile_class
+    if _tile_class is not None:
+        return _tile_class
+    from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
+    from reportlab.platypus import Flowable
+
+    spark_styles = {"target": (MUTED, 0.7, [2, 1.5]), "actual": (ACCENT, 1.2, [])}
+
+    class TileGrid(Flowable):
+        def __init__(self, tiles: list[Any], per_row: int) -> None:
+            super().__init__()
+            self.tiles, self.per_row = tiles, per_row
+            self._at: tuple[float, list] | None = None   # (width, the rows laid out at it)
+
+        def _rows(self, width: float) -> list[tuple[float, list[dict[str, Any]]]]:
+            """(height, each tile's lines) per row, for the grid `width` wide."""
+            if self._at is not None and self._at[0] == width:
+                return self._at[1]
+            inner = width / self.per_row - 2 * TILE_PAD
+            rows = []
+            for i in range(0, len(self.tiles), self.per_row):
+                laid: list[dict[str, Any]] = []
+                for t in self.tiles[i:i + self.per_row]:
+                    vfont, vsize, _ = TILE_FONTS["value"]
+                    size = vsize
+                    while size > 7 and stringWidth(t.value, vfont, size) > inner:
+                        size -= 0.5
+                    name = wrap_text(t.name, *TILE_FONTS["name"][:2], inner, TILE_LINES["name"])
+                    detail = wrap_text(t.detail, *TILE_FONTS["detail"][:2], inner, TILE_LINES["detail"]) or [""]
+                    laid.append({"name": name, "value": (wrap_text(t.value, vfont, size, inner, 1) or [""])[0],
+                                 "value_size": size, "detail": detail,
+                                 "height": len(name) * TILE_FONTS["name"][2] + TILE_FONTS["value"][2]
+                                 + len(detail) * TILE_FONTS["detail"][2] + TILE_FONTS["change"][2]})
+                text = max(x["height"] for x in laid)
+                rows.append((2 * TILE_TOP + text + TILE_SPARK, laid))
+            self._at = (width, rows)
+            return rows
+
+        def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+            self.width = avail_width
+            self.height = sum(h for h, _ in self._rows(avail_width))
+            return self.width, self.height
+
+        def split(self, avail_width: float, avail_height: float) -> list:
+            used, fit = 0.0, 0
+            for h, _ in self._rows(avail_width):
+                if used + h > avail_height:
+                    break
+                used, fit = used + h, fit + 1
+            if fit == 0:
+                return []
+            k = fit * self.per_row
+            return [TileGrid(self.tiles[:k], self.per_row), TileGrid(self.tiles[k:], self.per_row)]
+
+        def draw(self) -> None:
+            canv = self.canv
+            tw = self.width / self.per_row
+            top = self.height
+            zebra = color(ZEBRA)
+            for r, (h, laid) in enumerate(self._rows(self.width)):
+                canv.setFillColor(zebra)
+                for col in range(self.per_row):  # every place of the row tinted, empty ones too
+                    canv.rect(col * tw, top - h + TILE_GAP / 2, tw - (TILE_GAP if col < self.per_row - 1 else 0),
+                              h - (TILE_GAP / 2 if top < self.height else 0) - TILE_GAP / 2, stroke=0, fill=1)
+                for col, lay in enumerate(laid):
+                    self._tile(self.tiles[r * self.per_row + col], lay, col * tw + TILE_PAD, top - TILE_TOP,
+                               top - h + TILE_TOP)
+                top -= h
+
+        def _tile(self, t: Any, lay: dict[str, Any], x: float, y: float, foot: float) -> None:
+            canv = self.canv
+
+            def line(s: str, font: str, size: float, leading: float, colour: str) -> None:
+                nonlocal y
+                ascent = getAscentDescent(font, size)[0]
+                canv.setFont(font, size)
+                canv.setFillColor(color(colour))
+                canv.drawString(x, y - ascent - (leading - size * 1.2) / 2, s)
+                y -= leading
+
+            for s in lay["name"]:
+                line(s, *TILE_FONTS["name"], INK)
+            vfont, _size, vlead = TILE_FONTS["value"]
+            line(lay["value"], vfont, lay["value_size"], vlead, INK)
+            for s in lay["detail"]:
+                line(s, *TILE_FONTS["detail"], MUTED)
+            font, size, leading = TILE_FONTS["change"]
+            change, change_colour, bold = t.change
+            status, status_colour = t.status
+            ascent = getAscentDescent(font, size)[0]
+            base = y - ascent - (leading - size * 1.2) / 2
+            cx = x
+            for s, f, colour in ((change, FONT_BOLD if bold else font, change_colour), (" · ", font, INK),
+                                 (status, FONT_BOLD, status_colour)):
+                canv.setFont(f, size)
+                canv.setFillColor(color(colour))
+                canv.drawString(cx, base, s)
+                cx += stringWidth(s, f, size)
+            canv.saveState()
+            canv.translate(x, foot)
+            for kind, pts in t.spark:
+                if kind == "last":
+                    canv.setFillColor(color(ACCENT))
+                    canv.circle(pts[0], pts[1], 1.8, stroke=0, fill=1)
+                    continue
+                ink, width, dash = spark_styles[kind]
+                canv.setStrokeColor(color(ink))
+                canv.setLineWidth(width)
+                canv.setDash(dash)
+                path = canv.beginPath()
+                path.moveTo(pts[0], pts[1])
+                for i in range(2, len(pts), 2):
+                    path.lineTo(pts[i], pts[i + 1])
+                canv.drawPath(path, stroke=1, fill=0)
+            canv.restoreState()
+
+    _tile_class = TileGrid
+    return TileGrid
