@@ -1,11 +1,12 @@
 """Fast paths over libraries' private APIs, in one place, each behind a version check.
 
-Three speed-ups (issue 7) reach below a library's public API:
+Four speed-ups (issue 7, and the fonts for issue 19) reach below a library's public API:
 
 | module | mirrors | supported |
 |---|---|---|
 | `reportlab_flow` | reportlab's ``Paragraph._setup`` and ``Table._calc`` (markup parsed once per shape, tables measured once) | reportlab 5.1 |
 | `reportlab_png` | reportlab's ``Canvas._doc`` and ``_setXObjects`` (chart PNGs embedded without decoding) | reportlab 5.1 |
+| `reportlab_fonts` | reportlab's ``TTFontFace.makeSubset`` and ``PDFZCompress`` (a font subset made and deflated once per process, not per PDF) | reportlab 5.1 |
 | `mpl_text` | matplotlib's Agg text internals (chart text rasterised once per process) | matplotlib 3.11 |
 
 Each is used only on the versions it was written and tested against (`versions.SUPPORTED`, also the upper
@@ -22,7 +23,7 @@ from pipeline.compat.versions import SUPPORTED, supported  # noqa: F401 - the ta
 
 def fast_paths() -> dict[str, bool]:
     """Each fast path and whether it is on here."""
-    from pipeline.compat import mpl_text, reportlab_flow, reportlab_png
+    from pipeline.compat import mpl_text, reportlab_flow, reportlab_fonts, reportlab_png
 
     return {"reportlab_flow": reportlab_flow.active(), "reportlab_png": reportlab_png.active(),
-            "mpl_text": mpl_text.active()}
+            "reportlab_fonts": reportlab_fonts.active(), "mpl_text": mpl_text.active()}

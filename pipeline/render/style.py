@@ -48,10 +48,15 @@ def register_fonts() -> None:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
+    from pipeline.compat.reportlab_fonts import install
+
     ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    for name, file in ((FONT, "DejaVuSans.ttf"), (FONT_BOLD, "DejaVuSans-Bold.ttf"),
-                       (FONT_ITALIC, "DejaVuSans-Oblique.ttf"), (FONT_BOLD_ITALIC, "DejaVuSans-BoldOblique.ttf")):
-        pdfmetrics.registerFont(TTFont(name, str(ttf / file)))
+    fonts = [TTFont(name, str(ttf / file)) for name, file in (
+        (FONT, "DejaVuSans.ttf"), (FONT_BOLD, "DejaVuSans-Bold.ttf"), (FONT_ITALIC, "DejaVuSans-Oblique.ttf"),
+        (FONT_BOLD_ITALIC, "DejaVuSans-BoldOblique.ttf"))]
+    for font in fonts:
+        pdfmetrics.registerFont(font)
+    install(fonts)   # each subset made and deflated once per process (pipeline.compat.reportlab_fonts)
     addMapping(FONT, 0, 0, FONT)
     addMapping(FONT, 1, 0, FONT_BOLD)
     addMapping(FONT, 0, 1, FONT_ITALIC)
