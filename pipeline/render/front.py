@@ -17,14 +17,14 @@ TILES_PER_ROW = 3
 ASK_LABELS = {"partner": "From you", "us": "From us", "joint": "Together"}
 
 
-def tone_change(value: object, points: bool, tone: str) -> str:
-    """A change as markup: its arrow and size, green when better and red (and bold) when worse, by the KPI's
-    direction; the arrow's shape tells up from down in grayscale, the weight tells worse from better."""
-    s = text(fmt_change(value, points))
-    if s == "—":
-        return s
-    colour = TONE_COLOURS.get(tone, L.MUTED)
-    return f'<font color="{colour}">{f"<b>{s}</b>" if tone == "worse" else s}</font>'
+TONE_CELLS = {"better": "cellr_better", "worse": "cellrb_worse"}   # any other tone: "cellr_flat"
+
+
+def tone_cell(value: object, points: bool, tone: str) -> L.Cell:
+    """A change as a table cell: its arrow and size, green when better and red (and bold) when worse, by the
+    KPI's direction; the arrow's shape tells up from down in grayscale, the weight tells worse from better."""
+    s = fmt_change(value, points)
+    return L.cell(s, "cellr" if s == "—" else TONE_CELLS.get(tone, "cellr_flat"))
 
 
 def first_page(c: Ctx) -> list:

@@ -13,7 +13,7 @@ from pipeline.render import layout as L
 from pipeline.render.commitments import commitments, next_quarter
 from pipeline.render.context import KPI_STATUS, Ctx, true
 from pipeline.render.explain import data_notes, health_method
-from pipeline.render.front import first_page, tone_change
+from pipeline.render.front import first_page, tone_cell
 from pipeline.render.identity import review_keywords
 from pipeline.render.layout import fmt_pct, is_missing, para, text
 
@@ -130,10 +130,8 @@ def _scorecard(c: Ctx) -> list:
             label, tone = "For reference", "none"
         rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
                      actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
-                     para(tone_change(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")), "cellr",
-                          markup=True),
-                     para(tone_change(g("yoy_shown"), true(g("change_in_points")), str(g("yoy_tone") or "")), "cellr",
-                          markup=True),
+                     tone_cell(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")),
+                     tone_cell(g("yoy_shown"), true(g("change_in_points")), str(g("yoy_tone") or "")),
                      L.cell(label, "cellb")])
         extra.append(("BACKGROUND", (6, i), (6, i), L.color(L.STATUS_TINTS[tone])))
     col = (w - 46 * L.MM - 34 * L.MM) / 5

@@ -107,6 +107,13 @@ def styles() -> dict[str, Any]:
         "cellc": s("cellc", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_CENTER),
         "cellb": s("cellb", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0),
         "cellrb": s("cellrb", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT),
+        # a change toned by the KPI's direction: green when better, red and bold when worse, muted when flat
+        "cellr_better": s("cellr_better", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT,
+                          textColor=color(STATUS_COLOURS["green"])),
+        "cellrb_worse": s("cellrb_worse", fontName=FONT_BOLD, fontSize=7.8, leading=9.8, spaceAfter=0,
+                          alignment=TA_RIGHT, textColor=color(STATUS_COLOURS["red"])),
+        "cellr_flat": s("cellr_flat", fontSize=7.8, leading=9.8, spaceAfter=0, alignment=TA_RIGHT,
+                        textColor=color(MUTED)),
         "cellsmall": s("cellsmall", fontSize=6.8, leading=8.4, spaceAfter=0, textColor=color(MUTED)),
         "head": s("head", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0),
         "headr": s("headr", fontName=FONT_BOLD, fontSize=7.5, leading=9.4, spaceAfter=0, alignment=TA_RIGHT),
