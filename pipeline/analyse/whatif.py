@@ -73,20 +73,22 @@ def what_if(analysis: Analysis, partner_ids: list[str]) -> pd.DataFrame:
             size[name] += b - a
         return at
 
+    kpi_ids = kq["kpi_id"].astype("str").tolist()
+    cids, descs, parties, owners = (cs[c].tolist() for c in ("commitment_id", "description", "party", "owner"))
+    dues = list(pd.to_datetime(cs["due_date"]))   # Timestamps, or NaT
     for pid in pids:
         a, b = spans["kq"].get(pid, (0, 0))
         for i in np.flatnonzero(short[a:b]) + a:
-            kid = str(kq.at[i, "kpi_id"])
+            kid = kpi_ids[i]
             at = add(pid, {"partner_id": pid, "kind": "kpi", "subject": kid, "title": names.get(kid, kid),
                            "party": "", "owner": "", "due_date": pd.NaT})
             changed_kq.append(at["kq"] + int(i))
         a, b = spans["cs"].get(pid, (0, 0))
         for i in np.flatnonzero(live[a:b]) + a:
-            cid, desc = str(cs.at[i, "commitment_id"]), str(cs.at[i, "description"] or "").strip()
-            due = pd.to_datetime(cs["due_date"].iloc[i])   # a Timestamp, or NaT
+            cid, desc = str(cids[i]), str(descs[i] or "").strip()
             at = add(pid, {"partner_id": pid, "kind": "commitment", "subject": cid,
-                           "title": f"{cid} ({desc})" if desc else cid, "party": str(cs.at[i, "party"]),
-                           "owner": str(cs.at[i, "owner"] or ""), "due_date": due})
+                           "title": f"{cid} ({desc})" if desc else cid, "party": str(parties[i]),
+                           "owner": str(owners[i] or ""), "due_date": dues[i]})
             changed_cs.append(at["cs"] + int(i))
     if not options:
         return pd.DataFrame(columns=WHAT_IF_COLUMNS)
