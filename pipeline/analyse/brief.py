@@ -136,8 +136,12 @@ class _Split:
         self.spans = partner_spans(self.frame["partner_id"].astype("str").to_numpy())
 
     def take(self, pid: str) -> pd.DataFrame:
-        a, b = self.spans.get(pid, (0, 0))
-        return self.frame.iloc[a:b].reset_index(drop=True)
+        span = self.spans.get(pid)
+        if span is None:   # no rows: one empty frame for every partner without any (never changed in place)
+            if not hasattr(self, "_empty"):
+                self._empty = self.frame.iloc[0:0]
+            return self._empty
+        return self.frame.iloc[span[0]:span[1]].reset_index(drop=True)
 
     def first(self, pid: str) -> dict[str, Any]:
         """The partner's first row as a dict ({} when it has none), without a frame per partner."""
@@ -159,6 +163,10 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
     theirs = canvas[canvas["side"] == "partner"].reset_index(drop=True) if len(canvas) else canvas
     ours = canvas[canvas["side"] == "us"].reset_index(drop=True) if len(canvas) else canvas
     options = parts["what_if"].take(pid)
+    deals = parts["deals"].take(pid)[TRADE_COLUMNS]
+    offered = canvas_trades(theirs, ours)
+    trades = deals.reset_index(drop=True) if not len(offered) else \
+        offered if not len(deals) else pd.concat([offered, deals], ignore_index=True)
     b = Brief(
         partner_id=pid, partner_name=text_of(partner.get("partner_name")) or pid, quarter=q.label,
         next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
@@ -169,7 +177,7 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,
         no_alternative=pid in parts["no_alternative"], what_if=options,
         resets=parts["resets"].take(pid) if health.get("state") != "paused" else parts["resets"].take(""),
-        trades=pd.concat([canvas_trades(theirs, ours), parts["deals"].take(pid)[TRADE_COLUMNS]], ignore_index=True))
+        trades=trades)
     b.questions = _questions(parts["findings"].take(pid), pulse, q.label, health.get("state") == "paused",
                              kpi_names)
     b.decisions = _decisions(b)
@@ -302,31 +310,33 @@ def _decisions(b: Brief) -> list[str]:
     if b.no_alternative:
         out.append("No alternative recorded: decide what we do without this agreement before the meeting, and add "
                    "it to the Canvas.")
-    if not (b.ours["kind"] == "limit").any():
+    if not any(k == "limit" for k in b.ours["kind"]):
         out.append("No limit recorded: decide what we will not concede.")
-    late = b.late
+    late = records(b.late, ("owner", "party", "commitment_id"))
     owners: dict[str, list[str]] = {}
-    for owner, party, cid in zip(late["owner"].astype(str), late["party"].astype(str), late["commitment_id"].astype(str)):
-        if party == "us":
-            owners.setdefault(owner, []).append(cid)
+    for r in late:
+        if str(r["party"]) == "us":
+            owners.setdefault(str(r["owner"]), []).append(str(r["commitment_id"]))
     for owner, ids in owners.items():
         out.append(f"Agree with {owner} a date we can keep for {', '.join(ids)} before we ask anything of them.")
-    joint = late.loc[late["party"] == "joint", "commitment_id"].astype(str).tolist()
+    joint = [str(r["commitment_id"]) for r in late if r["party"] == "joint"]
     if joint:
         out.append(f"Agree who on our side drives the joint {', '.join(joint)}, and a date we can keep.")
-    for kpi, unit, ours, theirs in zip(b.to_agree["kpi"], b.to_agree["unit"].astype(str),
-                                       b.to_agree["internal"].astype(float), b.to_agree["partner"].astype(float)):
-        out.append(f"Decide which figure for {kpi} we stand on: ours {fmt_value(ours, unit, b.currency)} or theirs "
-                   f"{fmt_value(theirs, unit, b.currency)}.")
+    for r in records(b.to_agree, ("kpi", "unit", "internal", "partner")):
+        unit = str(r["unit"])
+        out.append(f"Decide which figure for {r['kpi']} we stand on: ours {fmt_value(float(r['internal']), unit, b.currency)} "
+                   f"or theirs {fmt_value(float(r['partner']), unit, b.currency)}.")
     traded = {key(t) for t in b.trades["give"]}
-    asks = b.theirs[b.theirs["kind"] == "ask"] if len(b.theirs) else b.theirs
-    for text, w in zip(asks["text"].astype(str), pd.to_numeric(asks["weight"], errors="coerce").fillna(1)):
-        if key(text) not in traded:
-            out.append(f"They will ask for “{text}” (they weigh it {w:.0f} of 3): decide whether we give it, "
-                       "and for what.")
-    low = b.pulse[b.pulse["score"] <= LOW_SCORE] if len(b.pulse) else b.pulse
-    if len(low):
-        said = "; ".join(f"“{q}” {s:.0f} of 5" for q, s in zip(low["question"], low["score"].astype(float)))
+    for r in records(b.theirs, ("kind", "text", "weight")):
+        text = str(r["text"])
+        if r["kind"] != "ask" or key(text) in traded:
+            continue
+        w = pd.to_numeric(r["weight"], errors="coerce")
+        out.append(f"They will ask for “{text}” (they weigh it {1 if pd.isna(w) else w:.0f} of 3): decide whether we "
+                   "give it, and for what.")
+    low = [(q, float(sc)) for q, sc in zip(b.pulse["question"], b.pulse["score"]) if not pd.isna(sc) and sc <= LOW_SCORE]
+    if low:
+        said = "; ".join(f"“{q}” {sc:.0f} of 5" for q, sc in low)
         out.append(f"They rate us low on {said}: decide what we offer on it.")
     if len(b.resets):
         n = len(b.resets)
