@@ -55,7 +55,7 @@ def test_below_target_higher(actual, severity):
 
 @pytest.mark.parametrize("actual, severity", [(45, "medium"), (54, "high"), (44, None), (30, None)])
 def test_below_target_lower_is_mirrored(actual, severity):
-    # target 40 days: 45 days is 89% attainment (flag), 44 is 91% (near miss), 30 beats it
+    # target 40 days: 45 days is 88.9% attainment (flag), 44 is 90.9% (near miss), 30 beats it
     f = raised(kpi_partner(book(), "P", "days", {QTR: actual}, target=40), "KPI_BELOW_TARGET")
     assert list(f["severity"]) == ([severity] if severity else [])
     if severity:
@@ -313,3 +313,34 @@ def test_partner_view_holds_nothing_of_the_other_partner():
     assert "internal_note" not in beta.commitments.columns and "ALPHA" not in beta.flags.to_csv()
     assert [p.cell for p in beta.problems] == ["D7"] and beta.sources == ["our records"]  # our file: a neutral label
     assert list(beta.flags["severity"].map({"high": 0, "medium": 1, "low": 2})) == sorted(beta.flags["severity"].map({"high": 0, "medium": 1, "low": 2}))
+
+
+def test_attainment_never_shows_a_band_edge_it_has_not_reached():
+    """899 against 1,000 is 89.9% of target: at risk, since on track starts at 90%. Every place words it "89.9%",
+    none rounds it up to the "90%" a reader would call on track; "100%" only once the target is met; away from
+    an edge, a whole percent as usual (11 against 16 is "69%")."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from pipeline.analyse.wording import attainment_pct
+    from pipeline.chart.charts import partner_charts
+    from pipeline.core.frames import Thresholds
+    from pipeline.core.settings import Config
+    from pipeline.render.partner import partner_pdf
+
+    edges = Thresholds.of(Config()).edges
+    assert edges == (0.75, 0.9, 1.0)
+    values = (0.899, 0.9, 0.29, 0.6875, 0.7496, 0.9999, 1.0, 1.127, None)
+    assert [attainment_pct(x, edges) for x in values] == \
+        ["89.9%", "90%", "29%", "69%", "74.9%", "99.9%", "100%", "113%", "n/a"]
+    assert attainment_pct(0.899) == "90%"   # without edges: a whole percent, as any other share
+    a = analyse(kpi_partner(book(), "P", "deals", {QTR: 899}, target=1000).build(), Q(QTR), None)
+    f = a.flags[(a.flags["partner_id"] == "P") & (a.flags["code"] == "KPI_BELOW_TARGET")]
+    assert f["severity"].item() == "medium" and f["message"].item().endswith(": 89.9% of target")
+    view = partner_view(a, "P")
+    assert "Furthest from target: Deals won at 89.9% of target." in " ".join(view.summary)
+    pdf = partner_pdf(view, partner_charts(view))
+    pages = [" ".join(p.extract_text().split()) for p in PdfReader(BytesIO(pdf)).pages]
+    assert "target 1,000 · 89.9%" in pages[0]                       # the KPI's tile
+    assert any("Deals won 1,000 899 89.9%" in p for p in pages)     # the scorecard: target, actual, attainment

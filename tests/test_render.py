@@ -193,12 +193,14 @@ def test_portfolio_ranks_every_partner(portfolio):
 
 
 def test_portfolio_heat_map_prints_numbers(portfolio):
+    from pipeline.render import layout as L
+
     a = F.analysis()
     _, text = _text(portfolio)
     heat = text[text.index("KPI attainment heat map"):text.index("Flags by code and partner")]
     cur = a.kpi_quarterly[a.kpi_quarterly["quarter"] == a.quarter.label]
     for att in cur["attainment"].dropna().head(8):
-        assert f"{att * 100:.0f}%" in heat
+        assert L.fmt_attainment(att, a.thresholds.edges) in heat
 
 
 def test_portfolio_flag_counts(portfolio):
@@ -590,7 +592,7 @@ def test_portfolio_ranking_and_heat_map_cells():
         for j, kid in enumerate(ids, start=1):
             row = cur[(cur["partner_id"] == pid) & (cur["kpi_id"] == kid)]
             att = row["attainment"].iloc[-1] if len(row) else None
-            assert heat._cellvalues[i][j] == L.fmt_pct(att)
+            assert heat._cellvalues[i][j] == L.fmt_attainment(att, a.thresholds.edges)
             band = "none" if L.is_missing(att) else _band(row["status"].iloc[-1])  # the analysis's band
             assert band == ("none" if L.is_missing(att) else "green" if att >= medium else "amber" if att >= high
                             else "red")

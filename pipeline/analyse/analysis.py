@@ -92,7 +92,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     changes: dict[str, list[str]] = {}
     if history is not None:
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,
-                                         kq, defs, cs, quarter, config.currency)
+                                         kq, defs, cs, quarter, config.currency, Thresholds.of(config).edges)
     quarters = quarter_range(quarter, int(config.report.trend_quarters))
     pulse = pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids)
     runs = history.commitment_runs if history is not None else None

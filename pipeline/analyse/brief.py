@@ -82,6 +82,7 @@ class Brief:
     trades: pd.DataFrame                   # give, get, why
     questions: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
+    edges: tuple[float, ...] = ()          # the attainment band edges (`Thresholds.edges`) its figures never round up to
 
 
 def briefs(analysis: Analysis, partner_ids: list[str]) -> list[Brief]:
@@ -172,6 +173,7 @@ def _brief(a: Analysis, pid: str, parts: dict[str, Any], kpi_names: dict[str, st
         next_quarter=q.shift(1).label, as_of=a.as_of, organisation=rec.config.organisation,
         internal_owner=text_of(partner.get("internal_owner")), partner_lead=text_of(partner.get("partner_lead")),
         tier=text_of(partner.get("tier")), currency=rec.config.org.reporting_currency, health=health,
+        edges=a.thresholds.edges,
         standing=parts["standing"].take(pid),
         late=parts["late"].take(pid), to_agree=parts["to_agree"].take(pid),
         pressure=parts["pressure"].take(pid), pulse=pulse, rating=rating, theirs=theirs, ours=ours,

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.analyse.kpis import beyond_tolerance
-from pipeline.analyse.wording import ORDINALS, count_words, day, fmt_value, pct
+from pipeline.analyse.wording import ORDINALS, attainment_pct, count_words, day, fmt_value, pct
+from pipeline.core.frames import Thresholds
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, Problem
 from pipeline.core.schema import BELOW_TARGET, DISCREPANCY, FLAG_SEVERITIES, STATUS
@@ -92,14 +93,15 @@ def kpi_below_target(fi: FlagInputs) -> pd.DataFrame:
     now = _held(fi)
     hit = now[now[STATUS].isin(BELOW_TARGET)]  # the band `kpis` gave: under kpi.attainment_medium
     msgs, agenda, clauses = [], [], []
+    edges = Thresholds.of(fi.config).edges
     for r in _rows(hit):
         lower = r.direction == "lower"
         what = "attainment" if lower else "of target"
         tail = " (lower is better)" if lower else ""
         msgs.append(f"{r.kpi_name} {_fig(fi, r.actual, r.unit)} vs target {_fig(fi, r.target, r.unit)}{tail}: "
-                    f"{pct(r.attainment)} {what}{_months_note(r.months_reported)}")
-        agenda.append(f"{r.kpi_name} at {pct(r.attainment)} {what}: agree what closes the gap next quarter")
-        clauses.append(f"{pct(r.attainment)} {what} ({_fig(fi, r.actual, r.unit)} against "
+                    f"{attainment_pct(r.attainment, edges)} {what}{_months_note(r.months_reported)}")
+        agenda.append(f"{r.kpi_name} at {attainment_pct(r.attainment, edges)} {what}: agree what closes the gap next quarter")
+        clauses.append(f"{attainment_pct(r.attainment, edges)} {what} ({_fig(fi, r.actual, r.unit)} against "
                        f"{_fig(fi, r.target, r.unit)}{'; lower is better' if lower else ''})"
                        f"{_months_note(r.months_reported)}")
     sev = np.where(hit[STATUS] == "off_track", "high", "medium")  # off track: under kpi.attainment_high

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.analyse.health import COMPONENT_NAMES, COMPONENTS, NOT_SCORED, PAUSED, _short
-from pipeline.analyse.wording import count_words, day, fmt_value, pct
+from pipeline.analyse.wording import attainment_pct, count_words, day, fmt_value
 from pipeline.core.frames import is_missing
 from pipeline.core.periods import Quarter
 
@@ -27,8 +27,8 @@ def _said(status: str) -> str:
 
 def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.DataFrame | None,
                    previous_parts: pd.DataFrame | None, kpi_quarterly: pd.DataFrame, kpi_defs: pd.DataFrame,
-                   commitments: pd.DataFrame, quarter: Quarter,
-                   currency: str = "") -> tuple[pd.DataFrame, dict[str, list[str]]]:
+                   commitments: pd.DataFrame, quarter: Quarter, currency: str = "",
+                   edges: tuple[float, ...] = ()) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Fill previous_score and change_reasons from what history recorded; returns the health frame and,
     per partner, plain sentences with their numbers: first the score's move (or the state it is in), then
     each part whose points moved by one or more, each KPI whose status changed (or, failing that, the KPI
@@ -59,7 +59,7 @@ def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.D
                 way = "up" if pts > was_pts else "down"
                 text = f"{name}: {pts} of {top:.0f} points, {way} from {was_pts} ({why})."
             reasons.setdefault(str(r["partner_id"]), []).append(text)
-    for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter, currency).items():
+    for pid, texts in _kpi_moves(kpi_quarterly, kpi_defs, quarter, currency, edges).items():
         reasons.setdefault(pid, []).extend(texts)
     for pid, texts in _commitment_moves(commitments).items():
         reasons.setdefault(pid, []).extend(texts)
@@ -95,7 +95,8 @@ def change_reasons(health: pd.DataFrame, breakdown: pd.DataFrame, previous: pd.D
 _RANK = {"off_track": 0, "missing": 0, "at_risk": 1, "on_track": 2}
 
 
-def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency: str = "") -> dict[str, list[str]]:
+def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency: str = "",
+               edges: tuple[float, ...] = ()) -> dict[str, list[str]]:
     """Per partner, sentences on the KPIs whose status changed since the previous quarter (one sentence per
     kind of change); when none changed, the KPI whose (weighted) attainment moved most, by five points or more."""
     cols = ["partner_id", "kpi_id", "attainment", "status", "actual", "target"]
@@ -114,7 +115,8 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency:
             return "no figure"
         s = fmt_value(a, r["unit"], currency)
         s += "" if pd.isna(t) else f" against a target of {fmt_value(t, r['unit'], currency)}"
-        return s + ("" if pd.isna(att) else f" ({pct(att)} {'attainment' if r['direction'] == 'lower' else 'of target'})")
+        of = "attainment" if r["direction"] == "lower" else "of target"
+        return s + ("" if pd.isna(att) else f" ({attainment_pct(att, edges)} {of})")
 
     skip = ["no_target"]
     changed = m[(m["status"] != m["status_prev"]) & ~m["status"].isin(skip) & ~m["status_prev"].isin(skip)]
@@ -129,11 +131,11 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency:
         change = f"from {STATUS_WORDS.get(s0, s0)} to {STATUS_WORDS.get(s1, s1)}"
         if len(rows) == 1:
             r = rows[0]
-            out.setdefault(pid, []).append(f"{r['kpi_name']} {verb} {change}: {figures(r)} now, "
-                                           f"{'no figure' if pd.isna(r['actual_prev']) else pct(r['attainment_prev'])} "
-                                           f"in {q0}.")
+            then = "no figure" if pd.isna(r["actual_prev"]) else attainment_pct(r["attainment_prev"], edges)
+            out.setdefault(pid, []).append(f"{r['kpi_name']} {verb} {change}: {figures(r)} now, {then} in {q0}.")
         else:
-            each = ", ".join(f"{r['kpi_name']} {pct(r['attainment_prev'])} to {pct(r['attainment'])}" for r in rows)
+            each = ", ".join(f"{r['kpi_name']} {attainment_pct(r['attainment_prev'], edges)} to "
+                             f"{attainment_pct(r['attainment'], edges)}" for r in rows)
             out.setdefault(pid, []).append(f"{count_words(len(rows)).capitalize()} KPIs {verb} {change} "
                                            f"(attainment in {q0} to now): {each}.")
     m = m.dropna(subset=["attainment", "attainment_prev"])
@@ -144,7 +146,8 @@ def _kpi_moves(kq: pd.DataFrame, defs: pd.DataFrame, quarter: Quarter, currency:
             verb = "rose" if r["attainment"] > r["attainment_prev"] else "fell"
             unit = r["unit"]
             out.setdefault(str(r["partner_id"]), []).append(
-                f"{r['kpi_name']} attainment {verb} from {pct(r['attainment_prev'])} in {q0} to {pct(r['attainment'])} "
+                f"{r['kpi_name']} attainment {verb} from {attainment_pct(r['attainment_prev'], edges)} in {q0} to "
+                f"{attainment_pct(r['attainment'], edges)} "
                 f"({fmt_value(r['actual_prev'], unit, currency)} against {fmt_value(r['target_prev'], unit, currency)} then, "
                 f"{fmt_value(r['actual'], unit, currency)} against {fmt_value(r['target'], unit, currency)} now), "
                 f"still {STATUS_WORDS.get(r['status'], r['status'])}.")

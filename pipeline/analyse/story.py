@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipeline.analyse.findings import QUIET_AGENDA
 from pipeline.analyse.pulse import low_answers, pulse_scores
-from pipeline.analyse.wording import POINT_UNITS, count_words, fmt_date, fmt_value, lower_first, plural
+from pipeline.analyse.wording import POINT_UNITS, attainment_pct, count_words, fmt_date, fmt_value, lower_first, plural
 from pipeline.core.frames import NextQuarter, Story, is_missing, records, true
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,12 +128,13 @@ def wins(view: PartnerView, cur: list[dict[str, Any]] | None = None) -> list[str
     if view.health.get("state") != "paused":  # the KPIs furthest over target, leaving room for commitments kept
         beat = sorted((r for r in cur if not is_missing(r["attainment"]) and float(r["attainment"]) >= 1.0),
                       key=lambda r: -float(r["attainment"]))
+        edges = view.thresholds.edges
         for r in beat[:1]:  # the furthest over target with its figures (the tiles hold the rest)
             k, u = str(r["kpi_id"]), units.get(str(r["kpi_id"]), "count")
             a, t = fmt_value(r["actual"], u, money), fmt_value(r["target"], u, money)
             out.append(f"{names.get(k, k)}: {a} against a target of {t} (lower is better)." if k in lower else
-                       f"{names.get(k, k)} at {float(r['attainment']) * 100:.0f}% of target ({a} against {t}).")
-        rest = [f"{names.get(str(r['kpi_id']), str(r['kpi_id']))} ({float(r['attainment']) * 100:.0f}%)"
+                       f"{names.get(k, k)} at {attainment_pct(r['attainment'], edges)} of target ({a} against {t}).")
+        rest = [f"{names.get(str(r['kpi_id']), str(r['kpi_id']))} ({attainment_pct(r['attainment'], edges)})"
                 for r in beat[1:]]
         if rest:
             shown = rest[:MAX_KPI_WINS] + ([f"{count_words(len(rest) - MAX_KPI_WINS)} more"]

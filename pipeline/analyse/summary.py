@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.analyse.wording import attainment_pct
 from pipeline.core.frames import count, is_missing, records, true
 from pipeline.core.schema import ATTAINMENT, BELOW_TARGET, STATUS
 
@@ -60,7 +61,8 @@ def summary_sentences(view: PartnerView) -> list[str]:
         r = rated[int(np.argsort(np.array([float(x[ATTAINMENT]) for x in rated]))[0])]
         if r[STATUS] in BELOW_TARGET:
             kid = "" if is_missing(r["kpi_id"]) else str(r["kpi_id"])
-            kpi_s += f" Furthest from target: {names.get(kid, kid)} at {float(r[ATTAINMENT]) * 100:.0f}% of target."
+            shown = attainment_pct(r[ATTAINMENT], view.thresholds.edges)
+            kpi_s += f" Furthest from target: {names.get(kid, kid)} at {shown} of target."
 
     com = records(view.commitments, ("party", "status", "is_open", "is_overdue", "is_dropped"))
     dropped = sum(true(r.get("is_dropped")) for r in com)

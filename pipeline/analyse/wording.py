@@ -107,6 +107,21 @@ def pct(x: float) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x * 100:.0f}%"
 
 
+def attainment_pct(x: object, edges: tuple[float, ...] = (), missing: str = "n/a") -> str:
+    """Attainment as a whole percent, except that it is never rounded up to a band edge it has not reached
+    (`edges`: `Thresholds.edges`, the at-risk and on-track thresholds and the target itself): 89.96% of target
+    where on track starts at 90% is "89.9%", beside "At risk", not the "90%" a reader would call on track;
+    "100%" only once the target is met. Every attainment the reviews, the brief, the portfolio and the e-mail
+    show is worded here."""
+    if _missing(x):
+        return missing
+    v = float(x)  # type: ignore[arg-type]  # number-like: missing ruled out above
+    shown = f"{v * 100:.0f}%"
+    if any(v < e <= float(shown[:-1]) / 100 + 1e-12 for e in edges):
+        return f"{math.floor(v * 1000) / 10:.1f}%"
+    return shown
+
+
 def day(ts: Any) -> str:
     return "no date" if _missing(ts) else fmt_date(ts)
 

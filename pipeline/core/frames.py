@@ -156,6 +156,12 @@ class Thresholds:
     green: float       # health score at or above: green (health.green)
     amber: float       # at or above, under green: amber; under: red (health.amber)
 
+    @property
+    def edges(self) -> tuple[float, ...]:
+        """The attainments where a KPI's band changes (at risk, on track) and the target itself: a shown
+        attainment is never rounded up to one of them (`wording.attainment_pct`)."""
+        return (self.at_risk, self.on_track, 1.0)
+
     @classmethod
     def of(cls, config: Config) -> Thresholds:
         kpi, health = config.kpi, config.health

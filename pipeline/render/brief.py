@@ -16,7 +16,7 @@ from pipeline.analyse.wording import lower_first
 from pipeline.render import layout as L
 from pipeline.render.explain import health_word
 from pipeline.render.identity import brief_keywords
-from pipeline.render.layout import fmt_date, fmt_number, fmt_pct, is_missing, para
+from pipeline.render.layout import fmt_attainment, fmt_date, fmt_number, fmt_pct, is_missing, para
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.analyse.brief import Brief
@@ -178,7 +178,8 @@ def _their_side(b: Brief, currency: str) -> list:
             rows.append([L.cell(r["kpi"], "cellb", limit=80), L.cell(fmt_number(r["target"], unit, currency), "cellr"),
                          L.cell(fmt_number(r["actual"], unit, currency) if not is_missing(r["actual"])
                                 else "not reported", "cellr"),
-                         L.cell(fmt_pct(r["attainment"]), "cellr"), L.cell(L.fmt_change(r["change_qoq"]), "cellr")])
+                         L.cell(fmt_attainment(r["attainment"], b.edges), "cellr"),
+                         L.cell(L.fmt_change(r["change_qoq"]), "cellr")])
         miss = [L.table(rows, _w(0, 28, 28, 24, 26))]
     out += _section("The KPIs against plan, for reference (paused: not held against them)"
                     if b.health.get("state") == "paused" else "The KPIs they miss", miss, quiet)
@@ -255,7 +256,7 @@ def _options(b: Brief, currency: str) -> list:
             unit = str(r["unit"] or "count")
             rows.append([L.cell(r["kpi"], "cellb", limit=80), L.cell(fmt_number(r["target"], unit, currency), "cellr"),
                          L.cell(fmt_number(r["run_rate"], unit, currency), "cellr"),
-                         L.cell(fmt_pct(r["attainment"]), "cellr"),
+                         L.cell(fmt_attainment(r["attainment"], b.edges), "cellr"),
                          L.cell(f"{r['move']} to {fmt_number(r['proposed'], unit, currency)}", "cellr")])
         resets = [L.table(rows, _w(0, 26, 28, 22, 34))]
     out += _section(f"Targets for {b.next_quarter} the trend supports resetting", resets, quiet)

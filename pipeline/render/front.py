@@ -10,7 +10,7 @@ from pipeline.analyse.summary import pause_sentence
 from pipeline.render import layout as L
 from pipeline.render.context import KPI_STATUS, Ctx, true
 from pipeline.render.explain import health_word
-from pipeline.render.layout import TILE_PAD, _capped, fmt_change, fmt_date, is_missing, para, text
+from pipeline.render.layout import TILE_PAD, _capped, fmt_attainment, fmt_change, fmt_date, is_missing, para, text
 
 TONE_COLOURS = {"better": L.STATUS_COLOURS["green"], "worse": L.STATUS_COLOURS["red"], "flat": L.MUTED, "": L.MUTED}
 TILES_PER_ROW = 3
@@ -194,7 +194,7 @@ def _tiles(c: Ctx) -> list:
         colour = L.MUTED if c.paused else L.STATUS_COLOURS.get(tone, L.MUTED)
         lower = k.get("direction") == "lower"
         target = "" if is_missing(r.get("target")) else f"target {c.value(kid, r.get('target'))}"
-        att = ("" if is_missing(r.get("attainment")) else f" · {float(r['attainment']) * 100:.0f}%") + \
+        att = ("" if is_missing(r.get("attainment")) else f" · {fmt_attainment(r['attainment'], c.view.thresholds.edges)}") + \
             (" · lower is better" if lower else "")
         change = fmt_change(r.get("qoq_shown"), true(r.get("change_in_points")))
         change_tone = str(r.get("qoq_tone") or "")

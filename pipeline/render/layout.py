@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import pandas as pd
 
 from pipeline.core.frames import is_missing, records  # noqa: F401 - the sections use them through layout
-from pipeline.render.formats import fmt_change, fmt_date, fmt_number, fmt_pct  # noqa: F401
+from pipeline.render.formats import fmt_attainment, fmt_change, fmt_date, fmt_number, fmt_pct  # noqa: F401
 from pipeline.render.pages import Page, bookmark, build, content_width  # noqa: F401 - the sections use them through layout
 from pipeline.render.style import (  # noqa: F401 - the sections use the style through layout too
     ACCENT,

@@ -15,7 +15,7 @@ from pipeline.render.context import KPI_STATUS, Ctx, true
 from pipeline.render.explain import data_notes, health_method
 from pipeline.render.front import first_page, tone_cell
 from pipeline.render.identity import review_keywords
-from pipeline.render.layout import fmt_pct, is_missing, para, text
+from pipeline.render.layout import fmt_attainment, is_missing, para, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import PartnerView
@@ -129,7 +129,8 @@ def _scorecard(c: Ctx) -> list:
         if c.paused:  # not held against its target while paused: no band, untinted
             label, tone = "For reference", "none"
         rows.append([name_cell, L.cell(c.value(kid, g("target")), "cellr"),
-                     actual_cell or para(actual, "cellr", markup=True), L.cell(fmt_pct(g("attainment")), "cellr"),
+                     actual_cell or para(actual, "cellr", markup=True),
+                     L.cell(fmt_attainment(g("attainment"), c.view.thresholds.edges), "cellr"),
                      tone_cell(g("qoq_shown"), true(g("change_in_points")), str(g("qoq_tone") or "")),
                      tone_cell(g("yoy_shown"), true(g("change_in_points")), str(g("yoy_tone") or "")),
                      L.cell(label, "cellb")])

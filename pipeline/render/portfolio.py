@@ -19,7 +19,7 @@ from pipeline.core.schema import ATTAINMENT, STATUS
 from pipeline.render import layout as L
 from pipeline.render.context import FLAG_TITLES, KPI_STATUS
 from pipeline.render.identity import portfolio_keywords
-from pipeline.render.layout import fmt_pct, is_missing, para
+from pipeline.render.layout import fmt_attainment, fmt_pct, is_missing, para
 from pipeline.render.portfolio_front import front_page
 from pipeline.render.portfolio_gaps import accountability, missing_data
 from pipeline.render.portfolio_trend import movers, ranked, ranking
@@ -130,7 +130,7 @@ def _heatmap(a: Analysis, ranked: pd.DataFrame) -> list:
         values = grid.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
         statuses = status.reindex(index=ranked["partner_id"], columns=chunk).to_numpy().tolist()
         for i, (name, atts, sts) in enumerate(zip(names, values, statuses), start=1):
-            rows.append([name] + [L.cell(fmt_pct(att), "cellc") for att in atts])
+            rows.append([name] + [L.cell(fmt_attainment(att, a.thresholds.edges), "cellc") for att in atts])
             bands = ["none" if is_missing(att) else _band(st) for att, st in zip(atts, sts)]
             j = 0
             while j < len(bands):  # one rectangle per run of cells in the same band

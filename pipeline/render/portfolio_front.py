@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pipeline.render import layout as L
 from pipeline.render.context import HEALTH_WORDS, KPI_STATUS
 from pipeline.render.explain import HEALTH_STATES
-from pipeline.render.layout import fmt_change, fmt_number, fmt_pct, is_missing, para, text
+from pipeline.render.layout import fmt_attainment, fmt_change, fmt_number, is_missing, para, text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
@@ -113,7 +113,7 @@ def _money(a: Analysis) -> list:
         status = str(r["status"])
         colour = L.STATUS_COLOURS.get(KPI_STATUS.get(status, ("", "none"))[1], L.INK)
         att = "" if is_missing(r["attainment"]) else \
-            f' · <font color="{colour}"><b>{fmt_pct(r["attainment"])}</b></font>'
+            f' · <font color="{colour}"><b>{fmt_attainment(r["attainment"], a.thresholds.edges)}</b></font>'
         changes = (f"{fmt_change(r['change_qoq'])} on {r['previous_quarter']} · "
                    f"{fmt_change(r['change_yoy'])} on {r['year_ago_quarter']}")
         tiles.append([para(text(r["kpi_name"], 80), "tilelabel", markup=True),

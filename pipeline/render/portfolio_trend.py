@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipeline.render import layout as L
 from pipeline.render.explain import HEALTH_STATES, health_word
-from pipeline.render.layout import fmt_pct, is_missing, para
+from pipeline.render.layout import fmt_attainment, is_missing, para
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.core.frames import Analysis
@@ -154,7 +154,8 @@ def _kpi_moves(a: Analysis, names: dict, w: float) -> list:
     pairs = cast("Iterator[tuple[tuple[str, str], pd.Series]]", both.iterrows())  # indexed by (partner, kpi)
     rows = [[L.cell(x, "head" if i < 2 else "headr") for i, x in enumerate(("Partner", "KPI", prev_q, "Now", "Change"))]]
     rows += [[L.cell(names.get(pid, pid), "cell", limit=60), L.cell(kpi_names.get(kid, kid), "cell", limit=60),
-              L.cell(fmt_pct(r["before"]), "cellr"), L.cell(fmt_pct(r["now"]), "cellr"),
+              L.cell(fmt_attainment(r["before"], a.thresholds.edges), "cellr"),
+              L.cell(fmt_attainment(r["now"], a.thresholds.edges), "cellr"),
               L.cell(signed(r["change"] * 100) + " pts", "cellr")] for (pid, kid), r in pairs]
     return [L.heading("The biggest moves in KPI attainment", 2),
             L.table(rows, [60 * L.MM, 70 * L.MM, 24 * L.MM, 24 * L.MM, 24 * L.MM])]
