@@ -28,6 +28,7 @@ from pipeline.core.files import atomic_write, mkdir_aside, replace_folder, swap_
 from pipeline.core.periods import Quarter
 from pipeline.core.problems import ERROR, PipelineError, Problems, RunRefused
 from pipeline.run.briefing import BRIEF_CHUNK, BRIEFS, brief_file_name, briefing_jobs, write_briefs, written_here
+from pipeline.run.manifest import MANIFEST, manifest_entry, read_manifest
 from pipeline.run.workers import RUN, Workers
 from pipeline.write import outputs
 from pipeline.write.requests import request_file_name
@@ -35,7 +36,6 @@ from pipeline.write.requests import request_file_name
 HISTORY_FILE = "history.sqlite"
 REQUESTS = "requests"     # the data requests' folder in the quarter folder
 REQUEST_CHUNK = 25        # data requests per worker job
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def _render_partner(task: _Task) -> _Rendered:
 
         view = partner_view(RUN["analysis"], task.partner_id)
         # as JSON gives it back, so a record from the cache and a fresh one are the same
-        out.entry = json.loads(outputs.manifest_bytes(_manifest_entry(view, task.fingerprint)))
+        out.entry = json.loads(outputs.manifest_bytes(manifest_entry(view, task.fingerprint)))
         t0 = time.process_time()
         charts = partner_charts(view)
         t1 = time.process_time()
@@ -181,12 +181,6 @@ def _write_reconciled(target: Path) -> float:
     t0 = time.process_time()
     atomic_write(target, outputs.reconciled_xlsx_bytes(_audit_sheets(RUN["analysis"])))
     return time.process_time() - t0
-
-
-def _recipients(text: object) -> list[str]:
-    if not isinstance(text, str):
-        return []
-    return [a.strip() for a in text.replace(",", ";").split(";") if a.strip()]
 
 
 def run_report(input_dir: Path, output_dir: Path, *, quarter: Quarter | None = None,
@@ -358,7 +352,7 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
         if brief_cache is not None:
             review_cache.prune(brief_cache, briefs_kept)
 
-    previous = _read_manifest(qdir)
+    previous = read_manifest(qdir)
     manifest: dict[str, Any] = {
         "quarter": q.label,
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -382,29 +376,6 @@ def _run(input_dir: Path, output_dir: Path, quarter: Quarter | None, history_pat
     return result
 
 
-def _manifest_entry(view: Any, fingerprint: str) -> dict[str, Any]:
-    """One partner's manifest record (its ``pdf`` is added once the review is written). Its ``summary`` is the
-    analysis's (`PartnerView.summary`), the sentences the review and the e-mail show."""
-    flags = view.flags
-    return {
-        "partner_id": str(view.partner["partner_id"]),
-        "partner_name": view.partner.get("partner_name", ""),
-        "pdf": "",
-        "recipients": _recipients(view.partner.get("recipients")),
-        "cc": _recipients(view.partner.get("internal_owner_email")),
-        "health_score": view.health.get("score"),
-        "health_status": view.health.get("status"),
-        "flag_count": len(flags),
-        "partner_lead": view.partner.get("partner_lead") or "",
-        "internal_owner": view.partner.get("internal_owner") or "",
-        "summary": " ".join(view.summary),
-        "top_gaps": list(view.top_gaps[:3]),
-        "agenda": list(view.next_quarter.agenda),
-        "next_meeting": view.next_quarter.next_meeting.isoformat() if view.next_quarter.next_meeting else None,
-        "fingerprint": fingerprint,
-    }
-
-
 def _audit_sheets(analysis) -> dict:
     """reconciled.xlsx: the reconciled frames, the analysis frames and the problem list, one sheet each, and
     `history`: one row per partner and recorded quarter (see docs/history.md)."""
@@ -424,10 +395,3 @@ def _audit_sheets(analysis) -> dict:
         "history": analysis.programme.history,
     })
     return sheets
-
-
-def _read_manifest(qdir: Path) -> dict:
-    try:
-        return json.loads((qdir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
