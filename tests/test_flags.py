@@ -344,3 +344,51 @@ def test_attainment_never_shows_a_band_edge_it_has_not_reached():
     pages = [" ".join(p.extract_text().split()) for p in PdfReader(BytesIO(pdf)).pages]
     assert "target 1,000 · 89.9%" in pages[0]                       # the KPI's tile
     assert any("Deals won 1,000 899 89.9%" in p for p in pages)     # the scorecard: target, actual, attainment
+
+
+def test_missing_because_a_figure_was_left_out_is_the_move_of_the_side_that_holds_it():
+    """A quarter without a figure because a figure was left out is not "reported by neither side": our blank
+    value is ours to correct, their unreadable one theirs to send again (the data notes list the cell)."""
+    b = book().partner("P").partner("R").partner("S")
+    for pid in ("P", "R", "S"):
+        b.target(pid, "deals", QTR, 10)
+    rec = b.build()
+    rec.excluded_figures += [("P", "deals", QTR, "internal"), ("R", "deals", QTR, "partner"),
+                             ("S", "deals", "2026-Q1", "internal")]   # another quarter: no bearing on this one
+    f = analyse(rec, Q(QTR), None).flags
+    f = f[f["code"] == "KPI_MISSING"].set_index("partner_id")
+    assert f.loc["P", "whose_move"] == "us" and "our figure could not be read" in f.loc["P", "clause"]
+    assert "either side" not in f.loc["P", "message"] and f.loc["P", "agenda"] == "We correct our Deals won figure for 2026-Q2"
+    assert f.loc["R", "whose_move"] == "partner" and "your figure could not be read" in f.loc["R", "clause"]
+    assert f.loc["S", "whose_move"] == "joint" and f.loc["S", "clause"] == "not reported for 2026-Q2 by either side (target 10)"
+
+
+def test_the_samples_figures_left_out_are_said_to_be_whose_they_are():
+    """The bundled 2026-Q3 drop: Château Vert's NPS row in our CRM export has a blank value, and Северный Ветер's
+    September revenue (a workbook of monthly figures kept as ours: no source column) reads "50k". Reconcile
+    records both as left out, from our records; the flags make them ours to correct, not "reported by neither"."""
+    from pathlib import Path
+
+    from pipeline.reconcile.load import load
+
+    rec = load(Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "drops" / "2026-Q3")
+    assert sorted(rec.excluded_figures) == [("P05", "revenue", "2026-Q3", "internal"), ("P08", "nps", "2026-Q3", "internal")]
+    f = analyse(rec, Q("2026-Q3"), None).flags
+    missing = f[f["code"] == "KPI_MISSING"].set_index(["partner_id", "subject"])
+    nps, revenue = missing.loc[("P08", "nps")], missing.loc[("P05", "revenue")]
+    assert nps["whose_move"] == "us" and nps["clause"].startswith("not measured for 2026-Q3 (target 40); our figure could")
+    assert revenue["whose_move"] == "us" and revenue["clause"].startswith("only 2 of 3 months reported")
+    assert "our figure could not be read (see the data notes) and we are correcting it" in revenue["clause"]
+
+
+def test_a_theme_of_figures_left_out_on_our_side_asks_nothing_of_them():
+    """The agenda line of a theme whose missing figures are ours to correct says so, not "agree who reports"."""
+    b = book().partner("P")
+    b.target("P", "deals", QTR, 10)
+    rec = b.build()
+    rec.excluded_figures.append(("P", "deals", QTR, "internal"))
+    a = analyse(rec, Q(QTR), None)
+    themes = a.themes[a.themes["partner_id"] == "P"]
+    line = themes[themes["theme"] == "figures"]["agenda"].item()
+    assert line.endswith("correct our figure (see the data notes)") and "who reports" not in line
+    assert themes[themes["theme"] == "figures"]["whose_move"].item() == "us"

@@ -83,7 +83,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
                     has_checkins_sheet=rec.has_checkins_sheet, problems=problems,
                     restated=restatements(kq, recorded, quarter, config.kpi.restated_tolerance),
                     previous_run=history.previous_run if history is not None else None, paused=paused,
-                    their_files=_their_files(rec))
+                    their_files=_their_files(rec), excluded=rec.excluded_figures)
     flags = build_flags(fi)
     names = dict(zip(rec.partners["partner_id"].astype(str), rec.partners["partner_name"].astype(str)))
     findings, themes = build_findings(flags, defs, cs, names)

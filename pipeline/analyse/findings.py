@@ -52,6 +52,9 @@ ACTIONS = {
     "DATA_PROBLEM": ("correct the rows listed in the data notes",) * 2,
 }
 OUR_DATA = "we are correcting our records (see the data notes)"
+# KPI_MISSING where the figures were left out on one side (`flags.kpi_missing`): that side's move, not "who reports"
+MISSING_BY = {"us": ("correct our figures (see the data notes)", "correct our figure (see the data notes)"),
+              "partner": ("send figures we can read (see the data notes)", "send a figure we can read (see the data notes)")}
 BOTH_RESULTS = "agree what closes the gap and turns the trend around next quarter"
 # a partner with nothing flagged still meets: the agenda's one line (whose move: both)
 QUIET_AGENDA = "The quarter in review and the plan for next quarter"
@@ -146,6 +149,10 @@ def _theme(rows: list[dict[str, Any]], partner: str) -> dict[str, Any]:
     actions = list(dict.fromkeys(ACTIONS[c][int(subjects[c] == 1)] for c in ACTIONS if c in codes))  # catalog order
     if {"KPI_BELOW_TARGET", "KPI_DECLINING"} <= set(codes):  # one action for KPIs under target and falling
         actions = [BOTH_RESULTS] + actions[2:]
+    left_out = {str(r["whose_move"]) for r, cs in zip(rows, each) if "KPI_MISSING" in cs}
+    if len(left_out) == 1 and next(iter(left_out)) in MISSING_BY:   # figures left out on one side: its move
+        n = int(subjects["KPI_MISSING"] == 1)
+        actions = [MISSING_BY[next(iter(left_out))][n] if a == ACTIONS["KPI_MISSING"][n] else a for a in actions]
     whose = _mover([str(r["whose_move"]) for r in rows]) or "joint"
     if theme == "data" and whose == "us":   # rows of our records: ours to correct, nothing asked of them
         actions = [OUR_DATA]

@@ -48,6 +48,7 @@ class FlagInputs:
     now: pd.DataFrame | None = None      # cache of _now()
     paused: list[str] = field(default_factory=list)  # registry status paused: PAUSE_SUSPENDS not raised for them
     their_files: dict[str, set[str]] = field(default_factory=dict)  # partner_id -> the files it sent us
+    excluded: list[tuple[str, str, str, str]] = field(default_factory=list)  # Reconciled.excluded_figures
 
 
 def _frame(rows: pd.DataFrame | list[dict[str, Any]], **const: Any) -> pd.DataFrame:
@@ -139,20 +140,42 @@ def kpi_declining(fi: FlagInputs) -> pd.DataFrame:
 
 
 def kpi_missing(fi: FlagInputs) -> pd.DataFrame:
+    """A KPI with a target but no full quarter of figures. Whose move it is follows why: a figure of ours left
+    out (a blank or unreadable cell: the data notes list it) is ours to correct, one of theirs theirs to send
+    again; with nothing left out, both sides agree who reports it."""
     now = _held(fi)
     hit = now[now["status"].isin(["missing", "partial"])]
     q = fi.quarter.label
-    msgs = [f"{r.kpi_name}: target {_fig(fi, r.target, r.unit)} for {q}, no actual reported by either side"
-            if r.status == "missing" else
-            f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({_fig(fi, r.actual, r.unit)} so far), "
-            f"so it is not measured against the quarter's target of {_fig(fi, r.target, r.unit)}"
-            for r in _rows(hit)]
-    clauses = [f"not reported for {q} by either side (target {_fig(fi, r.target, r.unit)})" if r.status == "missing"
-               else f"only {r.months_reported} of 3 months reported ({_fig(fi, r.actual, r.unit)} so far), so not "
-                    f"measured against the target of {_fig(fi, r.target, r.unit)}" for r in _rows(hit)]
-    agenda = [f"Who reports {k} for {q}, and by when" for k in hit["kpi_name"]]
+    left_out: dict[tuple[str, str], set[str]] = {}
+    for pid, kid, quarter, source in fi.excluded:
+        if quarter == q:
+            left_out.setdefault((str(pid), str(kid)), set()).add("partner" if source == "partner" else "us")
+    msgs, clauses, agenda, whose = [], [], [], []
+    for r in _rows(hit):
+        sides = left_out.get((str(r.partner_id), str(r.kpi_id)), set())
+        why = ("" if not sides else
+               "; our figure could not be read (see the data notes) and we are correcting it" if sides == {"us"} else
+               "; your figure could not be read (see the data notes): please send it again" if sides == {"partner"}
+               else "; figures on both sides could not be read (see the data notes)")
+        target = _fig(fi, r.target, r.unit)
+        if r.status == "missing":
+            msgs.append(f"{r.kpi_name}: target {target} for {q}, no actual reported by either side" if not sides else
+                        f"{r.kpi_name}: target {target} for {q}, no actual to measure{why}")
+            clauses.append(f"not reported for {q} by either side (target {target})" if not sides else
+                           f"not measured for {q} (target {target}){why}")
+        else:
+            so_far = _fig(fi, r.actual, r.unit)
+            msgs.append(f"{r.kpi_name}: only {r.months_reported} of 3 months reported for {q} ({so_far} so far), "
+                        f"so it is not measured against the quarter's target of {target}{why}")
+            clauses.append(f"only {r.months_reported} of 3 months reported ({so_far} so far), so not measured "
+                           f"against the target of {target}{why}")
+        agenda.append(f"Who reports {r.kpi_name} for {q}, and by when" if len(sides) != 1 else
+                      f"We correct our {r.kpi_name} figure for {q}" if sides == {"us"} else
+                      f"{r.kpi_name} for {q}: a figure we can read")
+        whose.append(next(iter(sides)) if len(sides) == 1 else "joint")
     return _frame(pd.DataFrame({"partner_id": hit["partner_id"], "subject": hit["kpi_id"], "message": msgs,
-                                "agenda": agenda, "clause": clauses}), code="KPI_MISSING", severity="medium", whose_move="joint")
+                                "agenda": agenda, "clause": clauses, "whose_move": whose}),
+                  code="KPI_MISSING", severity="medium")
 
 
 def kpi_discrepancy(fi: FlagInputs) -> pd.DataFrame:

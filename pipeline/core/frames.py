@@ -110,6 +110,10 @@ class Reconciled:
     inputs: list[InputFile] = field(default_factory=list)
     config: Config = field(default_factory=Config)
     has_checkins_sheet: bool = False  # NO_CHECKIN is only raised when a Check-ins sheet exists
+    # the KPI figures of a known partner, KPI and period that were left out (a blank, a word, an error cell...):
+    # (partner_id, kpi_id, quarter, source) with source "internal" (our records) or "partner" (their figure);
+    # the problem that says why is in `problems`. A quarter without a figure is then not "reported by neither".
+    excluded_figures: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     FRAME_NAMES = ("partners", "kpis", "kpi_values", "targets", "commitments", "checkins", "fx_rates", "pulse",
                    "canvas")

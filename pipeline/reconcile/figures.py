@@ -154,6 +154,7 @@ def actuals(ctx: Context, table: Table) -> None:
         source = ctx.choice(get, problem, "source", SOURCES, "internal")
         cur = cell_text(get("currency")).upper()
         note = cell_text(get("note"))
+        added = False
         if pid and kid and period and number is not None and _usable(out):
             try:
                 value = in_reporting_currency(ctx.fx, reporting, number, cur, ctx.kpi_unit.get(kid),
@@ -163,6 +164,9 @@ def actuals(ctx: Context, table: Table) -> None:
             else:
                 cell = table.cell(r, table.fields.index("value"), cols)
                 _add_actuals(ctx, [_actual(table, r, pid, kid, _key(period), value, source, cur, number, note, cell)])
+                added = True
+        if pid and pid != STAR and kid and period and not added:   # a figure was there, and is left out
+            ctx.rec.excluded_figures.append((pid, kid, period.quarter.label, "partner" if request is not None else source))
         ctx.emit(_about(out, pid, kid, period), request["partner_id"] if request is not None else pid)
     if blanks and request is not None:
         ctx.rec.problems.add(P.make("REQUEST_BLANKS", file=table.file, sheet=table.sheet, detail=request["partner_id"],
