@@ -239,3 +239,16 @@ def test_briefs_come_from_the_cache_until_what_they_show_changes(tmp_path):
     assert "build the channel ourselves" in acme and "walkaway-7731" not in acme
     assert len(list((out / ".cache" / "2026-Q1").glob("*.pdf"))) == 2   # one review per partner ...
     assert len(list((out / ".cache" / "2026-Q1" / "briefs").glob("*.pdf"))) == 2   # ... and one brief
+
+
+def test_questions_ask_them_nothing_about_figures_of_ours_left_out():
+    """Château Vert's NPS is missing because our own export's value was blank, and the data left out is in our
+    records: the brief asks them neither to send the figure nor who should go through their figures."""
+    drop = Path(__file__).resolve().parents[1] / "pipeline" / "samples" / "drops" / "2026-Q3"
+    rec = load(drop)
+    a = analyse(rec, Quarter(2026, 3), None, as_of=AS_OF)
+    [b] = briefs(a, ["P08"])
+    asked = " ".join(b.questions)
+    assert "Joint customer NPS" not in asked and "joint customer NPS" not in asked
+    assert "could not be used" not in asked
+    assert any("out of 5" in q for q in b.questions)   # what is theirs to answer is still asked

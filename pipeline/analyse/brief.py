@@ -33,7 +33,10 @@ RESET_RAISE = 1.25       # the run rate at or above this share of next quarter's
 QUESTIONS: dict[str, str | dict[str, str]] = {
     "KPI_BELOW_TARGET": "What would make {kpi} a priority for you next quarter, and what stands in its way?",
     "KPI_DECLINING": "What has changed on your side that moves {kpi} the wrong way?",
-    "KPI_MISSING": "Can you send us your {quarter} figure for {kpi}, and what would make it easy to send every quarter?",
+    # a figure of ours left out is ours to correct ("us": nothing to ask them); one of theirs, theirs to send again
+    "KPI_MISSING": {"joint": "Can you send us your {quarter} figure for {kpi}, and what would make it easy to send "
+                             "every quarter?",
+                    "partner": "Can you send your {quarter} figure for {kpi} again, in a form we can read?", "us": ""},
     "KPI_DISCREPANCY": "Which figure for {kpi} should we both work from, and which system should be the source?",
     "KPI_CONFLICT": "Which figure for {kpi} should we both work from, and which system should be the source?",
     "KPI_RESTATED": "What changed in your past figures for {kpi}, and should we both restate them?",
@@ -48,7 +51,8 @@ QUESTIONS: dict[str, str | dict[str, str]] = {
     "COMMITMENT_INCOMPLETE": "Who owns “{what}”, by when, and how will we know it is done?",
     "RECIPROCITY_IMBALANCE": "How should we share next quarter's commitments, so that both sides carry the plan?",
     "NO_CHECKIN": "How often should we meet, and who should be in the room?",
-    "DATA_PROBLEM": "Some of your figures could not be used: who on your side should we go through them with?",
+    "DATA_PROBLEM": {"joint": "Some of your figures could not be used: who on your side should we go through them with?",
+                     "us": ""},
 }
 PAUSED_QUESTION = "What led to the pause, and what would need to be true for us to restart?"
 
