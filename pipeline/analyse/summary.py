@@ -26,7 +26,7 @@ def _n(n: int, noun: str, plural: str = "") -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-# what a pause changes in the flags (flags.PAUSE_SUSPENDS), in words: the review's summary and the portfolio
+# what a pause changes in the flags (flag_inputs.PAUSE_SUSPENDS), in words: the review's summary and the portfolio
 PAUSE_RULE = ("KPIs are not flagged against their targets (under target, declining or not reported) and their figures "
               "are shown for reference only; commitments, check-ins, disagreements on the figures and excluded rows "
               "are still flagged, because a pause changes none of them.")
