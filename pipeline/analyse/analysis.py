@@ -67,6 +67,7 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     if history is not None and not isinstance(history, HistorySnapshot):
         history = history.snapshot(quarter, TRACK_QUARTERS)
     config = rec.config
+    thresholds = Thresholds.of(config)
     defs = kpi_definitions(rec.kpis)
     partner_ids, not_yet = reviewed_partner_ids(rec, quarter)
     recorded = history.kpi_values if history is not None else None
@@ -92,12 +93,11 @@ def analyse(rec: Reconciled, quarter: Quarter, history: HistorySnapshot | Histor
     changes: dict[str, list[str]] = {}
     if history is not None:
         health, changes = change_reasons(health, breakdown, history.health, history.health_components,
-                                         kq, defs, cs, quarter, config.currency, Thresholds.of(config).edges)
+                                         kq, defs, cs, quarter, config.currency, thresholds.edges)
     quarters = quarter_range(quarter, int(config.report.trend_quarters))
     pulse = pulse_table(rec.pulse, history.pulse if history is not None else None, quarter, partner_ids)
     runs = history.commitment_runs if history is not None else None
     track = track_record(cs, quarter, config, runs, TRACK_QUARTERS)
-    thresholds = Thresholds.of(config)
     recon = disagreements(kq, quarter.index, thresholds.tolerance)
     scored = health[["partner_id", "score"]].assign(qindex=quarter.index, quarter=quarter.label) if len(health) else None
     past = history.health_trend if history is not None else None
