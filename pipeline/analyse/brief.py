@@ -139,12 +139,11 @@ class _Split:
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame.sort_values("partner_id", kind="stable").reset_index(drop=True)
         self.spans = partner_spans(self.frame["partner_id"].astype("str").to_numpy())
+        self._empty = self.frame.iloc[0:0]   # the rows of a partner without any (never changed in place)
 
     def take(self, pid: str) -> pd.DataFrame:
         span = self.spans.get(pid)
-        if span is None:   # no rows: one empty frame for every partner without any (never changed in place)
-            if not hasattr(self, "_empty"):
-                self._empty = self.frame.iloc[0:0]
+        if span is None:
             return self._empty
         return self.frame.iloc[span[0]:span[1]].reset_index(drop=True)
 

@@ -333,32 +333,31 @@ def _tile_grid_class():
         def _tile(self, t: Any, lay: dict[str, Any], x: float, y: float, foot: float) -> None:
             canv = self.canv
 
-            def line(s: str, font: str, size: float, leading: float, colour: str) -> None:
+            def line(size: float, leading: float, *pieces: tuple[str, str, str]) -> None:
+                """One line of (text, font, colour) pieces side by side, `leading` below the last."""
                 nonlocal y
-                ascent = getAscentDescent(font, size)[0]
-                canv.setFont(font, size)
-                canv.setFillColor(color(colour))
-                canv.drawString(x, y - ascent - (leading - size * 1.2) / 2, s)
+                base = y - getAscentDescent(pieces[0][1], size)[0] - (leading - size * 1.2) / 2
+                cx = x
+                for s, font, colour in pieces:
+                    canv.setFont(font, size)
+                    canv.setFillColor(color(colour))
+                    canv.drawString(cx, base, s)
+                    cx += stringWidth(s, font, size)
                 y -= leading
 
+            nfont, nsize, nlead = TILE_FONTS["name"]
             for s in lay["name"]:
-                line(s, *TILE_FONTS["name"], INK)
+                line(nsize, nlead, (s, nfont, INK))
             vfont, _size, vlead = TILE_FONTS["value"]
-            line(lay["value"], vfont, lay["value_size"], vlead, INK)
+            line(lay["value_size"], vlead, (lay["value"], vfont, INK))
+            dfont, dsize, dlead = TILE_FONTS["detail"]
             for s in lay["detail"]:
-                line(s, *TILE_FONTS["detail"], MUTED)
+                line(dsize, dlead, (s, dfont, MUTED))
             font, size, leading = TILE_FONTS["change"]
             change, change_colour, bold = t.change
             status, status_colour = t.status
-            ascent = getAscentDescent(font, size)[0]
-            base = y - ascent - (leading - size * 1.2) / 2
-            cx = x
-            for s, f, colour in ((change, FONT_BOLD if bold else font, change_colour), (" · ", font, INK),
-                                 (status, FONT_BOLD, status_colour)):
-                canv.setFont(f, size)
-                canv.setFillColor(color(colour))
-                canv.drawString(cx, base, s)
-                cx += stringWidth(s, f, size)
+            line(size, leading, (change, FONT_BOLD if bold else font, change_colour), (" · ", font, INK),
+                 (status, FONT_BOLD, status_colour))
             canv.saveState()
             canv.translate(x, foot)
             for kind, pts in t.spark:
