@@ -43,21 +43,20 @@ def commitment_slipped(fi: FlagInputs) -> pd.DataFrame:
     c = _commitments(fi)
     hit = c[c["is_open"].astype(bool) & ((c["slip_days"] > 0) | c["slipped_now"].astype(bool))]
     msgs, clauses = [], []
+    since = fi.previous_run.label if fi.previous_run else "last quarter"
     for r in rows_of(hit):
         parts = [f"{r.commitment_id} due {day(r.due_date)}"]
         if r.slip_days > 0:
             parts.append(f", agreed {day(r.first_due_date)}: slipped {r.slip_days} days")
         if r.slipped_now:
-            parts.append(f"{';' if r.slip_days > 0 else ':'} moved from {day(r.previous_due_date)} "
-                         f"since {fi.previous_run.label if fi.previous_run else 'last quarter'}")
+            parts.append(f"{';' if r.slip_days > 0 else ':'} moved from {day(r.previous_due_date)} since {since}")
         parts.append(f", {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip")
         msgs.append("".join(parts))
         clause = [f"due {day(r.due_date)}"]
         if r.slip_days > 0:
             clause.append(f"{r.slip_days} days later than first agreed ({day(r.first_due_date)})")
         if r.slipped_now:
-            clause.append(f"moved from {day(r.previous_due_date)} since "
-                          f"{fi.previous_run.label if fi.previous_run else 'last quarter'}")
+            clause.append(f"moved from {day(r.previous_due_date)} since {since}")
         clauses.append(", ".join(clause) + f" (the {ORDINALS.get(int(r.slip_count), f'{int(r.slip_count)}th')} slip)")
     agenda = [f"{r.commitment_id} ({_short(r.description)}): confirm the new date and what holds it up" for r in rows_of(hit)]
     cfg = fi.config
